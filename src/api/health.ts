@@ -1,0 +1,46 @@
+import { Hono } from "hono";
+import { isolateKvBreaker } from "../cache/kv";
+import { deadLetterCountStatement } from "../db/jobs";
+import { isolateBreakers } from "../sources";
+import type { AppEnv } from "./context";
+
+async function timed<T>(fn: () => Promise<T>): Promise<{ ok: boolean; ms: number; error?: string }> {
+  const started = Date.now();
+  try {
+    await fn();
+    return { ok: true, ms: Date.now() - started };
+  } catch (error) {
+    return { ok: false, ms: Date.now() - started, error: String(error) };
+  }
+}
+
+/** Do D1, KV and the queue bindings answer? 200 when all do, 503 otherwise. */
+export const healthApi = new Hono<AppEnv>().get("/", async (c) => {
+  let deadLetters = 0;
+  const [d1, kv] = await Promise.all([
+    timed(async () => {
+      const row = await deadLetterCountStatement(c.env.DB).first<{ n: number }>();
+      deadLetters = Number(row?.n ?? 0);
+    }),
+    // Raw KV on purpose: health reports KV itself, not the fail-open layer that hides its failures.
+    timed(() => c.env.CACHE.get("health:probe")),
+  ]);
+  const queues = {
+    ok: typeof c.env.WARM_QUEUE?.sendBatch === "function" && typeof c.env.DLQ?.send === "function",
+  };
+  const ok = d1.ok && kv.ok && queues.ok;
+  const threshold = c.var.config.DLQ_ALERT_THRESHOLD;
+  return c.json(
+    {
+      status: ok ? "ok" : "degraded",
+      checks: { d1, kv, queues },
+      deadLetters: { count: deadLetters, threshold, alert: deadLetters > threshold },
+      breakers: {
+        kv: isolateKvBreaker.snapshot(),
+        openlibrary: isolateBreakers.openlibrary.snapshot(),
+        googlebooks: isolateBreakers.googlebooks.snapshot(),
+      },
+    },
+    ok ? 200 : 503,
+  );
+});

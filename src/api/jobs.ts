@@ -1,0 +1,82 @@
+import { Hono } from "hono";
+import { z } from "zod";
+import { getJob, getJobProgress, listRecentJobs } from "../db/jobs";
+import { listFailures } from "../db/tasks";
+import { badRequest, notFound } from "../errors";
+import { createJobFromUpload } from "../ingest/plan";
+import { readUpload } from "../ingest/upload";
+import { requireToken } from "./auth";
+import type { AppEnv } from "./context";
+import { describeProgress, summarizeJob } from "./progress";
+import { validate } from "./validation";
+
+const jobIdParam = z.object({ id: z.string().uuid("job id must be a UUID") });
+const idempotencyHeader = z.object({
+  "idempotency-key": z.string().min(1).max(200, "Idempotency-Key is at most 200 characters").optional(),
+});
+const failuresQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  cursor: z.string().max(1024).optional(),
+});
+const listQuery = z.object({ limit: z.coerce.number().int().min(1).max(100).default(20) });
+/** Upload options arrive in the query (raw CSV), form fields or JSON; readUpload validates all three. */
+const uploadQuery = z.object({
+  maxDepth: z.string().optional(),
+  priority: z.string().optional(),
+  filename: z.string().max(255).optional(),
+});
+
+export const jobsApi = new Hono<AppEnv>()
+  .post(
+    "/",
+    requireToken,
+    validate("header", idempotencyHeader),
+    validate("query", uploadQuery),
+    async (c) => {
+      const upload = await readUpload(c.req.raw, c.var.config.UPLOAD_MAX_BYTES);
+      const key = c.req.valid("header")["idempotency-key"] ?? null;
+      const { created, replayed } = await createJobFromUpload(c.env, c.var.config, upload, key, Date.now());
+      if (replayed) c.header("Idempotent-Replayed", "true");
+      c.header("Location", created.links.progress);
+      return c.json(created, 202);
+    },
+  )
+  .get("/", validate("query", listQuery), async (c) => {
+    const jobs = await listRecentJobs(c.env.DB, c.req.valid("query").limit);
+    return c.json({ jobs: jobs.map(summarizeJob) });
+  })
+  .get("/:id", validate("param", jobIdParam), async (c) => {
+    const { id } = c.req.valid("param");
+    const progress = await getJobProgress(c.env.DB, id);
+    if (!progress) throw notFound("Job", id);
+    return c.json(describeProgress(progress.job, progress.counts, Date.now()));
+  })
+  .get("/:id/failures", validate("param", jobIdParam), validate("query", failuresQuery), async (c) => {
+    const { id } = c.req.valid("param");
+    const { limit, cursor } = c.req.valid("query");
+    const job = await getJob(c.env.DB, id);
+    if (!job) throw notFound("Job", id);
+    let after: string | null = null;
+    if (cursor) {
+      try {
+        after = decodeURIComponent(atob(cursor));
+      } catch {
+        throw badRequest("invalid_cursor", "cursor must be a value returned as nextCursor");
+      }
+    }
+    const rows = await listFailures(c.env.DB, id, limit, after);
+    const last = rows.at(-1);
+    return c.json({
+      jobId: id,
+      failures: rows.map((t) => ({
+        author: t.author_name,
+        authorKey: t.author_key,
+        status: t.status,
+        depth: t.depth,
+        attempts: t.attempts,
+        error: t.error,
+        updatedAt: new Date(t.updated_at).toISOString(),
+      })),
+      nextCursor: rows.length === limit && last ? btoa(encodeURIComponent(last.author_key)) : null,
+    });
+  });

@@ -1,0 +1,52 @@
+/**
+ * Every KV key and TTL Kindling uses. The warmer writes and the reader reads through these
+ * functions only, so a warmed entry is always found by a read.
+ */
+import { authorKey, normalizeTitle } from "../ingest/normalize";
+
+const DAY = 24 * 60 * 60;
+
+export const TTL_SECONDS = {
+  bookByIsbn: 30 * DAY,
+  bookByTitle: 1 * DAY,
+  authorWorks: 1 * DAY,
+  processedMarker: 90 * DAY,
+} as const;
+
+/** KV keys are limited to 512 bytes; longer natural keys are replaced by a hash of themselves. */
+const KV_KEY_MAX_BYTES = 512;
+const encoder = new TextEncoder();
+
+function fnv1a64(text: string): string {
+  // Two 32-bit FNV-1a lanes with different offsets: collision odds are negligible for cache keys.
+  let h1 = 0x811c9dc5;
+  let h2 = 0x01000193 ^ 0x9747b28c;
+  for (const byte of encoder.encode(text)) {
+    h1 = Math.imul(h1 ^ byte, 0x01000193) >>> 0;
+    h2 = Math.imul(h2 ^ byte, 0x01000193 + 2) >>> 0;
+  }
+  return h1.toString(16).padStart(8, "0") + h2.toString(16).padStart(8, "0");
+}
+
+function boundedKey(prefix: string, natural: string): string {
+  const key = prefix + natural;
+  if (encoder.encode(key).byteLength <= KV_KEY_MAX_BYTES) return key;
+  return `${prefix}#${fnv1a64(natural)}`;
+}
+
+export const KEY_PREFIX = {
+  bookByIsbn: "book:isbn:",
+  bookByTitle: "book:title:",
+  authorWorks: "author:works:",
+  processedMarker: "warming:processed:",
+} as const;
+
+export const cacheKeys = {
+  bookByIsbn: (isbn13: string) => `${KEY_PREFIX.bookByIsbn}${isbn13}`,
+  /** Title + primary author; the reader can list `bookByTitlePrefix` when it has no author. */
+  bookByTitle: (title: string, author: string) =>
+    boundedKey(KEY_PREFIX.bookByTitle, `${normalizeTitle(title)}|${authorKey(author)}`),
+  bookByTitlePrefix: (title: string) => `${KEY_PREFIX.bookByTitle}${normalizeTitle(title)}|`,
+  authorWorks: (author: string) => boundedKey(KEY_PREFIX.authorWorks, authorKey(author)),
+  processedMarker: (author: string) => boundedKey(KEY_PREFIX.processedMarker, authorKey(author)),
+};

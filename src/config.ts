@@ -1,0 +1,50 @@
+import { z } from "zod";
+
+/** Typed view of the `[vars]` and secrets in wrangler.toml; every knob has a default here. */
+const flag = z
+  .enum(["true", "false", "1", "0"])
+  .default("true")
+  .transform((v) => v === "true" || v === "1");
+const positiveNumber = (fallback: number) => z.coerce.number().positive().default(fallback);
+const nonNegativeNumber = (fallback: number) => z.coerce.number().min(0).default(fallback);
+
+const configSchema = z.object({
+  ENVIRONMENT: z.string().default("production"),
+  API_TOKEN: z.string().optional(),
+  OPENLIBRARY_BASE_URL: z.string().url().default("https://openlibrary.org"),
+  OPENLIBRARY_ENABLED: flag,
+  OPENLIBRARY_RATE_PER_SECOND: nonNegativeNumber(3),
+  GOOGLE_BOOKS_BASE_URL: z.string().url().default("https://www.googleapis.com"),
+  GOOGLE_BOOKS_ENABLED: flag,
+  GOOGLE_BOOKS_RATE_PER_SECOND: nonNegativeNumber(5),
+  GOOGLE_BOOKS_API_KEY: z.string().optional(),
+  USER_AGENT_CONTACT: z.string().default("ops@kindling.example"),
+  MAX_WORKS_PER_AUTHOR: positiveNumber(200),
+  UPSTREAM_TIMEOUT_MS: positiveNumber(10_000),
+  RETRY_BASE_SECONDS: nonNegativeNumber(5),
+  RETRY_MAX_SECONDS: nonNegativeNumber(600),
+  SUBREQUEST_BUDGET: positiveNumber(50),
+  KV_OPERATION_BUDGET: positiveNumber(1000),
+  DLQ_ALERT_THRESHOLD: positiveNumber(10),
+  UPLOAD_MAX_BYTES: positiveNumber(50 * 1024 * 1024),
+  UPLOAD_MAX_ROWS: positiveNumber(200_000),
+  CONSUMER_CONCURRENCY: positiveNumber(10),
+  KV_WRITE_CONCURRENCY: positiveNumber(50),
+  STALE_PENDING_SECONDS: positiveNumber(60),
+  MAX_DELIVERIES: positiveNumber(4),
+  EXHAUSTED_GRACE_SECONDS: positiveNumber(3600),
+});
+
+export type Config = z.infer<typeof configSchema> & {
+  userAgent: string;
+  isDevelopment: boolean;
+};
+
+export function loadConfig(env: Partial<Record<keyof z.input<typeof configSchema>, unknown>>): Config {
+  const parsed = configSchema.parse(env);
+  return {
+    ...parsed,
+    userAgent: `Kindling/0.1 (+https://github.com/kindling; ${parsed.USER_AGENT_CONTACT})`,
+    isDevelopment: parsed.ENVIRONMENT !== "production",
+  };
+}

@@ -1,0 +1,147 @@
+import { chunkJson, type JobRow, OPEN_SQL } from "./types";
+
+export interface NewJob {
+  id: string;
+  maxDepth: number;
+  priority: string;
+  format: string;
+  filename: string | null;
+  idempotencyKey: string | null;
+  requestHash: string;
+  rowsTotal: number;
+  duplicatesSkipped: number;
+  now: number;
+}
+
+export interface NewRootTask {
+  key: string;
+  name: string;
+}
+
+/** The job row and all its depth-0 tasks (status pending), as one atomic batch. */
+export function createJobStatements(
+  db: D1Database,
+  job: NewJob,
+  authors: readonly NewRootTask[],
+): D1PreparedStatement[] {
+  const statements = [
+    db
+      .prepare(
+        `INSERT INTO jobs (id, status, max_depth, priority, format, filename, idempotency_key, request_hash,
+           rows_total, duplicates_skipped, root_tasks, total_tasks, created_at, updated_at)
+         VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?11)`,
+      )
+      .bind(
+        job.id,
+        job.maxDepth,
+        job.priority,
+        job.format,
+        job.filename,
+        job.idempotencyKey,
+        job.requestHash,
+        job.rowsTotal,
+        job.duplicatesSkipped,
+        authors.length,
+        job.now,
+      ),
+  ];
+  for (const chunk of chunkJson(authors.map((a) => ({ k: a.key, n: a.name })))) {
+    statements.push(
+      db
+        .prepare(
+          `INSERT INTO tasks (job_id, author_key, author_name, depth, status, created_at, updated_at)
+           SELECT ?1, value ->> 'k', value ->> 'n', 0, 'pending', ?2, ?2 FROM json_each(?3)`,
+        )
+        .bind(job.id, job.now, chunk),
+    );
+  }
+  return statements;
+}
+
+export async function getJob(db: D1Database, id: string): Promise<JobRow | null> {
+  return db.prepare("SELECT * FROM jobs WHERE id = ?1").bind(id).first<JobRow>();
+}
+
+export async function findJobByIdempotencyKey(db: D1Database, key: string): Promise<JobRow | null> {
+  return db.prepare("SELECT * FROM jobs WHERE idempotency_key = ?1").bind(key).first<JobRow>();
+}
+
+export async function listRecentJobs(db: D1Database, limit: number): Promise<JobRow[]> {
+  const { results } = await db
+    .prepare("SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?1")
+    .bind(limit)
+    .all<JobRow>();
+  return results;
+}
+
+export interface StateCount {
+  depth: number;
+  status: string;
+  n: number;
+}
+
+/** The job row and its task counts by depth and state, read in one round trip. */
+export async function getJobProgress(
+  db: D1Database,
+  id: string,
+): Promise<{ job: JobRow; counts: StateCount[] } | null> {
+  const [jobResult, countResult] = await db.batch([
+    db.prepare("SELECT * FROM jobs WHERE id = ?1").bind(id),
+    db
+      .prepare("SELECT depth, status, COUNT(*) AS n FROM tasks WHERE job_id = ?1 GROUP BY status, depth")
+      .bind(id),
+  ]);
+  const job = (jobResult?.results[0] as JobRow | undefined) ?? null;
+  if (!job) return null;
+  return { job, counts: (countResult?.results ?? []) as StateCount[] };
+}
+
+/** Marks jobs running once their first message is picked up. */
+export function markJobsRunningStatement(
+  db: D1Database,
+  jobIds: readonly string[],
+  now: number,
+): D1PreparedStatement {
+  return db
+    .prepare(
+      `UPDATE jobs SET status = 'running', started_at = COALESCE(started_at, ?2), updated_at = ?2
+       WHERE status = 'queued' AND id IN (SELECT value FROM json_each(?1))`,
+    )
+    .bind(JSON.stringify(jobIds), now);
+}
+
+/**
+ * Completes every listed job that has no open task left. Counters and the task table must agree,
+ * so both are checked: a job never completes while a task is still pending, queued or running.
+ */
+export function completeJobsStatement(
+  db: D1Database,
+  jobIds: readonly string[],
+  now: number,
+): D1PreparedStatement {
+  return db
+    .prepare(
+      `UPDATE jobs
+       SET status = CASE WHEN failed_count + dead_count > 0 THEN 'completed_with_errors' ELSE 'completed' END,
+           completed_at = ?2, updated_at = ?2
+       WHERE id IN (SELECT value FROM json_each(?1))
+         AND status IN ('queued', 'running')
+         AND done_count + skipped_count + failed_count + dead_count >= total_tasks
+         AND NOT EXISTS (SELECT 1 FROM tasks WHERE tasks.job_id = jobs.id AND tasks.status IN ${OPEN_SQL})`,
+    )
+    .bind(JSON.stringify(jobIds), now);
+}
+
+/** Jobs that may be complete but were never finalised (e.g. the finishing batch raced); for the sweeper. */
+export async function listUnfinishedJobIds(db: D1Database, limit: number): Promise<string[]> {
+  const { results } = await db
+    .prepare("SELECT id FROM jobs WHERE status IN ('queued', 'running') ORDER BY created_at LIMIT ?1")
+    .bind(limit)
+    .all<{ id: string }>();
+  return results.map((r) => r.id);
+}
+
+/** Tasks currently dead across all jobs (what the dead-letter queue has delivered and not been redriven). */
+export function deadLetterCountStatement(db: D1Database): D1PreparedStatement {
+  return db.prepare("SELECT COALESCE(SUM(dead_count), 0) AS n FROM jobs");
+}

@@ -1,0 +1,269 @@
+import { chunkJson, OPEN_SQL, type TaskRow, type TerminalTaskStatus } from "./types";
+
+export interface TaskRef {
+  jobId: string;
+  authorKey: string;
+}
+
+export interface ClaimedTask {
+  job_id: string;
+  author_key: string;
+  status: string;
+  attempts: number;
+  job_status: string | null;
+}
+
+/**
+ * Moves the tasks of a message batch to `running` (counting the attempt) and returns those that were
+ * still open. A task that is missing from the result is already terminal: its message is a redelivery.
+ */
+export function claimTasksStatement(
+  db: D1Database,
+  refs: readonly TaskRef[],
+  now: number,
+): D1PreparedStatement {
+  return db
+    .prepare(
+      `UPDATE tasks SET status = 'running', attempts = attempts + 1, updated_at = ?2
+       FROM (SELECT value ->> 'j' AS j, value ->> 'a' AS a FROM json_each(?1)) AS m
+       WHERE tasks.job_id = m.j AND tasks.author_key = m.a AND tasks.status IN ${OPEN_SQL}
+       RETURNING job_id, author_key, status, attempts`,
+    )
+    .bind(JSON.stringify(refs.map((r) => ({ j: r.jobId, a: r.authorKey }))), now);
+}
+
+export interface TerminalOutcome extends TaskRef {
+  status: TerminalTaskStatus;
+  worksCount?: number;
+  error?: string | null;
+  sources?: string | null;
+}
+
+const COUNTER_COLUMN: Record<TerminalTaskStatus, string> = {
+  done: "done_count",
+  skipped: "skipped_count",
+  failed: "failed_count",
+  dead: "dead_count",
+};
+
+/**
+ * Terminal transitions for many tasks, with the job counters moved in the same statements' batch.
+ * The counter update runs first and counts only rows that are still open, then the task update
+ * closes exactly those rows: a redelivered message finds its task closed and moves nothing.
+ * Callers must pass each task at most once.
+ */
+export function finishTasksStatements(
+  db: D1Database,
+  outcomes: readonly TerminalOutcome[],
+  now: number,
+): D1PreparedStatement[] {
+  const statements: D1PreparedStatement[] = [];
+  const byStatus = new Map<TerminalTaskStatus, TerminalOutcome[]>();
+  for (const outcome of outcomes) {
+    const list = byStatus.get(outcome.status) ?? [];
+    list.push(outcome);
+    byStatus.set(outcome.status, list);
+  }
+  for (const [status, list] of byStatus) {
+    const rows = list.map((o) => ({
+      j: o.jobId,
+      a: o.authorKey,
+      w: o.worksCount ?? 0,
+      e: o.error ?? null,
+      s: o.sources ?? null,
+    }));
+    for (const chunk of chunkJson(rows)) {
+      const column = COUNTER_COLUMN[status];
+      statements.push(
+        db
+          .prepare(
+            `UPDATE jobs SET
+               ${column} = ${column} + (
+                 SELECT COUNT(*) FROM json_each(?1) AS m JOIN tasks AS t
+                   ON t.job_id = m.value ->> 'j' AND t.author_key = m.value ->> 'a'
+                 WHERE t.job_id = jobs.id AND t.status IN ${OPEN_SQL}),
+               works_cached = works_cached + (
+                 SELECT COALESCE(SUM(m.value ->> 'w'), 0) FROM json_each(?1) AS m JOIN tasks AS t
+                   ON t.job_id = m.value ->> 'j' AND t.author_key = m.value ->> 'a'
+                 WHERE t.job_id = jobs.id AND t.status IN ${OPEN_SQL}),
+               updated_at = ?2
+             WHERE id IN (SELECT value ->> 'j' FROM json_each(?1))`,
+          )
+          .bind(chunk, now),
+        db
+          .prepare(
+            `UPDATE tasks SET status = ?3, works_count = m.w,
+               error = CASE WHEN ?3 IN ('done', 'skipped') THEN NULL
+                            WHEN ?3 = 'dead' THEN 'retries exhausted after ' || tasks.attempts || ' attempts; last error: '
+                              || COALESCE(tasks.error, m.e, 'unknown')
+                            ELSE COALESCE(m.e, tasks.error) END,
+               sources = COALESCE(m.s, tasks.sources),
+               finished_at = ?2, updated_at = ?2
+             FROM (SELECT value ->> 'j' AS j, value ->> 'a' AS a, value ->> 'w' AS w, value ->> 'e' AS e,
+                          value ->> 's' AS s FROM json_each(?1)) AS m
+             WHERE tasks.job_id = m.j AND tasks.author_key = m.a AND tasks.status IN ${OPEN_SQL}`,
+          )
+          .bind(chunk, now, status),
+      );
+    }
+  }
+  return statements;
+}
+
+export interface RetryNote extends TaskRef {
+  error: string;
+}
+
+/** A task whose message is being retried goes back to `queued`, keeping the last error for the DLQ. */
+export function requeueTasksStatement(
+  db: D1Database,
+  notes: readonly RetryNote[],
+  now: number,
+): D1PreparedStatement {
+  return db
+    .prepare(
+      `UPDATE tasks SET status = 'queued', error = m.e, updated_at = ?2
+       FROM (SELECT value ->> 'j' AS j, value ->> 'a' AS a, value ->> 'e' AS e FROM json_each(?1)) AS m
+       WHERE tasks.job_id = m.j AND tasks.author_key = m.a AND tasks.status IN ${OPEN_SQL}`,
+    )
+    .bind(JSON.stringify(notes.map((n) => ({ j: n.jobId, a: n.authorKey, e: n.error }))), now);
+}
+
+export interface ChildTask {
+  jobId: string;
+  authorKey: string;
+  authorName: string;
+  depth: number;
+  parentKey: string;
+}
+
+/**
+ * New tasks for discovered co-authors. The job's total grows by the number of rows that do not exist
+ * yet, then INSERT ... ON CONFLICT DO NOTHING adds exactly those; RETURNING names the new ones, the only
+ * ones that get a message. Callers must pass each (job, author) at most once.
+ */
+export function insertChildTasksStatements(
+  db: D1Database,
+  children: readonly ChildTask[],
+  now: number,
+): D1PreparedStatement[] {
+  const statements: D1PreparedStatement[] = [];
+  const rows = children.map((c) => ({
+    j: c.jobId,
+    a: c.authorKey,
+    n: c.authorName,
+    d: c.depth,
+    p: c.parentKey,
+  }));
+  for (const chunk of chunkJson(rows)) {
+    statements.push(
+      db
+        .prepare(
+          `UPDATE jobs SET total_tasks = total_tasks + (
+             SELECT COUNT(*) FROM json_each(?1) AS m
+             WHERE m.value ->> 'j' = jobs.id
+               AND NOT EXISTS (SELECT 1 FROM tasks AS t WHERE t.job_id = m.value ->> 'j' AND t.author_key = m.value ->> 'a')),
+             updated_at = ?2
+           WHERE id IN (SELECT value ->> 'j' FROM json_each(?1))`,
+        )
+        .bind(chunk, now),
+      db
+        .prepare(
+          `INSERT INTO tasks (job_id, author_key, author_name, depth, parent_key, status, created_at, updated_at)
+           SELECT value ->> 'j', value ->> 'a', value ->> 'n', value ->> 'd', value ->> 'p', 'pending', ?2, ?2
+           FROM json_each(?1) WHERE true
+           ON CONFLICT (job_id, author_key) DO NOTHING
+           RETURNING job_id, author_key, author_name, depth`,
+        )
+        .bind(chunk, now),
+    );
+  }
+  return statements;
+}
+
+/** Marks tasks `queued` once their message is on the queue (only from `pending`: a consumer may be ahead). */
+export function markQueuedStatements(
+  db: D1Database,
+  refs: readonly TaskRef[],
+  now: number,
+): D1PreparedStatement[] {
+  return chunkJson(refs.map((r) => ({ j: r.jobId, a: r.authorKey }))).map((chunk) =>
+    db
+      .prepare(
+        `UPDATE tasks SET status = 'queued', updated_at = ?2
+         FROM (SELECT value ->> 'j' AS j, value ->> 'a' AS a FROM json_each(?1)) AS m
+         WHERE tasks.job_id = m.j AND tasks.author_key = m.a AND tasks.status = 'pending'`,
+      )
+      .bind(chunk, now),
+  );
+}
+
+/** Tasks whose messages went to the dead-letter queue but were never marked dead (DLQ consumer lost). */
+export async function listExhaustedTasks(
+  db: D1Database,
+  maxDeliveries: number,
+  olderThan: number,
+  limit: number,
+): Promise<TaskRef[]> {
+  const { results } = await db
+    .prepare(
+      `SELECT job_id, author_key FROM tasks
+       WHERE status IN ('queued', 'running') AND attempts >= ?1 AND updated_at < ?2 LIMIT ?3`,
+    )
+    .bind(maxDeliveries, olderThan, limit)
+    .all<{ job_id: string; author_key: string }>();
+  return results.map((r) => ({ jobId: r.job_id, authorKey: r.author_key }));
+}
+
+export interface StaleTask {
+  job_id: string;
+  author_key: string;
+  author_name: string;
+  depth: number;
+  max_depth: number;
+}
+
+/**
+ * Tasks still `pending` after `pendingSeconds`: their message never reached the queue (or the send
+ * succeeded but marking them queued did not). Re-sending is safe: a duplicate finds its task closed.
+ */
+export async function listStalePendingTasks(
+  db: D1Database,
+  now: number,
+  pendingSeconds: number,
+  limit: number,
+): Promise<StaleTask[]> {
+  const { results } = await db
+    .prepare(
+      `SELECT t.job_id, t.author_key, t.author_name, t.depth, j.max_depth
+       FROM tasks AS t JOIN jobs AS j ON j.id = t.job_id
+       WHERE t.status = 'pending' AND t.updated_at < ?1
+       LIMIT ?2`,
+    )
+    .bind(now - pendingSeconds * 1000, limit)
+    .all<StaleTask>();
+  return results;
+}
+
+export async function listFailures(
+  db: D1Database,
+  jobId: string,
+  limit: number,
+  afterKey: string | null,
+): Promise<TaskRow[]> {
+  const { results } = await db
+    .prepare(
+      `SELECT * FROM tasks WHERE job_id = ?1 AND status IN ('failed', 'dead') AND author_key > ?2
+       ORDER BY author_key LIMIT ?3`,
+    )
+    .bind(jobId, afterKey ?? "", limit)
+    .all<TaskRow>();
+  return results;
+}
+
+export async function getTask(db: D1Database, ref: TaskRef): Promise<TaskRow | null> {
+  return db
+    .prepare("SELECT * FROM tasks WHERE job_id = ?1 AND author_key = ?2")
+    .bind(ref.jobId, ref.authorKey)
+    .first<TaskRow>();
+}

@@ -1,0 +1,147 @@
+/**
+ * The one place that decides what a failure means.
+ *
+ * - The API turns any error into `{error:{code,message,details?}}` with `httpStatus`.
+ * - The consumers ask `classifyFailure()` whether to retry (transient) or give up (permanent).
+ */
+
+export type FailureKind = "transient" | "permanent";
+
+export interface ErrorDetails {
+  [key: string]: unknown;
+}
+
+/** An error with a stable machine-readable code, an HTTP status and a retry classification. */
+export class AppError extends Error {
+  readonly code: string;
+  readonly httpStatus: number;
+  readonly kind: FailureKind;
+  readonly details: ErrorDetails | undefined;
+  /** Seconds the caller should wait before trying again (Retry-After, breaker cool-down). */
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(opts: {
+    code: string;
+    message: string;
+    httpStatus?: number;
+    kind?: FailureKind;
+    details?: ErrorDetails;
+    retryAfterSeconds?: number;
+    cause?: unknown;
+  }) {
+    super(opts.message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = "AppError";
+    this.code = opts.code;
+    this.httpStatus = opts.httpStatus ?? 500;
+    this.kind = opts.kind ?? (this.httpStatus >= 500 ? "transient" : "permanent");
+    this.details = opts.details;
+    this.retryAfterSeconds = opts.retryAfterSeconds;
+  }
+}
+
+/** Bad input from a client: always a 4xx, never retried. */
+export function badRequest(
+  code: string,
+  message: string,
+  details?: ErrorDetails,
+  httpStatus = 400,
+): AppError {
+  return new AppError({ code, message, httpStatus, kind: "permanent", details });
+}
+
+export function notFound(what: string, id: string): AppError {
+  return new AppError({
+    code: "not_found",
+    message: `${what} ${id} not found`,
+    httpStatus: 404,
+    kind: "permanent",
+    details: { [what.toLowerCase()]: id },
+  });
+}
+
+/** A failure talking to an upstream book API (Open Library, Google Books). */
+export class UpstreamError extends AppError {
+  readonly source: string;
+  readonly upstreamStatus: number | undefined;
+
+  constructor(opts: {
+    source: string;
+    code: string;
+    message: string;
+    kind: FailureKind;
+    upstreamStatus?: number;
+    retryAfterSeconds?: number;
+    cause?: unknown;
+  }) {
+    super({
+      code: opts.code,
+      message: opts.message,
+      httpStatus: 502,
+      kind: opts.kind,
+      retryAfterSeconds: opts.retryAfterSeconds,
+      details: { source: opts.source, upstreamStatus: opts.upstreamStatus },
+      cause: opts.cause,
+    });
+    this.name = "UpstreamError";
+    this.source = opts.source;
+    this.upstreamStatus = opts.upstreamStatus;
+  }
+}
+
+/** Parses a Retry-After header (delta-seconds or HTTP date) into whole seconds, if present. */
+export function parseRetryAfter(header: string | null, now: number = Date.now()): number | undefined {
+  if (!header) return undefined;
+  const trimmed = header.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed);
+  const date = Date.parse(trimmed);
+  if (Number.isNaN(date)) return undefined;
+  return Math.max(0, Math.ceil((date - now) / 1000));
+}
+
+/**
+ * Classifies an upstream HTTP status. 429 and 5xx are worth retrying; 408 is a timeout.
+ * Other 4xx mean "this request for this author will never work".
+ */
+export function upstreamStatusError(
+  source: string,
+  status: number,
+  retryAfterSeconds?: number,
+): UpstreamError {
+  const transient = status === 408 || status === 429 || status >= 500;
+  return new UpstreamError({
+    source,
+    code: status === 429 ? "upstream_rate_limited" : transient ? "upstream_unavailable" : "upstream_rejected",
+    message: `${source} answered HTTP ${status}`,
+    kind: transient ? "transient" : "permanent",
+    upstreamStatus: status,
+    retryAfterSeconds,
+  });
+}
+
+export interface ClassifiedFailure {
+  kind: FailureKind;
+  code: string;
+  message: string;
+  retryAfterSeconds: number | undefined;
+}
+
+/**
+ * Decides permanent vs transient for anything thrown while warming.
+ * Unknown errors (bugs, runtime hiccups, D1/KV blips) are transient: retrying is safe because every
+ * transition is idempotent, and the dead-letter queue bounds how often.
+ */
+export function classifyFailure(error: unknown): ClassifiedFailure {
+  if (error instanceof AppError) {
+    return {
+      kind: error.kind,
+      code: error.code,
+      message: error.message,
+      retryAfterSeconds: error.retryAfterSeconds,
+    };
+  }
+  if (error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError")) {
+    return { kind: "transient", code: "timeout", message: error.message, retryAfterSeconds: undefined };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return { kind: "transient", code: "internal_error", message, retryAfterSeconds: undefined };
+}

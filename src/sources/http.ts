@@ -1,0 +1,79 @@
+import type { z } from "zod";
+import { parseRetryAfter, UpstreamError, upstreamStatusError } from "../errors";
+import type { SourceName } from "./types";
+
+/** What every source client needs from its caller: injected so tests and budgets control I/O. */
+export interface UpstreamDeps {
+  fetch: typeof fetch;
+  userAgent: string;
+  timeoutMs: number;
+  /** Awaited before every request: the place for rate limiting, breakers and per-invocation budgets. */
+  beforeRequest?: (source: SourceName) => Promise<void>;
+  /** Told about every request's outcome (breaker bookkeeping, counters). */
+  afterResponse?: (source: SourceName, outcome: { ok: boolean; status: number | null }) => void;
+}
+
+/**
+ * GETs a JSON document and validates it. Every failure becomes an UpstreamError whose `kind` says
+ * whether retrying can help: network errors, timeouts, 5xx, 429 and malformed bodies are transient.
+ */
+export async function getJson<T extends z.ZodType>(
+  source: SourceName,
+  url: string,
+  schema: T,
+  deps: UpstreamDeps,
+): Promise<z.infer<T>> {
+  await deps.beforeRequest?.(source);
+  let response: Response;
+  try {
+    response = await deps.fetch(url, {
+      headers: { "User-Agent": deps.userAgent, Accept: "application/json" },
+      signal: AbortSignal.timeout(deps.timeoutMs),
+    });
+  } catch (error) {
+    deps.afterResponse?.(source, { ok: false, status: null });
+    const timedOut = error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError");
+    throw new UpstreamError({
+      source,
+      code: timedOut ? "upstream_timeout" : "upstream_network_error",
+      message: timedOut
+        ? `${source} did not answer within ${deps.timeoutMs} ms`
+        : `${source} unreachable: ${String(error)}`,
+      kind: "transient",
+      cause: error,
+    });
+  }
+  if (!response.ok) {
+    // Drain the body so the connection can be reused.
+    await response.body?.cancel();
+    deps.afterResponse?.(source, { ok: false, status: response.status });
+    throw upstreamStatusError(source, response.status, parseRetryAfter(response.headers.get("Retry-After")));
+  }
+  let body: unknown;
+  try {
+    body = await response.json();
+  } catch (error) {
+    deps.afterResponse?.(source, { ok: false, status: response.status });
+    throw new UpstreamError({
+      source,
+      code: "upstream_malformed",
+      message: `${source} sent a body that is not JSON`,
+      kind: "transient",
+      upstreamStatus: response.status,
+      cause: error,
+    });
+  }
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) {
+    deps.afterResponse?.(source, { ok: false, status: response.status });
+    throw new UpstreamError({
+      source,
+      code: "upstream_malformed",
+      message: `${source} sent JSON of an unexpected shape: ${parsed.error.issues[0]?.message ?? "invalid"}`,
+      kind: "transient",
+      upstreamStatus: response.status,
+    });
+  }
+  deps.afterResponse?.(source, { ok: true, status: response.status });
+  return parsed.data;
+}

@@ -1,0 +1,192 @@
+import type { Config } from "../config";
+import { AppError, classifyFailure, type FailureKind, UpstreamError } from "../errors";
+import { CircuitBreaker } from "../lib/breaker";
+import type { Budget } from "../lib/budget";
+import { fetchGoogleBooksWorks } from "./googlebooks";
+import type { UpstreamDeps } from "./http";
+import { mergeWorks } from "./merge";
+import { fetchOpenLibraryWorks, type SourceFetchResult } from "./openlibrary";
+import type { SourceName, Work } from "./types";
+
+/** Grants permission to call a provider within its global rate; may wait, or throw a transient error. */
+export interface RateLimiter {
+  acquire(source: SourceName): Promise<void>;
+  /** The provider said "slow down" (429/503 + Retry-After): hold every caller off for that long. */
+  pause(source: SourceName, seconds: number): Promise<void>;
+}
+
+export type ProviderBreakers = Record<SourceName, CircuitBreaker>;
+
+export function createProviderBreakers(now: () => number = Date.now): ProviderBreakers {
+  return {
+    openlibrary: new CircuitBreaker("openlibrary", { now }),
+    googlebooks: new CircuitBreaker("googlebooks", { now }),
+  };
+}
+
+/** One set per isolate: a provider that is down for one consumer invocation is down for the next. */
+export const isolateBreakers = createProviderBreakers();
+
+export interface SourcesContext {
+  config: Config;
+  fetch: typeof fetch;
+  breakers: ProviderBreakers;
+  rateLimiter?: RateLimiter | undefined;
+  /** Per-invocation subrequest budget; every upstream request (and rate-limiter call) takes from it. */
+  subrequests?: Budget | undefined;
+}
+
+export interface SourceReport {
+  source: SourceName;
+  ok: boolean;
+  works: number;
+  requests: number;
+  truncated: boolean;
+  error?: { code: string; kind: FailureKind; message: string };
+}
+
+export interface AuthorWorksResult {
+  works: Work[];
+  reports: SourceReport[];
+  warnings: string[];
+  requests: number;
+}
+
+export function enabledSources(config: Config): SourceName[] {
+  const sources: SourceName[] = [];
+  if (config.OPENLIBRARY_ENABLED) sources.push("openlibrary");
+  if (config.GOOGLE_BOOKS_ENABLED) sources.push("googlebooks");
+  return sources;
+}
+
+function upstreamDeps(ctx: SourcesContext, counter: { requests: number }): UpstreamDeps {
+  return {
+    fetch: ctx.fetch,
+    userAgent: ctx.config.userAgent,
+    timeoutMs: ctx.config.UPSTREAM_TIMEOUT_MS,
+    beforeRequest: async (source) => {
+      ctx.subrequests?.take(ctx.rateLimiter ? 2 : 1);
+      const breaker = ctx.breakers[source];
+      if (breaker.retryInMs() > 0) {
+        throw new UpstreamError({
+          source,
+          code: "breaker_open",
+          message: `${source} circuit breaker is open`,
+          kind: "transient",
+          retryAfterSeconds: Math.ceil(breaker.retryInMs() / 1000),
+        });
+      }
+      await ctx.rateLimiter?.acquire(source);
+      if (!breaker.tryAcquire()) {
+        throw new UpstreamError({
+          source,
+          code: "breaker_open",
+          message: `${source} circuit breaker is half-open and its probe is in flight`,
+          kind: "transient",
+          retryAfterSeconds: Math.max(1, Math.ceil(breaker.retryInMs() / 1000)),
+        });
+      }
+      counter.requests++;
+    },
+    afterResponse: (source, outcome) => {
+      const breaker = ctx.breakers[source];
+      // A 4xx means the provider is up and answering; only outages trip the breaker.
+      const providerHealthy =
+        outcome.ok || (outcome.status !== null && outcome.status < 500 && outcome.status !== 429);
+      if (providerHealthy) breaker.recordSuccess();
+      else breaker.recordFailure();
+    },
+  };
+}
+
+async function fetchFrom(
+  source: SourceName,
+  author: string,
+  ctx: SourcesContext,
+  deps: UpstreamDeps,
+): Promise<SourceFetchResult> {
+  const maxWorks = ctx.config.MAX_WORKS_PER_AUTHOR;
+  if (source === "openlibrary") {
+    return fetchOpenLibraryWorks(author, { baseUrl: ctx.config.OPENLIBRARY_BASE_URL, maxWorks }, deps);
+  }
+  return fetchGoogleBooksWorks(
+    author,
+    { baseUrl: ctx.config.GOOGLE_BOOKS_BASE_URL, maxWorks, apiKey: ctx.config.GOOGLE_BOOKS_API_KEY },
+    deps,
+  );
+}
+
+/**
+ * Every enabled source for one author, concurrently and settled: one source failing while another
+ * answers is a partial success. Only when every source fails does this throw, transient if any
+ * failure was transient (so the message is retried), permanent otherwise.
+ */
+export async function fetchAuthorWorks(author: string, ctx: SourcesContext): Promise<AuthorWorksResult> {
+  const sources = enabledSources(ctx.config);
+  if (sources.length === 0) {
+    throw new AppError({ code: "no_sources", message: "every book source is disabled", kind: "permanent" });
+  }
+  const counters = sources.map(() => ({ requests: 0 }));
+  const settled = await Promise.allSettled(
+    sources.map((source, i) =>
+      fetchFrom(source, author, ctx, upstreamDeps(ctx, counters[i] as { requests: number })),
+    ),
+  );
+  const reports: SourceReport[] = [];
+  const warnings: string[] = [];
+  const works = [];
+  const failures: unknown[] = [];
+  for (const [i, result] of settled.entries()) {
+    const source = sources[i] as SourceName;
+    const requests = counters[i]?.requests ?? 0;
+    if (result.status === "fulfilled") {
+      works.push(...result.value.works);
+      warnings.push(...result.value.warnings);
+      reports.push({
+        source,
+        ok: true,
+        works: result.value.works.length,
+        requests,
+        truncated: result.value.truncated,
+      });
+      continue;
+    }
+    failures.push(result.reason);
+    const failure = classifyFailure(result.reason);
+    if (result.reason instanceof UpstreamError && result.reason.retryAfterSeconds && ctx.rateLimiter) {
+      const status = result.reason.upstreamStatus;
+      if (status === 429 || status === 503)
+        await ctx.rateLimiter.pause(source, result.reason.retryAfterSeconds);
+    }
+    reports.push({
+      source,
+      ok: false,
+      works: 0,
+      requests,
+      truncated: false,
+      error: { code: failure.code, kind: failure.kind, message: failure.message },
+    });
+  }
+  const requests = counters.reduce((sum, c) => sum + c.requests, 0);
+  // Out of budget is not a verdict on the author: defer the whole author rather than keep half of it.
+  const budgetFailure = failures.find((f) => f instanceof AppError && f.code === "budget_exhausted");
+  if (budgetFailure) throw budgetFailure;
+  if (failures.length === sources.length) {
+    const classified = failures.map((f) => ({ error: f, failure: classifyFailure(f) }));
+    const transient = classified.filter((c) => c.failure.kind === "transient");
+    if (transient.length > 0) {
+      const retryAfter = Math.max(0, ...transient.map((c) => c.failure.retryAfterSeconds ?? 0));
+      const first = transient[0]?.failure;
+      throw new AppError({
+        code: first?.code ?? "upstream_unavailable",
+        message: classified.map((c) => c.failure.message).join("; "),
+        kind: "transient",
+        httpStatus: 502,
+        retryAfterSeconds: retryAfter || undefined,
+        details: { reports },
+      });
+    }
+    throw classified[0]?.error;
+  }
+  return { works: mergeWorks(works), reports, warnings, requests };
+}

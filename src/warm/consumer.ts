@@ -1,0 +1,397 @@
+import { cacheKeys, TTL_SECONDS } from "../cache/keys";
+import { type Cache, createCache } from "../cache/kv";
+import type { Config } from "../config";
+import { insertWarmEventStatement } from "../db/events";
+import { completeJobsStatement, markJobsRunningStatement } from "../db/jobs";
+import {
+  type ChildTask,
+  claimTasksStatement,
+  finishTasksStatements,
+  insertChildTasksStatements,
+  markQueuedStatements,
+  type RetryNote,
+  requeueTasksStatement,
+  type TerminalOutcome,
+} from "../db/tasks";
+import { upsertWorksStatements } from "../db/works";
+import { classifyFailure } from "../errors";
+import { Budget, mapWithConcurrency } from "../lib/budget";
+import { fetchAuthorWorks, type ProviderBreakers, type RateLimiter, type SourceReport } from "../sources";
+import { coAuthorsOf } from "../sources/merge";
+import type { Work } from "../sources/types";
+import { retryDelaySeconds } from "./backoff";
+import { isFreshEnough, markerFor, type ProcessedMarker } from "./marker";
+import { sendWarmMessages, type WarmMessage, warmMessageSchema } from "./messages";
+import { type InvocationMetrics, writeAnalyticsPoint } from "./metrics";
+
+export interface WarmDeps {
+  config: Config;
+  fetch: typeof fetch;
+  now: () => number;
+  random: () => number;
+  breakers: ProviderBreakers;
+  rateLimiter?: RateLimiter | undefined;
+  cache?: Cache;
+}
+
+type Outcome =
+  | { kind: "done"; body: WarmMessage; works: Work[]; reports: SourceReport[]; requests: number }
+  | { kind: "skipped"; body: WarmMessage; marker: ProcessedMarker }
+  | { kind: "failed"; body: WarmMessage; code: string; message: string }
+  | { kind: "retry"; body: WarmMessage; code: string; message: string; delaySeconds: number }
+  | { kind: "defer"; body: WarmMessage };
+
+const taskId = (m: { jobId: string; authorKey: string }) => `${m.jobId}\u0000${m.authorKey}`;
+
+/** Messages deferred for lack of budget come back almost at once, as fresh messages. */
+const DEFER_DELAY_SECONDS = 1;
+
+/**
+ * The warm queue's consumer. Never throws: every message is acked or retried on its own.
+ * I/O per batch: one D1 batch to claim, one to record every outcome, one more only when new
+ * co-author tasks were sent; KV writes in parallel; one Analytics Engine point.
+ */
+export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, deps: WarmDeps): Promise<void> {
+  const startedAt = deps.now();
+  const config = deps.config;
+  const subrequests = new Budget("subrequest", config.SUBREQUEST_BUDGET);
+  const kvOperations = new Budget("kv", config.KV_OPERATION_BUDGET);
+  const cache = deps.cache ?? createCache(env.CACHE, { budget: kvOperations });
+  const metrics: InvocationMetrics = {
+    queue: batch.queue,
+    messages: batch.messages.length,
+    done: 0,
+    skipped: 0,
+    failed: 0,
+    retried: 0,
+    works: 0,
+    subrequests: 0,
+    durationMs: 0,
+  };
+
+  // 1. Validate; one message per task (a duplicate in the same batch rides on its twin).
+  const primaries = new Map<string, { message: Message<unknown>; body: WarmMessage }>();
+  const riders = new Map<string, Message<unknown>[]>();
+  for (const message of batch.messages) {
+    const parsed = warmMessageSchema.safeParse(message.body);
+    if (!parsed.success) {
+      console.error(
+        JSON.stringify({ msg: "invalid warm message dropped", id: message.id, issues: parsed.error.issues }),
+      );
+      metrics.failed++;
+      message.ack();
+      continue;
+    }
+    const id = taskId(parsed.data);
+    if (primaries.has(id)) riders.set(id, [...(riders.get(id) ?? []), message]);
+    else primaries.set(id, { message, body: parsed.data });
+  }
+  const settle = (id: string, action: (m: Message<unknown>) => void) => {
+    const primary = primaries.get(id);
+    if (primary) action(primary.message);
+    for (const rider of riders.get(id) ?? []) rider.ack();
+  };
+  const retryAll = (reason: string) => {
+    for (const [id, { message }] of primaries) {
+      const delaySeconds = backoff(config, message.attempts, undefined, deps.random);
+      console.error(JSON.stringify({ msg: "batch retried", reason, id: message.id, delaySeconds }));
+      settle(id, (m) => m.retry({ delaySeconds }));
+      metrics.retried++;
+    }
+  };
+  if (primaries.size === 0) {
+    finish(env, metrics, startedAt, deps);
+    return;
+  }
+
+  // 2. Claim: tasks still open move to running; closed ones mean this is a redelivery.
+  const entries = [...primaries.values()];
+  const jobIds = [...new Set(entries.map((e) => e.body.jobId))];
+  let claimed: Set<string>;
+  try {
+    const [, claimResult] = await env.DB.batch([
+      markJobsRunningStatement(env.DB, jobIds, startedAt),
+      claimTasksStatement(
+        env.DB,
+        entries.map((e) => e.body),
+        startedAt,
+      ),
+    ]);
+    const rows = (claimResult?.results ?? []) as { job_id: string; author_key: string }[];
+    claimed = new Set(rows.map((r) => taskId({ jobId: r.job_id, authorKey: r.author_key })));
+  } catch (error) {
+    retryAll(`claim failed: ${String(error)}`);
+    finish(env, metrics, startedAt, deps);
+    return;
+  }
+  for (const id of [...primaries.keys()]) {
+    if (!claimed.has(id)) {
+      settle(id, (m) => m.ack());
+      primaries.delete(id);
+    }
+  }
+  const work = [...primaries.values()];
+
+  // 3. Warm each claimed author: processed marker first, then the sources.
+  const outcomes = await mapWithConcurrency(work, config.CONSUMER_CONCURRENCY, async ({ message, body }) =>
+    warmOne(body, message.attempts, cache, subrequests, deps),
+  );
+  metrics.subrequests = subrequests.used;
+
+  // Admit results while the invocation's KV allowance lasts; the rest are deferred, not failed.
+  let kvLeft = kvOperations.remaining();
+  for (const [i, outcome] of outcomes.entries()) {
+    if (outcome.kind !== "done") continue;
+    const cost = kvWritesFor(outcome);
+    if (cost > kvLeft) outcomes[i] = { kind: "defer", body: outcome.body };
+    else kvLeft -= cost;
+  }
+
+  // 4. KV: works by ISBN and title, the author's list. Fail-open: a KV error never fails the author.
+  const done = outcomes.filter((o): o is Extract<Outcome, { kind: "done" }> => o.kind === "done");
+  await writeWorksToCache(cache, done, config);
+
+  // 5. One D1 batch records everything: works, task outcomes with their counters, children, completion.
+  const now = deps.now();
+  const terminal: TerminalOutcome[] = [];
+  const retryNotes: RetryNote[] = [];
+  const children = new Map<string, ChildTask>();
+  const workEntries: { authorKey: string; work: Work }[] = [];
+  for (const outcome of outcomes) {
+    const { body } = outcome;
+    if (outcome.kind === "done") {
+      terminal.push({
+        jobId: body.jobId,
+        authorKey: body.authorKey,
+        status: "done",
+        worksCount: outcome.works.length,
+        error: null,
+        sources: JSON.stringify(outcome.reports),
+      });
+      for (const w of outcome.works) workEntries.push({ authorKey: body.authorKey, work: w });
+      if (body.depth + 1 <= body.maxDepth) {
+        for (const co of coAuthorsOf(body.authorName, outcome.works)) {
+          const child = {
+            jobId: body.jobId,
+            authorKey: co.key,
+            authorName: co.name,
+            depth: body.depth + 1,
+            parentKey: body.authorKey,
+          };
+          if (!children.has(taskId(child)) && !primaries.has(taskId(child)))
+            children.set(taskId(child), child);
+        }
+      }
+    } else if (outcome.kind === "skipped") {
+      terminal.push({
+        jobId: body.jobId,
+        authorKey: body.authorKey,
+        status: "skipped",
+        worksCount: outcome.marker.worksCount,
+        error: null,
+      });
+    } else if (outcome.kind === "failed") {
+      terminal.push({
+        jobId: body.jobId,
+        authorKey: body.authorKey,
+        status: "failed",
+        error: `${outcome.code}: ${outcome.message}`,
+      });
+    } else if (outcome.kind === "retry") {
+      retryNotes.push({
+        jobId: body.jobId,
+        authorKey: body.authorKey,
+        error: `${outcome.code}: ${outcome.message}`,
+      });
+    } else {
+      retryNotes.push({
+        jobId: body.jobId,
+        authorKey: body.authorKey,
+        error: "deferred: invocation budget reached",
+      });
+    }
+  }
+  for (const outcome of outcomes) {
+    if (outcome.kind === "done") {
+      metrics.done++;
+      metrics.works += outcome.works.length;
+    } else if (outcome.kind === "skipped") metrics.skipped++;
+    else if (outcome.kind === "failed") metrics.failed++;
+    else metrics.retried++;
+  }
+  metrics.durationMs = deps.now() - startedAt;
+  const childList = [...children.values()];
+  const statements: D1PreparedStatement[] = [
+    ...upsertWorksStatements(env.DB, workEntries, now, TTL_SECONDS.bookByIsbn),
+    ...finishTasksStatements(env.DB, terminal, now),
+  ];
+  if (retryNotes.length > 0) statements.push(requeueTasksStatement(env.DB, retryNotes, now));
+  const childStart = statements.length;
+  const childStatements = insertChildTasksStatements(env.DB, childList, now);
+  statements.push(
+    ...childStatements,
+    completeJobsStatement(env.DB, jobIds, now),
+    insertWarmEventStatement(env.DB, metrics, now),
+  );
+  let newChildren: WarmMessage[] = [];
+  try {
+    const results = await env.DB.batch(statements);
+    const maxDepthOf = new Map(work.map((w) => [w.body.jobId, w.body.maxDepth]));
+    for (let i = childStart + 1; i < childStart + childStatements.length; i += 2) {
+      const rows = (results[i]?.results ?? []) as {
+        job_id: string;
+        author_key: string;
+        author_name: string;
+        depth: number;
+      }[];
+      for (const row of rows) {
+        newChildren.push({
+          v: 1,
+          jobId: row.job_id,
+          authorKey: row.author_key,
+          authorName: row.author_name,
+          depth: Number(row.depth),
+          maxDepth: maxDepthOf.get(row.job_id) ?? 0,
+        });
+      }
+    }
+  } catch (error) {
+    // Nothing was recorded (a D1 batch is one transaction): every claimed message goes round again.
+    metrics.done = metrics.skipped = metrics.failed = metrics.retried = metrics.works = 0;
+    retryAll(`recording outcomes failed: ${String(error)}`);
+    finish(env, metrics, startedAt, deps);
+    return;
+  }
+
+  // 6. Fan out: only the children that did not exist get a message; they become queued once sent.
+  if (newChildren.length > 0) {
+    const sent = await sendWarmMessages(env.WARM_QUEUE as Queue<WarmMessage>, newChildren);
+    newChildren = sent.sent;
+    if (sent.sent.length > 0) {
+      try {
+        await env.DB.batch(markQueuedStatements(env.DB, sent.sent, deps.now()));
+      } catch (error) {
+        // Harmless: pending tasks are re-sent by the sweeper and duplicates find their task closed.
+        console.warn(JSON.stringify({ msg: "marking children queued failed", error: String(error) }));
+      }
+    }
+  }
+
+  // 7. Markers last: an author counts as warmed only once its works are recorded.
+  await Promise.all(
+    done.map((o) =>
+      cache.set(
+        cacheKeys.processedMarker(o.body.authorName),
+        markerFor(o.body, o.works.length, now),
+        TTL_SECONDS.processedMarker,
+      ),
+    ),
+  );
+
+  // 8. Ack or retry each message on its own.
+  for (const outcome of outcomes) {
+    const id = taskId(outcome.body);
+    if (outcome.kind === "retry") {
+      settle(id, (m) => m.retry({ delaySeconds: outcome.delaySeconds }));
+    } else if (outcome.kind === "defer") {
+      // A fresh copy keeps its retry allowance: running out of budget is not the author's fault.
+      const resent = await sendWarmMessages(env.WARM_QUEUE as Queue<WarmMessage>, [outcome.body], {
+        delaySeconds: DEFER_DELAY_SECONDS,
+      });
+      if (resent.sent.length === 1) settle(id, (m) => m.ack());
+      else settle(id, (m) => m.retry({ delaySeconds: DEFER_DELAY_SECONDS }));
+    } else {
+      settle(id, (m) => m.ack());
+    }
+  }
+  finish(env, metrics, startedAt, deps);
+}
+
+function backoff(
+  config: Config,
+  attempt: number,
+  retryAfterSeconds: number | undefined,
+  random: () => number,
+): number {
+  return retryDelaySeconds({
+    attempt,
+    baseSeconds: config.RETRY_BASE_SECONDS,
+    maxSeconds: config.RETRY_MAX_SECONDS,
+    retryAfterSeconds,
+    random,
+  });
+}
+
+async function warmOne(
+  body: WarmMessage,
+  attempt: number,
+  cache: Cache,
+  subrequests: Budget,
+  deps: WarmDeps,
+): Promise<Outcome> {
+  const marker = await cache.get<ProcessedMarker>(cacheKeys.processedMarker(body.authorName));
+  if (marker && isFreshEnough(marker, body, deps.now())) return { kind: "skipped", body, marker };
+  try {
+    const result = await fetchAuthorWorks(body.authorName, {
+      config: deps.config,
+      fetch: deps.fetch,
+      breakers: deps.breakers,
+      rateLimiter: deps.rateLimiter,
+      subrequests,
+    });
+    return { kind: "done", body, works: result.works, reports: result.reports, requests: result.requests };
+  } catch (error) {
+    const failure = classifyFailure(error);
+    if (failure.code === "budget_exhausted") return { kind: "defer", body };
+    if (failure.kind === "permanent")
+      return { kind: "failed", body, code: failure.code, message: failure.message };
+    return {
+      kind: "retry",
+      body,
+      code: failure.code,
+      message: failure.message,
+      delaySeconds: backoff(deps.config, attempt, failure.retryAfterSeconds, deps.random),
+    };
+  }
+}
+
+async function writeWorksToCache(
+  cache: Cache,
+  done: readonly Extract<Outcome, { kind: "done" }>[],
+  config: Config,
+): Promise<void> {
+  const writes: { key: string; value: unknown; ttl: number }[] = [];
+  const seen = new Set<string>();
+  const add = (key: string, value: unknown, ttl: number) => {
+    // Two puts to one key in the same second are throttled by KV; one write per key is enough.
+    if (seen.has(key)) return;
+    seen.add(key);
+    writes.push({ key, value, ttl });
+  };
+  for (const { body, works } of done) {
+    for (const work of works) {
+      if (work.isbn13) add(cacheKeys.bookByIsbn(work.isbn13), work, TTL_SECONDS.bookByIsbn);
+      add(
+        cacheKeys.bookByTitle(work.title, work.authors[0] ?? body.authorName),
+        work,
+        TTL_SECONDS.bookByTitle,
+      );
+    }
+    add(
+      cacheKeys.authorWorks(body.authorName),
+      { author: body.authorName, works, updatedAt: new Date().toISOString() },
+      TTL_SECONDS.authorWorks,
+    );
+  }
+  await mapWithConcurrency(writes, config.KV_WRITE_CONCURRENCY, (w) => cache.set(w.key, w.value, w.ttl));
+}
+
+function finish(env: Env, metrics: InvocationMetrics, startedAt: number, deps: WarmDeps): void {
+  metrics.durationMs = deps.now() - startedAt;
+  writeAnalyticsPoint(env, metrics);
+}
+
+/** KV writes an author's result will need: ISBN and title keys per work, its list and its marker. */
+function kvWritesFor(outcome: Extract<Outcome, { kind: "done" }>): number {
+  return outcome.works.reduce((n, w) => n + (w.isbn13 ? 2 : 1), 0) + 2;
+}

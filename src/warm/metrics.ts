@@ -1,0 +1,29 @@
+import type { WarmEvent } from "../db/events";
+
+export type InvocationMetrics = WarmEvent;
+
+/**
+ * One Analytics Engine data point per consumer invocation, whatever the batch size: the platform
+ * allows 25 per invocation, so points are aggregated, never written per message or per work.
+ * (Locally writeDataPoint is a no-op; the same numbers go to D1's warm_events.)
+ */
+export function writeAnalyticsPoint(env: Env, metrics: InvocationMetrics): void {
+  try {
+    env.WARMING_ANALYTICS?.writeDataPoint({
+      indexes: [metrics.queue],
+      blobs: [metrics.queue],
+      doubles: [
+        metrics.messages,
+        metrics.done,
+        metrics.skipped,
+        metrics.failed,
+        metrics.retried,
+        metrics.works,
+        metrics.subrequests,
+        metrics.durationMs,
+      ],
+    });
+  } catch (error) {
+    console.warn(JSON.stringify({ msg: "analytics write failed", error: String(error) }));
+  }
+}

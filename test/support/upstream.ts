@@ -1,0 +1,19 @@
+import { createFakeUpstream, type FakeUpstream } from "../../scripts/fake-upstream/handler.ts";
+
+/** The book-API stand-in every test talks to, in-process. Tests reconfigure and reset it. */
+export const upstream: FakeUpstream = createFakeUpstream();
+
+const STAND_IN_HOSTS = new Set(["openlibrary.test", "googlebooks.test"]);
+
+/**
+ * Replaces the global fetch: requests to the stand-in's hosts are answered in-process, anything else
+ * fails the test, so no test ever reaches the network by accident.
+ */
+export function guardedFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+  const request = new Request(input, init);
+  const host = new URL(request.url).hostname;
+  if (!STAND_IN_HOSTS.has(host)) {
+    return Promise.reject(new Error(`unmocked network call in a test: ${request.method} ${request.url}`));
+  }
+  return upstream.fetch(request);
+}

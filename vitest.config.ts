@@ -1,0 +1,43 @@
+import path from "node:path";
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
+import { defineConfig } from "vitest/config";
+
+export default defineConfig(async () => {
+  const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
+  return {
+    plugins: [
+      cloudflareTest({
+        wrangler: { configPath: "./wrangler.toml" },
+        miniflare: {
+          bindings: {
+            TEST_MIGRATIONS: migrations,
+            ENVIRONMENT: "test",
+            API_TOKEN: "test-token",
+            // Retries come back at once in tests; production backs off from 5 s.
+            RETRY_BASE_SECONDS: "0",
+            RETRY_MAX_SECONDS: "0",
+            OPENLIBRARY_BASE_URL: "http://openlibrary.test",
+            GOOGLE_BOOKS_BASE_URL: "http://googlebooks.test",
+            OPENLIBRARY_RATE_PER_SECOND: "0",
+            GOOGLE_BOOKS_RATE_PER_SECOND: "0",
+          },
+          queueConsumers: {
+            "author-warming-queue": {
+              maxBatchTimeout: 0.05,
+              maxBatchSize: 10,
+              maxRetries: 3,
+              deadLetterQueue: "author-warming-dlq",
+            },
+            "author-warming-dlq": { maxBatchTimeout: 0.05, maxBatchSize: 10, maxRetries: 3 },
+          },
+        },
+      }),
+    ],
+    test: {
+      setupFiles: ["./test/setup.ts"],
+      include: ["test/**/*.test.ts"],
+      testTimeout: 30_000,
+      hookTimeout: 30_000,
+    },
+  };
+});
