@@ -1,0 +1,64 @@
+import { env } from "cloudflare:workers";
+import { loadConfig } from "../../src/config";
+import { createJobStatements } from "../../src/db/jobs";
+import { markQueuedStatements } from "../../src/db/tasks";
+import { authorKey } from "../../src/ingest/normalize";
+import { createProviderBreakers } from "../../src/sources";
+import type { WarmDeps } from "../../src/warm/consumer";
+import type { WarmMessage } from "../../src/warm/messages";
+import { upstream } from "./upstream";
+
+/** A job with depth-0 tasks already queued (no messages sent): the state a consumer expects. */
+export async function seedJob(
+  authors: string[],
+  maxDepth = 2,
+): Promise<{ jobId: string; messages: WarmMessage[] }> {
+  const jobId = crypto.randomUUID();
+  const now = Date.now();
+  const rows = authors.map((name) => ({ key: authorKey(name), name }));
+  await env.DB.batch(
+    createJobStatements(
+      env.DB,
+      {
+        id: jobId,
+        maxDepth,
+        priority: "normal",
+        format: "generic",
+        filename: null,
+        idempotencyKey: null,
+        requestHash: "test",
+        rowsTotal: authors.length,
+        duplicatesSkipped: 0,
+        now,
+      },
+      rows,
+    ),
+  );
+  const messages = rows.map((r) => ({
+    v: 1 as const,
+    jobId,
+    authorKey: r.key,
+    authorName: r.name,
+    depth: 0,
+    maxDepth,
+  }));
+  await env.DB.batch(markQueuedStatements(env.DB, messages, now));
+  return { jobId, messages };
+}
+
+export function warmDeps(overrides: Partial<WarmDeps> = {}): WarmDeps {
+  return {
+    config: loadConfig(env),
+    fetch: upstream.fetch,
+    now: Date.now,
+    random: () => 0.5,
+    breakers: createProviderBreakers(),
+    ...overrides,
+  };
+}
+
+let counter = 0;
+export function queueMessage<T>(body: T, attempts = 1): ServiceBindingQueueMessage<T> {
+  counter++;
+  return { id: `msg-${counter}`, timestamp: new Date(), attempts, body };
+}

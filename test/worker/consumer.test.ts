@@ -1,0 +1,267 @@
+import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { beforeEach, describe, expect, it } from "vitest";
+import { hasCoAuthors, worksForAuthor } from "../../scripts/fake-upstream/catalogue.ts";
+import { cacheKeys } from "../../src/cache/keys";
+import { authorKey } from "../../src/ingest/normalize";
+import { handleWarmBatch } from "../../src/warm/consumer";
+import { handleDeadLetterBatch } from "../../src/warm/dlq";
+import type { ProcessedMarker } from "../../src/warm/marker";
+import { jobRow, resetAll, taskCounts } from "../support/db";
+import { queueMessage, seedJob, warmDeps } from "../support/jobs";
+import { upstream } from "../support/upstream";
+
+const QUEUE = "author-warming-queue";
+
+function authorWhere(predicate: (name: string) => boolean, prefix: string): string {
+  for (let i = 0; i < 10_000; i++) {
+    const name = `${prefix} ${i}`;
+    if (predicate(name)) return name;
+  }
+  throw new Error("no such author in the catalogue");
+}
+const soloAuthor = authorWhere((n) => !hasCoAuthors(n) && worksForAuthor(n).length > 0, "Solo Writer");
+const coAuthoredAuthor = authorWhere((n) => hasCoAuthors(n), "Social Writer");
+
+/** getQueueResult does not report retry delays, so the batch's messages record them on the way through. */
+function recordingDelays(
+  batch: MessageBatch<unknown>,
+  delays: Map<string, number | undefined>,
+): MessageBatch<unknown> {
+  const messages = batch.messages.map((m) => ({
+    get id() {
+      return m.id;
+    },
+    get body() {
+      return m.body;
+    },
+    get attempts() {
+      return m.attempts;
+    },
+    get timestamp() {
+      return m.timestamp;
+    },
+    ack: () => m.ack(),
+    retry: (options?: QueueRetryOptions) => {
+      delays.set(m.id, options?.delaySeconds);
+      m.retry(options);
+    },
+  }));
+  return {
+    queue: batch.queue,
+    messages,
+    ackAll: () => batch.ackAll(),
+    retryAll: (o) => batch.retryAll(o),
+  } as MessageBatch<unknown>;
+}
+
+async function runBatch(messages: ServiceBindingQueueMessage<unknown>[], deps = warmDeps()) {
+  const batch = createMessageBatch(QUEUE, messages);
+  const ctx = createExecutionContext();
+  const delays = new Map<string, number | undefined>();
+  await handleWarmBatch(recordingDelays(batch, delays), env, deps);
+  return { ...(await getQueueResult(batch, ctx)), delays };
+}
+
+describe("warm consumer", () => {
+  beforeEach(resetAll);
+
+  it("acks a warmed author, writes its works to KV and D1, marks it processed and completes the job", async () => {
+    const { jobId, messages } = await seedJob([soloAuthor], 0);
+    const message = queueMessage(messages[0]);
+    const result = await runBatch([message]);
+    expect(result.explicitAcks).toEqual([message.id]);
+    expect(result.retryMessages).toEqual([]);
+
+    const expected = worksForAuthor(soloAuthor);
+    const task = await env.DB.prepare("SELECT * FROM tasks WHERE job_id = ?1")
+      .bind(jobId)
+      .first<{ status: string; works_count: number; attempts: number }>();
+    expect(task).toMatchObject({ status: "done", works_count: expected.length, attempts: 1 });
+    const job = await jobRow(jobId);
+    expect(job).toMatchObject({ status: "completed", done_count: 1, works_cached: expected.length });
+
+    const list = await env.CACHE.get<{ works: { title: string }[] }>(
+      cacheKeys.authorWorks(soloAuthor),
+      "json",
+    );
+    expect(list?.works.map((w) => w.title).sort()).toEqual(expected.map((w) => w.title).sort());
+    const withIsbn = expected.find((w) => w.isbn13s.length > 0);
+    expect(withIsbn).toBeDefined();
+    const byIsbn = await env.CACHE.get<{ title: string }>(
+      cacheKeys.bookByIsbn(withIsbn?.isbn13s[0] ?? ""),
+      "json",
+    );
+    expect(byIsbn?.title).toBe(withIsbn?.title);
+    const marker = await env.CACHE.get<ProcessedMarker>(cacheKeys.processedMarker(soloAuthor), "json");
+    expect(marker).toMatchObject({ worksCount: expected.length, depthExplored: 0, jobId });
+    const rows = await env.DB.prepare("SELECT COUNT(*) AS n FROM author_works WHERE author_key = ?1")
+      .bind(authorKey(soloAuthor))
+      .first<{ n: number }>();
+    expect(rows?.n).toBe(expected.length);
+  });
+
+  it("retries a transient upstream failure with a delay and keeps the task open with its error", async () => {
+    upstream.configure({ statusRates: { "503": 1 }, retryAfterSeconds: 7 });
+    const { jobId, messages } = await seedJob([soloAuthor], 0);
+    const message = queueMessage(messages[0]);
+    const result = await runBatch([message]);
+    expect(result.explicitAcks).toEqual([]);
+    expect(result.retryMessages).toEqual([{ msgId: message.id }]);
+    // Retry-After (7 s) is a floor under the backoff, which is 0 s in tests.
+    expect(result.delays.get(message.id)).toBe(7);
+    const task = await env.DB.prepare("SELECT status, error, attempts FROM tasks WHERE job_id = ?1")
+      .bind(jobId)
+      .first<{ status: string; error: string; attempts: number }>();
+    expect(task?.status).toBe("queued");
+    expect(task?.error).toMatch(/503/);
+    expect((await jobRow(jobId))?.status).toBe("running");
+  });
+
+  it("acks a permanent failure with the task failed and its reason", async () => {
+    const rejecting: typeof fetch = async () => new Response("{}", { status: 404 });
+    const { jobId, messages } = await seedJob([soloAuthor], 0);
+    const message = queueMessage(messages[0]);
+    const result = await runBatch([message], warmDeps({ fetch: rejecting }));
+    expect(result.explicitAcks).toEqual([message.id]);
+    expect(result.retryMessages).toEqual([]);
+    const task = await env.DB.prepare("SELECT status, error FROM tasks WHERE job_id = ?1")
+      .bind(jobId)
+      .first<{ status: string; error: string }>();
+    expect(task?.status).toBe("failed");
+    expect(task?.error).toMatch(/upstream_rejected/);
+    expect(await jobRow(jobId)).toMatchObject({ status: "completed_with_errors", failed_count: 1 });
+  });
+
+  it("acks only the healthy message when one author of the batch fails", async () => {
+    upstream.configure({ failingAuthors: [coAuthoredAuthor] });
+    const { messages } = await seedJob([soloAuthor, coAuthoredAuthor], 0);
+    const [good, bad] = [queueMessage(messages[0]), queueMessage(messages[1])];
+    const result = await runBatch([good, bad]);
+    expect(result.explicitAcks).toEqual([good.id]);
+    expect(result.retryMessages.map((r) => r.msgId)).toEqual([bad.id]);
+  });
+
+  it("skips an author whose marker explored at least as deep, and warms one explored too shallowly", async () => {
+    const marker: ProcessedMarker = {
+      worksCount: 3,
+      lastWarmed: new Date().toISOString(),
+      depthExplored: 2,
+      jobId: "old",
+    };
+    await env.CACHE.put(cacheKeys.processedMarker(soloAuthor), JSON.stringify(marker));
+    const shallow: ProcessedMarker = { ...marker, depthExplored: 0 };
+    await env.CACHE.put(cacheKeys.processedMarker(coAuthoredAuthor), JSON.stringify(shallow));
+    const { jobId, messages } = await seedJob([soloAuthor, coAuthoredAuthor], 1);
+    const before = upstream.stats().total;
+    await runBatch(messages.map((m) => queueMessage(m)));
+    const tasks = await env.DB.prepare("SELECT author_key, status FROM tasks WHERE job_id = ?1 AND depth = 0")
+      .bind(jobId)
+      .all<{ author_key: string; status: string }>();
+    const status = Object.fromEntries(tasks.results.map((t) => [t.author_key, t.status]));
+    expect(status[authorKey(soloAuthor)]).toBe("skipped");
+    expect(status[authorKey(coAuthoredAuthor)]).toBe("done");
+    // Only the shallow author reached the sources.
+    const requests = upstream.stats().byPath;
+    expect(upstream.stats().total - before).toBeGreaterThan(0);
+    expect(JSON.stringify(requests)).not.toContain(encodeURIComponent(soloAuthor));
+  });
+
+  it("fans out to co-authors at depth + 1 when maxDepth allows, and not at all when maxDepth is 0", async () => {
+    const coAuthors = new Set(
+      worksForAuthor(coAuthoredAuthor)
+        .flatMap((w) => w.authors)
+        .filter((a) => a !== coAuthoredAuthor)
+        .map(authorKey),
+    );
+    expect(coAuthors.size).toBeGreaterThan(0);
+
+    const deep = await seedJob([coAuthoredAuthor], 1);
+    await runBatch([queueMessage(deep.messages[0])]);
+    const children = await env.DB.prepare(
+      "SELECT author_key, depth, parent_key FROM tasks WHERE job_id = ?1 AND depth = 1",
+    )
+      .bind(deep.jobId)
+      .all<{ author_key: string; depth: number; parent_key: string }>();
+    expect(new Set(children.results.map((c) => c.author_key))).toEqual(coAuthors);
+    expect(children.results.every((c) => c.parent_key === authorKey(coAuthoredAuthor))).toBe(true);
+    expect((await jobRow(deep.jobId))?.total_tasks).toBe(1 + coAuthors.size);
+
+    await resetAll();
+    const flat = await seedJob([coAuthoredAuthor], 0);
+    await runBatch([queueMessage(flat.messages[0])]);
+    expect(await taskCounts(flat.jobId)).toEqual({ done: 1 });
+    expect(await jobRow(flat.jobId)).toMatchObject({ status: "completed", total_tasks: 1 });
+  });
+
+  it("counts nothing twice when the same message is delivered again, in another batch or the same one", async () => {
+    const { jobId, messages } = await seedJob([soloAuthor], 0);
+    await runBatch([queueMessage(messages[0])]);
+    const after = await jobRow(jobId);
+    const again = queueMessage(messages[0], 2);
+    const second = await runBatch([again]);
+    expect(second.explicitAcks).toEqual([again.id]);
+    expect(await jobRow(jobId)).toMatchObject({
+      done_count: after?.done_count,
+      works_cached: after?.works_cached,
+      total_tasks: after?.total_tasks,
+    });
+
+    await resetAll();
+    const twin = await seedJob([soloAuthor], 0);
+    const [a, b] = [queueMessage(twin.messages[0]), queueMessage(twin.messages[0])];
+    const result = await runBatch([a, b]);
+    expect(result.explicitAcks.sort()).toEqual([a.id, b.id].sort());
+    expect(await jobRow(twin.jobId)).toMatchObject({
+      done_count: 1,
+      works_cached: worksForAuthor(soloAuthor).length,
+    });
+  });
+
+  it("acks a message that fails validation instead of throwing", async () => {
+    const message = queueMessage({ jobId: 42, nonsense: true });
+    const result = await runBatch([message]);
+    expect(result.outcome).toBe("ok");
+    expect(result.explicitAcks).toEqual([message.id]);
+  });
+
+  it("retries every message on its own when D1 is unavailable", async () => {
+    const { messages } = await seedJob([soloAuthor], 0);
+    const brokenEnv = {
+      ...env,
+      DB: { batch: () => Promise.reject(new Error("D1 down")), prepare: env.DB.prepare.bind(env.DB) },
+    };
+    const batch = createMessageBatch(QUEUE, [queueMessage(messages[0])]);
+    const ctx = createExecutionContext();
+    await handleWarmBatch(batch, brokenEnv as unknown as Env, warmDeps());
+    const result = await getQueueResult(batch, ctx);
+    expect(result.retryMessages).toHaveLength(1);
+    expect(result.explicitAcks).toEqual([]);
+  });
+});
+
+describe("dead-letter consumer", () => {
+  beforeEach(resetAll);
+
+  it("marks the task dead with its last error and completes the job with errors", async () => {
+    upstream.configure({ statusRates: { "500": 1 } });
+    const { jobId, messages } = await seedJob([soloAuthor], 0);
+    await runBatch([queueMessage(messages[0], 4)]);
+    const batch = createMessageBatch("author-warming-dlq", [queueMessage(messages[0], 1)]);
+    const ctx = createExecutionContext();
+    await handleDeadLetterBatch(batch, env, { config: warmDeps().config, now: Date.now });
+    const result = await getQueueResult(batch, ctx);
+    expect(result.explicitAcks).toHaveLength(1);
+    const task = await env.DB.prepare("SELECT status, error FROM tasks WHERE job_id = ?1")
+      .bind(jobId)
+      .first<{ status: string; error: string }>();
+    expect(task?.status).toBe("dead");
+    expect(task?.error).toMatch(/retries exhausted after 1 attempts; last error: .*500/);
+    expect(await jobRow(jobId)).toMatchObject({ status: "completed_with_errors", dead_count: 1 });
+
+    // A second dead letter for the same task changes nothing.
+    const again = createMessageBatch("author-warming-dlq", [queueMessage(messages[0], 1)]);
+    await handleDeadLetterBatch(again, env, { config: warmDeps().config, now: Date.now });
+    expect((await jobRow(jobId))?.dead_count).toBe(1);
+  });
+});
