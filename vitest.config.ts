@@ -20,6 +20,7 @@ export default defineConfig(async () => {
             GOOGLE_BOOKS_BASE_URL: "http://googlebooks.test",
             OPENLIBRARY_RATE_PER_SECOND: "0",
             GOOGLE_BOOKS_RATE_PER_SECOND: "0",
+            BREAKER_COOLDOWN_SECONDS: "1",
           },
           queueConsumers: {
             "author-warming-queue": {

@@ -38,6 +38,8 @@ CREATE TABLE tasks (
   error TEXT,
   works_count INTEGER,
   sources TEXT,
+  -- JSON array of earlier terminal states this task was redriven from: [{status, error, attempts, at}].
+  history TEXT,
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL,
   finished_at INTEGER,

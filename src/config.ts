@@ -32,6 +32,8 @@ const configSchema = z.object({
   KV_WRITE_CONCURRENCY: positiveNumber(50),
   STALE_PENDING_SECONDS: positiveNumber(60),
   MAX_DELIVERIES: positiveNumber(4),
+  BREAKER_FAILURE_THRESHOLD: positiveNumber(3),
+  BREAKER_COOLDOWN_SECONDS: nonNegativeNumber(15),
   EXHAUSTED_GRACE_SECONDS: positiveNumber(3600),
 });
 

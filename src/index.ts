@@ -1,10 +1,13 @@
 import { createApp } from "./api/app";
 import { loadConfig } from "./config";
 import { isolateBreakers } from "./sources";
+import { durableRateLimiter } from "./sources/rate-limit";
 import { handleWarmBatch } from "./warm/consumer";
 import { handleDeadLetterBatch } from "./warm/dlq";
 import type { WarmMessage } from "./warm/messages";
 import { sweep } from "./warm/sweeper";
+
+export { ProviderRateLimiter } from "./sources/rate-limiter-do";
 
 const app = createApp();
 
@@ -25,7 +28,8 @@ export default {
       fetch: (input, init) => fetch(input, init),
       now: Date.now,
       random: Math.random,
-      breakers: isolateBreakers,
+      breakers: isolateBreakers(config),
+      rateLimiter: durableRateLimiter(env.RATE_LIMITER, config),
     });
   },
 

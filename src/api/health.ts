@@ -37,8 +37,8 @@ export const healthApi = new Hono<AppEnv>().get("/", async (c) => {
       deadLetters: { count: deadLetters, threshold, alert: deadLetters > threshold },
       breakers: {
         kv: isolateKvBreaker.snapshot(),
-        openlibrary: isolateBreakers.openlibrary.snapshot(),
-        googlebooks: isolateBreakers.googlebooks.snapshot(),
+        openlibrary: isolateBreakers(c.var.config).openlibrary.snapshot(),
+        googlebooks: isolateBreakers(c.var.config).googlebooks.snapshot(),
       },
     },
     ok ? 200 : 503,

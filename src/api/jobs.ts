@@ -5,6 +5,7 @@ import { listFailures } from "../db/tasks";
 import { badRequest, notFound } from "../errors";
 import { createJobFromUpload } from "../ingest/plan";
 import { readUpload } from "../ingest/upload";
+import { redriveJob } from "../warm/redrive";
 import { requireToken } from "./auth";
 import type { AppEnv } from "./context";
 import { describeProgress, summarizeJob } from "./progress";
@@ -50,6 +51,10 @@ export const jobsApi = new Hono<AppEnv>()
     const progress = await getJobProgress(c.env.DB, id);
     if (!progress) throw notFound("Job", id);
     return c.json(describeProgress(progress.job, progress.counts, Date.now()));
+  })
+  .post("/:id/retry", requireToken, validate("param", jobIdParam), async (c) => {
+    const result = await redriveJob(c.env, c.req.valid("param").id, Date.now());
+    return c.json({ ...result, links: { progress: `/api/jobs/${result.jobId}` } }, 202);
   })
   .get("/:id/failures", validate("param", jobIdParam), validate("query", failuresQuery), async (c) => {
     const { id } = c.req.valid("param");

@@ -267,3 +267,38 @@ export async function getTask(db: D1Database, ref: TaskRef): Promise<TaskRow | n
     .bind(ref.jobId, ref.authorKey)
     .first<TaskRow>();
 }
+
+export interface RedriveCandidate {
+  author_key: string;
+  author_name: string;
+  depth: number;
+}
+
+/**
+ * Re-opens a job's failed and dead tasks: counters move back in the same batch, attempts restart at 0,
+ * the old outcome is appended to the task's history, and the job is running again.
+ * Returns the statements; the caller reads the candidates first and sends their messages after.
+ */
+export function redriveStatements(db: D1Database, jobId: string, now: number): D1PreparedStatement[] {
+  return [
+    db
+      .prepare(
+        `UPDATE jobs SET
+           failed_count = failed_count - (SELECT COUNT(*) FROM tasks WHERE job_id = ?1 AND status = 'failed'),
+           dead_count = dead_count - (SELECT COUNT(*) FROM tasks WHERE job_id = ?1 AND status = 'dead'),
+           status = 'running', completed_at = NULL, updated_at = ?2
+         WHERE id = ?1 AND EXISTS (SELECT 1 FROM tasks WHERE job_id = ?1 AND status IN ('failed', 'dead'))`,
+      )
+      .bind(jobId, now),
+    db
+      .prepare(
+        `UPDATE tasks SET
+           history = json_insert(COALESCE(history, '[]'), '$[#]',
+             json_object('status', status, 'error', error, 'attempts', attempts, 'at', updated_at)),
+           status = 'pending', attempts = 0, error = NULL, finished_at = NULL, updated_at = ?2
+         WHERE job_id = ?1 AND status IN ('failed', 'dead')
+         RETURNING author_key, author_name, depth`,
+      )
+      .bind(jobId, now),
+  ];
+}

@@ -48,6 +48,7 @@ export interface TaskRow {
   error: string | null;
   works_count: number | null;
   sources: string | null;
+  history: string | null;
   created_at: number;
   updated_at: number;
   finished_at: number | null;

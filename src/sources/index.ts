@@ -17,15 +17,29 @@ export interface RateLimiter {
 
 export type ProviderBreakers = Record<SourceName, CircuitBreaker>;
 
-export function createProviderBreakers(now: () => number = Date.now): ProviderBreakers {
+export function createProviderBreakers(
+  opts: { now?: () => number; failureThreshold?: number; coolDownMs?: number } = {},
+): ProviderBreakers {
   return {
-    openlibrary: new CircuitBreaker("openlibrary", { now }),
-    googlebooks: new CircuitBreaker("googlebooks", { now }),
+    openlibrary: new CircuitBreaker("openlibrary", opts),
+    googlebooks: new CircuitBreaker("googlebooks", opts),
   };
 }
 
+let isolateBreakerSet: ProviderBreakers | undefined;
+
 /** One set per isolate: a provider that is down for one consumer invocation is down for the next. */
-export const isolateBreakers = createProviderBreakers();
+export function isolateBreakers(config?: Config): ProviderBreakers {
+  isolateBreakerSet ??= createProviderBreakers(
+    config
+      ? {
+          failureThreshold: config.BREAKER_FAILURE_THRESHOLD,
+          coolDownMs: config.BREAKER_COOLDOWN_SECONDS * 1000,
+        }
+      : {},
+  );
+  return isolateBreakerSet;
+}
 
 export interface SourcesContext {
   config: Config;

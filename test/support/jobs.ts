@@ -57,8 +57,16 @@ export function warmDeps(overrides: Partial<WarmDeps> = {}): WarmDeps {
   };
 }
 
+/** What createMessageBatch takes (the type lives only in the experimental workers-types). */
+export interface QueueMessageInput<T = unknown> {
+  id: string;
+  timestamp: Date;
+  attempts: number;
+  body: T;
+}
+
 let counter = 0;
-export function queueMessage<T>(body: T, attempts = 1): ServiceBindingQueueMessage<T> {
+export function queueMessage<T>(body: T, attempts = 1): QueueMessageInput<T> {
   counter++;
   return { id: `msg-${counter}`, timestamp: new Date(), attempts, body };
 }

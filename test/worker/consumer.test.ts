@@ -8,7 +8,7 @@ import { handleWarmBatch } from "../../src/warm/consumer";
 import { handleDeadLetterBatch } from "../../src/warm/dlq";
 import type { ProcessedMarker } from "../../src/warm/marker";
 import { jobRow, resetAll, taskCounts } from "../support/db";
-import { queueMessage, seedJob, warmDeps } from "../support/jobs";
+import { type QueueMessageInput, queueMessage, seedJob, warmDeps } from "../support/jobs";
 import { upstream } from "../support/upstream";
 
 const QUEUE = "author-warming-queue";
@@ -47,15 +47,17 @@ function recordingDelays(
       m.retry(options);
     },
   }));
-  return {
+  const recording: MessageBatch<unknown> = {
     queue: batch.queue,
+    metadata: batch.metadata,
     messages,
     ackAll: () => batch.ackAll(),
-    retryAll: (o) => batch.retryAll(o),
-  } as MessageBatch<unknown>;
+    retryAll: (o?: QueueRetryOptions) => batch.retryAll(o),
+  };
+  return recording;
 }
 
-async function runBatch(messages: ServiceBindingQueueMessage<unknown>[], deps = warmDeps()) {
+async function runBatch(messages: QueueMessageInput[], deps = warmDeps()) {
   const batch = createMessageBatch(QUEUE, messages);
   const ctx = createExecutionContext();
   const delays = new Map<string, number | undefined>();
@@ -139,7 +141,7 @@ describe("warm consumer", () => {
     const [good, bad] = [queueMessage(messages[0]), queueMessage(messages[1])];
     const result = await runBatch([good, bad]);
     expect(result.explicitAcks).toEqual([good.id]);
-    expect(result.retryMessages.map((r) => r.msgId)).toEqual([bad.id]);
+    expect(result.retryMessages.map((r: { msgId: string }) => r.msgId)).toEqual([bad.id]);
   });
 
   it("skips an author whose marker explored at least as deep, and warms one explored too shallowly", async () => {
@@ -263,5 +265,58 @@ describe("dead-letter consumer", () => {
     const again = createMessageBatch("author-warming-dlq", [queueMessage(messages[0], 1)]);
     await handleDeadLetterBatch(again, env, { config: warmDeps().config, now: Date.now });
     expect((await jobRow(jobId))?.dead_count).toBe(1);
+  });
+});
+
+describe("per-invocation budgets", () => {
+  beforeEach(resetAll);
+
+  it("a batch of 100 stays within 50 subrequests, 1,000 KV operations and one analytics point; the rest is deferred, not failed", async () => {
+    const authors = Array.from({ length: 100 }, (_, i) => `Budget Writer ${i}`);
+    const { jobId, messages } = await seedJob(authors, 0);
+    let kvOperations = 0;
+    const counted = <T extends (...args: never[]) => unknown>(fn: T) =>
+      ((...args: Parameters<T>) => {
+        kvOperations++;
+        return fn(...args);
+      }) as T;
+    const cache = {
+      get: counted(env.CACHE.get.bind(env.CACHE)),
+      put: counted(env.CACHE.put.bind(env.CACHE)),
+      delete: counted(env.CACHE.delete.bind(env.CACHE)),
+      list: counted(env.CACHE.list.bind(env.CACHE)),
+    };
+    let points = 0;
+    const countingEnv = {
+      ...env,
+      CACHE: cache,
+      WARMING_ANALYTICS: { writeDataPoint: () => points++ },
+    } as unknown as Env;
+    const before = upstream.stats().total;
+
+    const batch = createMessageBatch(
+      QUEUE,
+      messages.map((m) => queueMessage(m)),
+    );
+    const ctx = createExecutionContext();
+    await handleWarmBatch(batch, countingEnv, warmDeps());
+    const result = await getQueueResult(batch, ctx);
+
+    const requests = upstream.stats().total - before;
+    expect(requests).toBeLessThanOrEqual(50);
+    expect(requests).toBeGreaterThan(0);
+    expect(kvOperations).toBeLessThanOrEqual(1000);
+    expect(points).toBe(1);
+    // Every message is settled on its own: warmed ones acked, deferred ones re-sent as fresh messages and acked.
+    expect(result.explicitAcks).toHaveLength(100);
+    expect(result.retryMessages).toEqual([]);
+    const rows = await env.DB.prepare("SELECT status, error FROM tasks WHERE job_id = ?1")
+      .bind(jobId)
+      .all<{ status: string; error: string | null }>();
+    const done = rows.results.filter((r) => r.status === "done").length;
+    const deferred = rows.results.filter((r) => r.error?.startsWith("deferred")).length;
+    expect(done).toBeGreaterThan(0);
+    expect(done + deferred).toBe(100);
+    expect(rows.results.some((r) => r.status === "failed" || r.status === "dead")).toBe(false);
   });
 });

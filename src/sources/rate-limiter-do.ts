@@ -1,0 +1,31 @@
+import { DurableObject } from "cloudflare:workers";
+import { type SlotGrant, SlotScheduler } from "./slots";
+
+const NEXT_SLOT_KEY = "nextSlot";
+
+/**
+ * One instance per provider (named by the provider): the single place every consumer invocation, in
+ * every isolate, asks before calling that provider. A Durable Object runs one call at a time, so the
+ * schedule needs no locking; the next free slot is persisted so an eviction cannot reset the pace.
+ */
+export class ProviderRateLimiter extends DurableObject<Env> {
+  private readonly scheduler: SlotScheduler;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    const saved = ctx.storage.kv.get<number>(NEXT_SLOT_KEY);
+    this.scheduler = new SlotScheduler(typeof saved === "number" ? saved : 0);
+  }
+
+  acquire(ratePerSecond: number, maxWaitMs: number): SlotGrant {
+    const grant = this.scheduler.acquire(ratePerSecond, Date.now(), maxWaitMs);
+    if (grant.granted) this.ctx.storage.kv.put(NEXT_SLOT_KEY, this.scheduler.next);
+    return grant;
+  }
+
+  pause(milliseconds: number): number {
+    this.scheduler.pauseUntil(Date.now() + milliseconds);
+    this.ctx.storage.kv.put(NEXT_SLOT_KEY, this.scheduler.next);
+    return this.scheduler.next;
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * Spaces grants evenly: at rate R each grant is 1000/R ms after the previous one, so no one-second
+ * window ever holds more than R grants, however many callers ask at once. A caller that would wait
+ * longer than `maxWaitMs` gets no slot (and reserves nothing) and is told how long the queue is.
+ */
+export interface SlotGrant {
+  granted: boolean;
+  /** When the caller may send its request (epoch ms); when not granted, when a slot would be free. */
+  slotAt: number;
+  waitMs: number;
+}
+
+export class SlotScheduler {
+  private nextSlot = 0;
+
+  constructor(nextSlot = 0) {
+    this.nextSlot = nextSlot;
+  }
+
+  acquire(ratePerSecond: number, now: number, maxWaitMs: number): SlotGrant {
+    if (ratePerSecond <= 0) return { granted: true, slotAt: now, waitMs: 0 };
+    const slotAt = Math.max(now, this.nextSlot);
+    const waitMs = slotAt - now;
+    if (waitMs > maxWaitMs) return { granted: false, slotAt, waitMs };
+    // Whole milliseconds, rounded up: fractional spacing (1000/3) lets float error squeeze in an extra grant.
+    this.nextSlot = slotAt + Math.ceil(1000 / ratePerSecond);
+    return { granted: true, slotAt, waitMs };
+  }
+
+  /** The provider asked us to back off (Retry-After): nobody gets a slot before `until`. */
+  pauseUntil(until: number): void {
+    this.nextSlot = Math.max(this.nextSlot, until);
+  }
+
+  get next(): number {
+    return this.nextSlot;
+  }
+}

@@ -1,0 +1,45 @@
+import { getJob } from "../db/jobs";
+import { markQueuedStatements, type RedriveCandidate, redriveStatements } from "../db/tasks";
+import { AppError, notFound } from "../errors";
+import { sendWarmMessages, type WarmMessage } from "./messages";
+
+export interface RedriveResult {
+  jobId: string;
+  requeued: number;
+  pending: number;
+  status: string;
+}
+
+/**
+ * Sends a job's failed and dead tasks round again. Tasks are re-opened as pending in one D1 batch
+ * (so counters never disagree with rows), then sent; any send that fails is picked up by the sweeper.
+ */
+export async function redriveJob(env: Env, jobId: string, now: number): Promise<RedriveResult> {
+  const job = await getJob(env.DB, jobId);
+  if (!job) throw notFound("Job", jobId);
+  const results = await env.DB.batch(redriveStatements(env.DB, jobId, now));
+  const reopened = (results[1]?.results ?? []) as RedriveCandidate[];
+  if (reopened.length === 0) {
+    throw new AppError({
+      code: "nothing_to_retry",
+      message: `job ${jobId} has no failed or dead tasks`,
+      httpStatus: 409,
+      kind: "permanent",
+      details: { status: job.status },
+    });
+  }
+  const messages: WarmMessage[] = reopened.map((t) => ({
+    v: 1,
+    jobId,
+    authorKey: t.author_key,
+    authorName: t.author_name,
+    depth: Number(t.depth),
+    maxDepth: job.max_depth,
+  }));
+  const sent = await sendWarmMessages(env.WARM_QUEUE as Queue<WarmMessage>, messages);
+  if (sent.sent.length > 0) await env.DB.batch(markQueuedStatements(env.DB, sent.sent, now));
+  console.log(
+    JSON.stringify({ msg: "job redriven", jobId, requeued: sent.sent.length, unsent: sent.unsent.length }),
+  );
+  return { jobId, requeued: sent.sent.length, pending: sent.unsent.length, status: "running" };
+}
