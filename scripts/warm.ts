@@ -155,45 +155,86 @@ function apiError(body: unknown): { code: string; message: string; details?: unk
 
 const SPINNER = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
+function etaText(p: JobProgress): string {
+  if (p.etaSeconds === null) return "ETA ?";
+  return `ETA ${p.etaSeconds < 60 ? `${Math.ceil(p.etaSeconds)} s` : formatDuration(p.etaSeconds)}`;
+}
+
 function describeCounts(p: JobProgress): string {
   const c = p.counts;
   const finished = c.done + c.skipped + c.failed + c.dead;
-  const eta = p.etaSeconds === null ? "ETA ?" : `ETA ${formatDuration(p.etaSeconds)}`;
   return (
     `${fmt(finished)}/${fmt(c.total)} tasks · done ${fmt(c.done)} · skipped ${fmt(c.skipped)} · ` +
-    `failed ${fmt(c.failed)} · dead ${fmt(c.dead)} · works ${fmt(p.worksCached)} · ${eta}`
+    `failed ${fmt(c.failed)} · dead ${fmt(c.dead)} · works ${fmt(p.worksCached)} · ${etaText(p)}`
   );
 }
 
+/** Shorter and shorter renderings of the counts, for narrow terminals. */
+function countVariants(p: JobProgress, elapsedSeconds: number): string[] {
+  const c = p.counts;
+  const finished = c.done + c.skipped + c.failed + c.dead;
+  const full = describeCounts(p);
+  const compact =
+    `${fmt(finished)}/${fmt(c.total)} · ok ${fmt(c.done)} skip ${fmt(c.skipped)} fail ${fmt(c.failed)} ` +
+    `dead ${fmt(c.dead)} · ${fmt(p.worksCached)} works · ${etaText(p)}`;
+  const minimal = `${fmt(finished)}/${fmt(c.total)} · ${fmt(p.worksCached)} works · ${etaText(p)}`;
+  return [`${full} · ${formatDuration(elapsedSeconds)}`, full, compact, minimal];
+}
+
+/**
+ * Progress on stderr. On a terminal a bar redrawn 4×/s (spinner and elapsed time move even while a
+ * progress request is slow); otherwise one line every few seconds, so logs stay readable.
+ */
 class ProgressView {
   private frame = 0;
   private lastLineAt = 0;
   private drawn = false;
+  private latest: JobProgress | null = null;
+  private timer: NodeJS.Timeout | undefined;
   private readonly out: NonNullable<WarmOptions["stderr"]>;
   private readonly mode: "bar" | "lines" | "none";
   private readonly lineIntervalMs: number;
+  private readonly elapsed: () => number;
 
-  constructor(out: NonNullable<WarmOptions["stderr"]>, mode: WarmOptions["progress"], lineSeconds: number) {
+  constructor(
+    out: NonNullable<WarmOptions["stderr"]>,
+    mode: WarmOptions["progress"],
+    lineSeconds: number,
+    elapsed: () => number,
+  ) {
     this.out = out;
     this.mode = mode === "auto" || mode === undefined ? (out.isTTY ? "bar" : "lines") : mode;
     this.lineIntervalMs = lineSeconds * 1000;
+    this.elapsed = elapsed;
   }
 
-  update(p: JobProgress, elapsedSeconds: number, final = false): void {
+  update(p: JobProgress, final = false): void {
+    this.latest = p;
     if (this.mode === "none") return;
     if (this.mode === "lines") {
       const now = Date.now();
       if (!final && now - this.lastLineAt < this.lineIntervalMs) return;
       this.lastLineAt = now;
-      const head = `[${formatDuration(elapsedSeconds).padStart(6)}] ${p.status} ${p.percent.toFixed(1)}%`;
+      const head = `[${formatDuration(this.elapsed()).padStart(6)}] ${p.status} ${p.percent.toFixed(1)}%`;
       this.out.write(`${head} — ${describeCounts(p)}\n`);
       return;
     }
-    const columns = Math.max(40, this.out.columns ?? 100);
+    this.timer ??= setInterval(() => this.draw(false), 250);
+    this.draw(final);
+    if (final) this.stopTimer();
+  }
+
+  private draw(final: boolean): void {
+    const p = this.latest;
+    if (!p) return;
+    const raw = this.out.columns;
+    const columns = raw !== undefined && raw > 0 ? Math.max(40, raw) : 80;
     const spinner = final ? "✔" : (SPINNER[this.frame++ % SPINNER.length] ?? "*");
     const pct = `${p.percent.toFixed(1).padStart(5)}%`;
-    const tail = `${describeCounts(p)} · ${formatDuration(elapsedSeconds)}`;
-    const barWidth = Math.max(10, Math.min(30, columns - tail.length - pct.length - 8));
+    const fixed = spinner.length + pct.length + 5; // spaces around the bar, right margin
+    const variants = countVariants(p, this.elapsed());
+    const tail = variants.find((v) => columns - fixed - v.length >= 10) ?? variants.at(-1) ?? "";
+    const barWidth = Math.max(10, Math.min(30, columns - fixed - tail.length));
     const filled = Math.round((Math.min(100, Math.max(0, p.percent)) / 100) * barWidth);
     const bar = `${"█".repeat(filled)}${"░".repeat(barWidth - filled)}`;
     let line = `${spinner} ${bar} ${pct}  ${tail}`;
@@ -202,13 +243,14 @@ class ProgressView {
     this.drawn = true;
   }
 
-  note(text: string): void {
-    this.finish();
-    this.out.write(`${text}\n`);
+  private stopTimer(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
   }
 
   /** Ends the bar's line so later output starts on a fresh one. */
   finish(): void {
+    this.stopTimer();
     if (this.drawn) this.out.write("\n");
     this.drawn = false;
   }
@@ -253,6 +295,38 @@ export function formatSummary(s: WarmSummary): string {
 
 /** Uploads `options.file`, follows the job to the end and prints a summary. Never throws. */
 export async function runWarm(options: WarmOptions): Promise<WarmResult> {
+  let view: ProgressView | undefined;
+  try {
+    return await warm(options, (v) => {
+      view = v;
+    });
+  } catch (error) {
+    view?.finish();
+    const message = `unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
+    (options.stderr ?? process.stderr).write(`warm: ${message}\n`);
+    return {
+      exitCode: 1,
+      summary: {
+        file: options.file,
+        url: options.url ?? DEFAULT_URL,
+        jobId: null,
+        status: null,
+        rows: null,
+        authorsQueued: 0,
+        duplicatesSkipped: 0,
+        counts: null,
+        byDepth: [],
+        worksCached: 0,
+        elapsedSeconds: 0,
+        error: { code: "internal_error", message },
+      },
+    };
+  } finally {
+    view?.finish();
+  }
+}
+
+async function warm(options: WarmOptions, onView: (view: ProgressView) => void): Promise<WarmResult> {
   const url = (options.url ?? DEFAULT_URL).replace(/\/+$/, "");
   const token = options.token ?? DEFAULT_TOKEN;
   const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
@@ -261,9 +335,10 @@ export async function runWarm(options: WarmOptions): Promise<WarmResult> {
   const stdout = options.stdout ?? process.stdout;
   const stderr = options.stderr ?? process.stderr;
   const signal = options.signal;
-  const view = new ProgressView(stderr, options.progress, options.lineIntervalSeconds ?? 5);
   const started = Date.now();
   const elapsed = () => (Date.now() - started) / 1000;
+  const view = new ProgressView(stderr, options.progress, options.lineIntervalSeconds ?? 5, elapsed);
+  onView(view);
 
   const summary: WarmSummary = {
     file: options.file,
@@ -357,6 +432,7 @@ export async function runWarm(options: WarmOptions): Promise<WarmResult> {
   let lastProblem = "";
   let progress: JobProgress | null = null;
   for (;;) {
+    const pollStarted = Date.now();
     if (signal?.aborted) {
       return fail(
         "interrupted",
@@ -377,7 +453,7 @@ export async function runWarm(options: WarmOptions): Promise<WarmResult> {
         summary.byDepth = progress.byDepth;
         summary.worksCached = progress.worksCached;
         const finished = FINISHED.has(progress.status);
-        view.update(progress, elapsed(), finished);
+        view.update(progress, finished);
         if (finished) break;
       } else {
         const error = apiError(body);
@@ -408,7 +484,7 @@ export async function runWarm(options: WarmOptions): Promise<WarmResult> {
           `it keeps running — follow it with GET ${progressUrl} or raise --timeout`,
       );
     }
-    await sleep(pollMs, signal);
+    await sleep(Math.max(0, pollMs - (Date.now() - pollStarted)), signal);
   }
   view.finish();
   summary.elapsedSeconds = elapsed();

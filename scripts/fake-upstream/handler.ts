@@ -5,8 +5,10 @@
  * Node http server in server.ts. Only the request's path and query matter; the origin is ignored.
  *
  * Book-API endpoints (faults apply):
- *   GET /search.json?author=NAME | ?q=author:NAME   Open Library search (limit, offset | page, fields)
- *   GET /books/v1/volumes?q=inauthor:"NAME"          Google Books (startIndex, maxResults ≤ 40)
+ *   GET /search.json?author=NAME | ?q=author:NAME   Open Library search (limit, offset | page, fields);
+ *       also ?isbn=X and ?title=T[&author=A], answered from every work generated so far
+ *   GET /books/v1/volumes?q=inauthor:"NAME"          Google Books (startIndex, maxResults ≤ 40);
+ *       also q=isbn:X and q=intitle:"T"[+inauthor:"A"]
  *   GET /authors/OL23919A.json, /authors/OL23919A/works.json, /works/OL3616800W.json,
  *       /isbn/9780140328721.json, /isbn/0140328726.json, /books/OL7353617M.json    recorded fixtures
  * Control endpoints (no faults, not counted in stats):
@@ -236,6 +238,61 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   });
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Lookups by ISBN and title: the catalogue is generated from author names, so it cannot be searched by
+// ISBN or title directly. Every work the stand-in has generated is remembered here, which is what a
+// read-after-warm (or a read of a book whose author was ever asked for) needs.
+// ---------------------------------------------------------------------------------------------------------
+
+const worksByIsbn = new Map<string, CatalogueWork>();
+const worksByTitle = new Map<string, CatalogueWork[]>();
+const knownWorkKeys = new Set<string>();
+
+function titleKey(title: string): string {
+  return title
+    .normalize("NFKD")
+    .replace(/\p{M}/gu, "")
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}]+/gu, " ")
+    .trim();
+}
+
+function rememberedWorksForAuthor(name: string): CatalogueWork[] {
+  const works = worksForAuthor(name);
+  for (const w of works) {
+    if (knownWorkKeys.has(w.key)) continue;
+    knownWorkKeys.add(w.key);
+    for (const isbn of [...w.isbn13s, ...w.isbn10s]) worksByIsbn.set(isbn, w);
+    const key = titleKey(w.title);
+    worksByTitle.set(key, [...(worksByTitle.get(key) ?? []), w]);
+  }
+  return works;
+}
+
+/** Works matching an ISBN and/or title (and author, when given), from everything generated so far. */
+function searchWorks(query: {
+  isbn: string | null;
+  title: string | null;
+  author: string | null;
+}): CatalogueWork[] {
+  if (query.author !== null) rememberedWorksForAuthor(query.author);
+  let found: CatalogueWork[];
+  if (query.isbn !== null) {
+    const w = worksByIsbn.get(query.isbn.replace(/[^0-9Xx]/g, "").toUpperCase());
+    found = w ? [w] : [];
+  } else if (query.title !== null) {
+    const wanted = titleKey(query.title);
+    found = [...worksByTitle.entries()].filter(([key]) => key.includes(wanted)).flatMap(([, works]) => works);
+  } else {
+    found = query.author === null ? [] : rememberedWorksForAuthor(query.author);
+  }
+  if (query.author !== null && (query.isbn !== null || query.title !== null)) {
+    const author = authorKey(query.author);
+    found = found.filter((w) => w.authors.some((a) => authorKey(a) === author));
+  }
+  return found;
+}
+
 /** Integer query parameter: `def` when absent, null when present but not an integer. */
 function intParam(url: URL, name: string, def: number): number | null {
   const raw = url.searchParams.get(name);
@@ -255,13 +312,18 @@ function openLibraryAuthor(url: URL): string | null {
   return name === "" ? null : name;
 }
 
-/** Google Books author: `q=inauthor:"NAME"` or `q=inauthor:NAME` (up to the next `field:` term). */
-function googleAuthor(url: URL): string | null {
+/** One `field:value` term of a Google Books `q` (quoted or up to the next `field:` term). */
+function googleTerm(url: URL, field: string): string | null {
   const q = url.searchParams.get("q");
   if (q === null) return null;
-  const m = /inauthor:\s*(?:"([^"]*)"|(.+?))\s*(?=\s\w+:|$)/i.exec(q);
-  const name = (m?.[1] ?? m?.[2] ?? "").trim();
-  return name === "" ? null : name;
+  const m = new RegExp(`${field}:\\s*(?:"([^"]*)"|(.+?))\\s*(?=[\\s+]\\w+:|$)`, "i").exec(q);
+  const value = (m?.[1] ?? m?.[2] ?? "").trim();
+  return value === "" ? null : value;
+}
+
+/** Google Books author: `q=inauthor:"NAME"` or `q=inauthor:NAME` (up to the next `field:` term). */
+function googleAuthor(url: URL): string | null {
+  return googleTerm(url, "inauthor");
 }
 
 /** Deterministic 12-character Google Books volume id for a work. */
@@ -307,7 +369,7 @@ function openLibraryDoc(w: CatalogueWork, fields: Set<string> | null): Record<st
   return doc;
 }
 
-function openLibrarySearch(url: URL, name: string): Answer {
+function openLibrarySearch(url: URL, name: string | null): Answer {
   const limit = intParam(url, "limit", 100);
   const page = intParam(url, "page", 1);
   const offsetParam = intParam(url, "offset", Number.NaN);
@@ -323,7 +385,12 @@ function openLibrarySearch(url: URL, name: string): Answer {
   const fieldList = rawFields === null ? [] : rawFields.split(",").map((f) => f.trim());
   const fields = rawFields === null || fieldList.includes("*") ? null : new Set(fieldList);
 
-  const works = worksForAuthor(name);
+  const isbn = url.searchParams.get("isbn");
+  const title = url.searchParams.get("title");
+  const works =
+    isbn === null && title === null && name !== null
+      ? rememberedWorksForAuthor(name)
+      : searchWorks({ isbn, title, author: name });
   return json(200, {
     numFound: works.length,
     start,
@@ -360,7 +427,7 @@ function googleVolume(w: CatalogueWork): Record<string, unknown> {
   };
 }
 
-function googleBooksVolumes(url: URL, name: string): Answer {
+function googleBooksVolumes(url: URL, name: string | null): Answer {
   const startIndex = intParam(url, "startIndex", 0);
   const maxResults = intParam(url, "maxResults", 10);
   if (startIndex === null || startIndex < 0) {
@@ -369,7 +436,12 @@ function googleBooksVolumes(url: URL, name: string): Answer {
   if (maxResults === null || maxResults < 0 || maxResults > 40) {
     return apiError("googlebooks", 400, "Values must be within the range: [0, 40]");
   }
-  const works = worksForAuthor(name);
+  const isbn = googleTerm(url, "isbn");
+  const title = googleTerm(url, "intitle");
+  const works =
+    isbn === null && title === null && name !== null
+      ? rememberedWorksForAuthor(name)
+      : searchWorks({ isbn, title, author: name });
   const items = works.slice(startIndex, startIndex + maxResults).map(googleVolume);
   return json(200, {
     kind: "books#volumes",
@@ -406,11 +478,11 @@ function matchEndpoint(url: URL): Endpoint {
 function answerEndpoint(ep: Endpoint, url: URL): Answer {
   switch (ep.kind) {
     case "search":
-      return ep.author === null
-        ? apiError("openlibrary", 400, "search.json needs author=NAME or q=author:NAME")
+      return ep.author === null && !url.searchParams.has("isbn") && !url.searchParams.has("title")
+        ? apiError("openlibrary", 400, "search.json needs author=, title=, isbn= or q=author:NAME")
         : openLibrarySearch(url, ep.author);
     case "volumes":
-      return ep.author === null
+      return ep.author === null && googleTerm(url, "isbn") === null && googleTerm(url, "intitle") === null
         ? apiError("googlebooks", 400, "Missing query.")
         : googleBooksVolumes(url, ep.author);
     case "fixture": {

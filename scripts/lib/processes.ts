@@ -125,6 +125,18 @@ function installSignalHandlers(): void {
   // Last resort: if the process exits without running the cleanups (process.exit() elsewhere), kill the
   // process groups synchronously. Nothing async can run here.
   process.on("exit", killAllSync);
+  // `kill <npm pid>` kills npm but not this script (npm runs it through `sh -c`, which does not pass the
+  // signal on): notice that the parent went away and stop everything rather than live on as an orphan.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid === parent || shuttingDown) return;
+    try {
+      process.stderr.write("\nparent process went away: stopping…\n");
+    } catch {
+      // the terminal may be gone too
+    }
+    void shutdownAndExit(129);
+  }, 1000).unref();
 }
 
 function killAllSync(): void {

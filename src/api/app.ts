@@ -1,7 +1,16 @@
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
+import { createCache, isolateKvBreaker } from "../cache/kv";
 import { loadConfig } from "../config";
 import { AppError } from "../errors";
+import type { CircuitBreaker } from "../lib/breaker";
+import { Budget } from "../lib/budget";
+import { isolateBreakers, type ProviderBreakers } from "../sources";
+import { durableRateLimiter } from "../sources/rate-limit";
+import { analyticsApi } from "./analytics";
+import { authorsApi } from "./authors";
+import { booksApi } from "./books";
+import { cacheAdminApi } from "./cache-admin";
 import type { AppEnv } from "./context";
 import { dashboardPage } from "./dashboard";
 import { healthApi } from "./health";
@@ -11,16 +20,39 @@ import { warmingApi } from "./warming";
 export interface AppOptions {
   /** Outbound fetch for cache misses; tests inject the book-API stand-in here. */
   fetch?: typeof fetch;
+  /** Breakers default to one set per isolate; tests pass their own with a controlled clock. */
+  kvBreaker?: CircuitBreaker;
+  providerBreakers?: ProviderBreakers;
 }
+
+/** An interactive read waits at most this long for an upstream slot before answering 503. */
+const READ_MAX_SLOT_WAIT_MS = 5_000;
 
 /** The HTTP side: one sub-app per resource, one error handler, JSON errors everywhere. */
 export function createApp(options: AppOptions = {}) {
   const app = new Hono<AppEnv>();
   app.use("*", async (c, next) => {
-    c.set("config", loadConfig(c.env));
-    c.set("fetch", options.fetch ?? ((input, init) => fetch(input, init)));
+    const config = loadConfig(c.env);
+    const kvBreaker = options.kvBreaker ?? isolateKvBreaker;
+    const providerBreakers = options.providerBreakers ?? isolateBreakers(config);
+    const cache = createCache(c.env.CACHE, { breaker: kvBreaker });
+    c.set("config", config);
+    c.set("cache", cache);
+    c.set("kvBreaker", kvBreaker);
+    c.set("providerBreakers", providerBreakers);
+    c.set("reader", {
+      cache,
+      config,
+      fetch: options.fetch ?? ((input, init) => fetch(input, init)),
+      breakers: providerBreakers,
+      rateLimiter: c.env.RATE_LIMITER
+        ? durableRateLimiter(c.env.RATE_LIMITER, config, { maxWaitMs: READ_MAX_SLOT_WAIT_MS })
+        : undefined,
+      subrequests: new Budget("subrequest", config.SUBREQUEST_BUDGET),
+    });
     const started = Date.now();
     await next();
+    const { hits, misses, errors, bypassed } = cache.stats;
     console.log(
       JSON.stringify({
         msg: "request",
@@ -28,11 +60,16 @@ export function createApp(options: AppOptions = {}) {
         path: c.req.path,
         status: c.res.status,
         durationMs: Date.now() - started,
+        cache: { hits, misses, errors, bypassed },
       }),
     );
   });
   app.route("/api/jobs", jobsApi);
   app.route("/api/warming", warmingApi);
+  app.route("/api/books", booksApi);
+  app.route("/api/authors", authorsApi);
+  app.route("/api/cache", cacheAdminApi);
+  app.route("/api/analytics", analyticsApi);
   app.route("/health", healthApi);
   app.get("/", (c) => c.html(dashboardPage()));
   app.notFound((c) =>
@@ -42,6 +79,7 @@ export function createApp(options: AppOptions = {}) {
     if (error instanceof AppError) {
       if (error.httpStatus >= 500)
         console.error(JSON.stringify({ msg: "request failed", code: error.code, error: error.message }));
+      if (error.retryAfterSeconds !== undefined) c.header("Retry-After", String(error.retryAfterSeconds));
       return c.json(
         {
           error: {

@@ -1,7 +1,5 @@
 import { Hono } from "hono";
-import { isolateKvBreaker } from "../cache/kv";
 import { deadLetterCountStatement } from "../db/jobs";
-import { isolateBreakers } from "../sources";
 import type { AppEnv } from "./context";
 
 async function timed<T>(fn: () => Promise<T>): Promise<{ ok: boolean; ms: number; error?: string }> {
@@ -36,9 +34,9 @@ export const healthApi = new Hono<AppEnv>().get("/", async (c) => {
       checks: { d1, kv, queues },
       deadLetters: { count: deadLetters, threshold, alert: deadLetters > threshold },
       breakers: {
-        kv: isolateKvBreaker.snapshot(),
-        openlibrary: isolateBreakers(c.var.config).openlibrary.snapshot(),
-        googlebooks: isolateBreakers(c.var.config).googlebooks.snapshot(),
+        kv: c.var.kvBreaker.snapshot(),
+        openlibrary: c.var.providerBreakers.openlibrary.snapshot(),
+        googlebooks: c.var.providerBreakers.googlebooks.snapshot(),
       },
     },
     ok ? 200 : 503,

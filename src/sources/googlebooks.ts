@@ -3,7 +3,7 @@ import { toIsbn13 } from "../ingest/isbn";
 import { cleanAuthorName } from "../ingest/normalize";
 import { getJson, type UpstreamDeps } from "./http";
 import type { SourceFetchResult } from "./openlibrary";
-import type { SourceWork } from "./types";
+import { type BookQuery, type SourceWork, toBookQuery } from "./types";
 
 const volumeSchema = z.object({
   id: z.string(),
@@ -50,9 +50,18 @@ function toSourceWork(volume: z.infer<typeof volumeSchema>): SourceWork {
   };
 }
 
-/** Every page of `volumes?q=inauthor:"NAME"`, by startIndex against totalItems, up to `maxWorks`. */
+/** Google Books' query language: `inauthor:"A"`, `intitle:"T"`, `isbn:X`, joined by `+` (a space). */
+export function googleQuery(query: BookQuery): string {
+  const terms: string[] = [];
+  if (query.isbn) terms.push(`isbn:${query.isbn}`);
+  if (query.title) terms.push(`intitle:"${query.title}"`);
+  if (query.author) terms.push(`inauthor:"${query.author}"`);
+  return terms.join(" ");
+}
+
+/** Every page of `volumes?q=inauthor:"NAME"` (or isbn/intitle), by startIndex against totalItems, up to `maxWorks`. */
 export async function fetchGoogleBooksWorks(
-  author: string,
+  query: string | BookQuery,
   options: GoogleBooksOptions,
   deps: UpstreamDeps,
 ): Promise<SourceFetchResult> {
@@ -64,7 +73,7 @@ export async function fetchGoogleBooksWorks(
   let totalItems = Number.POSITIVE_INFINITY;
   while (startIndex < totalItems && works.length < options.maxWorks) {
     const url = new URL("/books/v1/volumes", options.baseUrl);
-    url.searchParams.set("q", `inauthor:"${author}"`);
+    url.searchParams.set("q", googleQuery(toBookQuery(query)));
     url.searchParams.set("startIndex", String(startIndex));
     url.searchParams.set("maxResults", String(pageSize));
     if (options.apiKey) url.searchParams.set("key", options.apiKey);

@@ -6,7 +6,7 @@ import { fetchGoogleBooksWorks } from "./googlebooks";
 import type { UpstreamDeps } from "./http";
 import { mergeWorks } from "./merge";
 import { fetchOpenLibraryWorks, type SourceFetchResult } from "./openlibrary";
-import type { SourceName, Work } from "./types";
+import { type BookQuery, type SourceName, toBookQuery, type Work } from "./types";
 
 /** Grants permission to call a provider within its global rate; may wait, or throw a transient error. */
 export interface RateLimiter {
@@ -115,16 +115,16 @@ function upstreamDeps(ctx: SourcesContext, counter: { requests: number }): Upstr
 
 async function fetchFrom(
   source: SourceName,
-  author: string,
+  query: BookQuery,
   ctx: SourcesContext,
   deps: UpstreamDeps,
+  maxWorks: number,
 ): Promise<SourceFetchResult> {
-  const maxWorks = ctx.config.MAX_WORKS_PER_AUTHOR;
   if (source === "openlibrary") {
-    return fetchOpenLibraryWorks(author, { baseUrl: ctx.config.OPENLIBRARY_BASE_URL, maxWorks }, deps);
+    return fetchOpenLibraryWorks(query, { baseUrl: ctx.config.OPENLIBRARY_BASE_URL, maxWorks }, deps);
   }
   return fetchGoogleBooksWorks(
-    author,
+    query,
     { baseUrl: ctx.config.GOOGLE_BOOKS_BASE_URL, maxWorks, apiKey: ctx.config.GOOGLE_BOOKS_API_KEY },
     deps,
   );
@@ -136,6 +136,24 @@ async function fetchFrom(
  * failure was transient (so the message is retried), permanent otherwise.
  */
 export async function fetchAuthorWorks(author: string, ctx: SourcesContext): Promise<AuthorWorksResult> {
+  return fetchBooks({ author }, ctx, ctx.config.MAX_WORKS_PER_AUTHOR);
+}
+
+/** Books by ISBN or title (one page per source is plenty for a lookup), merged like an author's works. */
+export async function searchBooks(
+  query: BookQuery,
+  ctx: SourcesContext,
+  maxResults = 20,
+): Promise<AuthorWorksResult> {
+  return fetchBooks(query, ctx, maxResults);
+}
+
+async function fetchBooks(
+  query: string | BookQuery,
+  ctx: SourcesContext,
+  maxWorks: number,
+): Promise<AuthorWorksResult> {
+  const bookQuery = toBookQuery(query);
   const sources = enabledSources(ctx.config);
   if (sources.length === 0) {
     throw new AppError({ code: "no_sources", message: "every book source is disabled", kind: "permanent" });
@@ -143,7 +161,7 @@ export async function fetchAuthorWorks(author: string, ctx: SourcesContext): Pro
   const counters = sources.map(() => ({ requests: 0 }));
   const settled = await Promise.allSettled(
     sources.map((source, i) =>
-      fetchFrom(source, author, ctx, upstreamDeps(ctx, counters[i] as { requests: number })),
+      fetchFrom(source, bookQuery, ctx, upstreamDeps(ctx, counters[i] as { requests: number }), maxWorks),
     ),
   );
   const reports: SourceReport[] = [];

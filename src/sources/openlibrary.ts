@@ -2,7 +2,7 @@ import { z } from "zod";
 import { toIsbn13 } from "../ingest/isbn";
 import { cleanAuthorName } from "../ingest/normalize";
 import { getJson, type UpstreamDeps } from "./http";
-import type { SourceWork } from "./types";
+import { type BookQuery, type SourceWork, toBookQuery } from "./types";
 
 const docSchema = z.object({
   key: z.string(),
@@ -57,9 +57,12 @@ function toSourceWork(doc: z.infer<typeof docSchema>): SourceWork {
   };
 }
 
-/** Every page of `/search.json?author=NAME`, by offset/limit against numFound, up to `maxWorks`. */
+/**
+ * Every page of `/search.json?author=NAME` (or `isbn=`, `title=`), by offset/limit against numFound,
+ * up to `maxWorks`.
+ */
 export async function fetchOpenLibraryWorks(
-  author: string,
+  query: string | BookQuery,
   options: OpenLibraryOptions,
   deps: UpstreamDeps,
 ): Promise<SourceFetchResult> {
@@ -71,7 +74,10 @@ export async function fetchOpenLibraryWorks(
   let numFound = Number.POSITIVE_INFINITY;
   while (offset < numFound && works.length < options.maxWorks) {
     const url = new URL("/search.json", options.baseUrl);
-    url.searchParams.set("author", author);
+    const { author, title, isbn } = toBookQuery(query);
+    if (author) url.searchParams.set("author", author);
+    if (title) url.searchParams.set("title", title);
+    if (isbn) url.searchParams.set("isbn", isbn);
     url.searchParams.set("fields", "key,title,author_name,first_publish_year,cover_i,isbn");
     url.searchParams.set("limit", String(pageSize));
     url.searchParams.set("offset", String(offset));

@@ -30,3 +30,14 @@ export interface Work {
   coverId: number | null;
   sources: SourceName[];
 }
+
+/** What a source can be asked for: an author's works (paged), or books by ISBN or title. */
+export interface BookQuery {
+  author?: string | undefined;
+  title?: string | undefined;
+  isbn?: string | undefined;
+}
+
+export function toBookQuery(query: string | BookQuery): BookQuery {
+  return typeof query === "string" ? { author: query } : query;
+}
