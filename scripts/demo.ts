@@ -99,7 +99,7 @@ async function main(): Promise<number> {
   process.stderr.write(`  worker ready on ${stack.url} after ${formatDuration(startup)}\n\n`);
 
   const result = await runWarm({
-    file: join(REPO_ROOT, DEMO_FILE),
+    file: relative(process.cwd(), join(REPO_ROOT, DEMO_FILE)) || DEMO_FILE,
     url: stack.url,
     token: stack.token,
     maxDepth,

@@ -238,6 +238,16 @@ export async function startOfflineStack(opts: OfflineStackOptions = {}): Promise
     }
   } catch (error) {
     await stopHandle.run();
+    if (dev.hasExited()) {
+      const firstError = dev
+        .tail(200)
+        .find(isError)
+        ?.replace(/^\s*✘\s*\[ERROR\]\s*/, "");
+      throw new ProcessError(
+        `wrangler dev exited before ${url} answered${firstError ? `: ${firstError}` : ""}`,
+        dev,
+      );
+    }
     throw new ProcessError(errorMessage(error), dev);
   }
 

@@ -125,7 +125,10 @@ const sleep = (ms: number, signal?: AbortSignal) =>
   });
 
 function unreachableMessage(url: string, error: unknown): string {
-  return `cannot reach Kindling at ${url} — is \`npm run dev:offline\` running? (${errorMessage(error)})`;
+  let why = errorMessage(error);
+  // fetch refuses "bad ports" (1, 7, 9, 21, 22, 25, …) before connecting: say so.
+  if (why.includes("bad port")) why = `${why}: fetch never connects to port ${new URL(url).port}`;
+  return `cannot reach Kindling at ${url} — is \`npm run dev:offline\` running? (${why})`;
 }
 
 async function readJson(response: Response): Promise<unknown> {
@@ -281,7 +284,7 @@ export function formatSummary(s: WarmSummary): string {
     }
   }
   if (s.rows !== null) {
-    row("rows in file", `${fmt(s.rows)} (${fmt(s.duplicatesSkipped)} duplicate authors skipped)`);
+    row("rows in file", `${fmt(s.rows)} (${fmt(s.duplicatesSkipped)} repeated author mentions merged)`);
   }
   row("works cached", fmt(s.worksCached));
   row("elapsed", formatDuration(s.elapsedSeconds));
@@ -408,6 +411,9 @@ async function warm(options: WarmOptions, onView: (view: ProgressView) => void):
     created = candidate as JobCreated;
   } catch (error) {
     if (signal?.aborted) return fail("interrupted", "interrupted before the upload finished");
+    if (error instanceof Error && error.name === "TimeoutError") {
+      return fail("timeout", `Kindling at ${url} did not answer the upload within 120 s`);
+    }
     return fail("unreachable", unreachableMessage(url, error));
   }
 
@@ -421,7 +427,7 @@ async function warm(options: WarmOptions, onView: (view: ProgressView) => void):
     : "";
   stderr.write(
     `Uploaded ${basename(options.file)}: ${fmt(summary.authorsQueued)} authors queued ` +
-      `(${fmt(created.duplicatesSkipped)} duplicates skipped), maxDepth ${maxDepth}${estimate}\n` +
+      `(${fmt(created.duplicatesSkipped)} repeated mentions merged), maxDepth ${maxDepth}${estimate}\n` +
       `Job ${created.jobId} — ${url}${created.links.progress}\n`,
   );
 

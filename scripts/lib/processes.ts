@@ -358,7 +358,7 @@ export class ProcessError extends Error {
     this.name = "ProcessError";
     this.process = proc;
   }
-  details(lines = 30): string {
+  details(lines = 15): string {
     const tail = this.process
       .tail(lines)
       .filter((l) => l.trim() !== "")

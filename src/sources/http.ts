@@ -11,13 +11,44 @@ export interface UpstreamDeps {
   beforeRequest?: (source: SourceName) => Promise<void>;
   /** Told about every request's outcome (breaker bookkeeping, counters). */
   afterResponse?: (source: SourceName, outcome: { ok: boolean; status: number | null }) => void;
+  /** Extra tries for a transient failure without Retry-After (a blip), before the attempt gives up. */
+  inlineRetries?: number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const INLINE_RETRY_BASE_MS = 200;
+
+/**
+ * GETs and validates a JSON document, retrying a blip (5xx, timeout, network error or malformed body
+ * with no Retry-After) a couple of times with a short backoff. A failure that carries Retry-After is
+ * not retried here: the provider asked for time, so the message goes back to the queue for at least that
+ * long. Every try passes through `beforeRequest` again (rate limit, breaker, budget).
+ */
+export async function getJson<T extends z.ZodType>(
+  source: SourceName,
+  url: string,
+  schema: T,
+  deps: UpstreamDeps,
+): Promise<z.infer<T>> {
+  const retries = deps.inlineRetries ?? 2;
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await getJsonOnce(source, url, schema, deps);
+    } catch (error) {
+      const blip =
+        error instanceof UpstreamError && error.kind === "transient" && error.retryAfterSeconds === undefined;
+      if (!blip || attempt >= retries || error.code === "breaker_open") throw error;
+      await sleep(INLINE_RETRY_BASE_MS * 2 ** attempt);
+    }
+  }
 }
 
 /**
- * GETs a JSON document and validates it. Every failure becomes an UpstreamError whose `kind` says
+ * One GET of a JSON document, validated. Every failure becomes an UpstreamError whose `kind` says
  * whether retrying can help: network errors, timeouts, 5xx, 429 and malformed bodies are transient.
  */
-export async function getJson<T extends z.ZodType>(
+async function getJsonOnce<T extends z.ZodType>(
   source: SourceName,
   url: string,
   schema: T,

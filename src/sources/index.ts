@@ -66,6 +66,9 @@ export interface AuthorWorksResult {
   requests: number;
 }
 
+/** Failures where no request left: the provider was not asked, so the author has not failed. */
+const HELD_BACK_CODES = new Set(["breaker_open", "rate_limited_locally"]);
+
 export function enabledSources(config: Config): SourceName[] {
   const sources: SourceName[] = [];
   if (config.OPENLIBRARY_ENABLED) sources.push("openlibrary");
@@ -205,6 +208,16 @@ async function fetchBooks(
   if (budgetFailure) throw budgetFailure;
   if (failures.length === sources.length) {
     const classified = failures.map((f) => ({ error: f, failure: classifyFailure(f) }));
+    // Nothing was asked upstream: our own breaker or rate limiter held every request back.
+    if (classified.every((c) => HELD_BACK_CODES.has(c.failure.code))) {
+      throw new AppError({
+        code: "providers_held_back",
+        message: classified.map((c) => c.failure.message).join("; "),
+        kind: "transient",
+        httpStatus: 503,
+        retryAfterSeconds: Math.max(1, ...classified.map((c) => c.failure.retryAfterSeconds ?? 1)),
+      });
+    }
     const transient = classified.filter((c) => c.failure.kind === "transient");
     if (transient.length > 0) {
       const retryAfter = Math.max(0, ...transient.map((c) => c.failure.retryAfterSeconds ?? 0));

@@ -39,7 +39,7 @@ type Outcome =
   | { kind: "skipped"; body: WarmMessage; marker: ProcessedMarker }
   | { kind: "failed"; body: WarmMessage; code: string; message: string }
   | { kind: "retry"; body: WarmMessage; code: string; message: string; delaySeconds: number }
-  | { kind: "defer"; body: WarmMessage };
+  | { kind: "defer"; body: WarmMessage; delaySeconds: number; reason: string };
 
 const taskId = (m: { jobId: string; authorKey: string }) => `${m.jobId}\u0000${m.authorKey}`;
 
@@ -143,8 +143,14 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
   for (const [i, outcome] of outcomes.entries()) {
     if (outcome.kind !== "done") continue;
     const cost = kvWritesFor(outcome);
-    if (cost > kvLeft) outcomes[i] = { kind: "defer", body: outcome.body };
-    else kvLeft -= cost;
+    if (cost > kvLeft) {
+      outcomes[i] = {
+        kind: "defer",
+        body: outcome.body,
+        delaySeconds: DEFER_DELAY_SECONDS,
+        reason: "KV budget reached",
+      };
+    } else kvLeft -= cost;
   }
 
   // 4. KV: works by ISBN and title, the author's list. Fail-open: a KV error never fails the author.
@@ -207,7 +213,7 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
       retryNotes.push({
         jobId: body.jobId,
         authorKey: body.authorKey,
-        error: "deferred: invocation budget reached",
+        error: `deferred: ${outcome.reason}`,
       });
     }
   }
@@ -294,12 +300,12 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
     if (outcome.kind === "retry") {
       settle(id, (m) => m.retry({ delaySeconds: outcome.delaySeconds }));
     } else if (outcome.kind === "defer") {
-      // A fresh copy keeps its retry allowance: running out of budget is not the author's fault.
+      // A fresh copy keeps its retry allowance: a spent budget or an open breaker is not the author's fault.
       const resent = await sendWarmMessages(env.WARM_QUEUE as Queue<WarmMessage>, [outcome.body], {
-        delaySeconds: DEFER_DELAY_SECONDS,
+        delaySeconds: outcome.delaySeconds,
       });
       if (resent.sent.length === 1) settle(id, (m) => m.ack());
-      else settle(id, (m) => m.retry({ delaySeconds: DEFER_DELAY_SECONDS }));
+      else settle(id, (m) => m.retry({ delaySeconds: outcome.delaySeconds }));
     } else {
       settle(id, (m) => m.ack());
     }
@@ -342,7 +348,17 @@ async function warmOne(
     return { kind: "done", body, works: result.works, reports: result.reports, requests: result.requests };
   } catch (error) {
     const failure = classifyFailure(error);
-    if (failure.code === "budget_exhausted") return { kind: "defer", body };
+    if (failure.code === "budget_exhausted") {
+      return { kind: "defer", body, delaySeconds: DEFER_DELAY_SECONDS, reason: "invocation budget reached" };
+    }
+    if (failure.code === "providers_held_back") {
+      return {
+        kind: "defer",
+        body,
+        delaySeconds: failure.retryAfterSeconds ?? DEFER_DELAY_SECONDS,
+        reason: failure.message,
+      };
+    }
     if (failure.kind === "permanent")
       return { kind: "failed", body, code: failure.code, message: failure.message };
     return {

@@ -195,6 +195,35 @@ describe("upstream failures are classified", () => {
     expect(await attempt(() => json({}, 400))).toMatchObject({ kind: "permanent" });
   });
 
+  it("a blip without Retry-After is retried inline; a 429 with Retry-After is not", async () => {
+    let calls = 0;
+    const flaky = recordingFetch(() =>
+      ++calls === 1 ? json({}, 502) : json({ numFound: 1, docs: [{ key: "/works/OL1W", title: "T" }] }),
+    );
+    const result = await fetchOpenLibraryWorks(
+      "A",
+      { baseUrl: "http://ol.test", maxWorks: 10 },
+      { ...deps(flaky.fetcher), sleep: async () => {} },
+    );
+    expect(result.works).toHaveLength(1);
+    expect(flaky.urls).toHaveLength(2);
+    const limited = recordingFetch(() => json({}, 429, { "Retry-After": "3" }));
+    const error = await fetchOpenLibraryWorks(
+      "A",
+      { baseUrl: "http://ol.test", maxWorks: 10 },
+      { ...deps(limited.fetcher), sleep: async () => {} },
+    ).catch((e) => e);
+    expect(error).toMatchObject({ code: "upstream_rate_limited", retryAfterSeconds: 3 });
+    expect(limited.urls).toHaveLength(1);
+    const down = recordingFetch(() => json({}, 500));
+    await fetchOpenLibraryWorks(
+      "A",
+      { baseUrl: "http://ol.test", maxWorks: 10 },
+      { ...deps(down.fetcher), sleep: async () => {} },
+    ).catch(() => {});
+    expect(down.urls).toHaveLength(3);
+  });
+
   it("a timeout is transient", async () => {
     const slow: UpstreamDeps = {
       ...deps((input, init) => {
@@ -316,11 +345,13 @@ describe("circuit breaker", () => {
       fetch: upstream.fetch,
       breakers: createProviderBreakers({ now: () => now }),
     };
-    for (let i = 0; i < 3; i++)
-      await expect(fetchAuthorWorks("Ann Author", ctx)).rejects.toMatchObject({ kind: "transient" });
+    // One attempt: the first try and two inline retries all fail, which is 3 consecutive failures.
+    await expect(fetchAuthorWorks("Ann Author", ctx)).rejects.toMatchObject({ kind: "transient" });
     expect(upstream.stats().total).toBe(3);
+    expect(ctx.breakers.openlibrary.snapshot().state).toBe("open");
+    // While open nothing is sent, and the author is "held back", not failed.
     const blocked = await fetchAuthorWorks("Ann Author", ctx).catch((e: AppError) => e);
-    expect(blocked).toMatchObject({ code: "breaker_open", kind: "transient", retryAfterSeconds: 15 });
+    expect(blocked).toMatchObject({ code: "providers_held_back", kind: "transient", retryAfterSeconds: 15 });
     expect(upstream.stats().total).toBe(3);
     now += 15_000;
     upstream.configure({ statusRates: {} });

@@ -4,6 +4,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { hasCoAuthors, worksForAuthor } from "../../scripts/fake-upstream/catalogue.ts";
 import { cacheKeys } from "../../src/cache/keys";
 import { authorKey } from "../../src/ingest/normalize";
+import { createProviderBreakers } from "../../src/sources";
 import { handleWarmBatch } from "../../src/warm/consumer";
 import { handleDeadLetterBatch } from "../../src/warm/dlq";
 import type { ProcessedMarker } from "../../src/warm/marker";
@@ -218,6 +219,22 @@ describe("warm consumer", () => {
       done_count: 1,
       works_cached: worksForAuthor(soloAuthor).length,
     });
+  });
+
+  it("while every provider's breaker is open, a message is re-sent as a fresh copy, keeping its retry allowance", async () => {
+    const breakers = createProviderBreakers();
+    for (const breaker of Object.values(breakers)) for (let i = 0; i < 3; i++) breaker.recordFailure();
+    const { jobId, messages } = await seedJob([soloAuthor], 0);
+    const message = queueMessage(messages[0]);
+    const before = upstream.stats().total;
+    const result = await runBatch([message], warmDeps({ breakers }));
+    expect(result.explicitAcks).toEqual([message.id]);
+    expect(result.retryMessages).toEqual([]);
+    expect(upstream.stats().total).toBe(before);
+    const task = await env.DB.prepare("SELECT status, error FROM tasks WHERE job_id = ?1")
+      .bind(jobId)
+      .first<{ error: string }>();
+    expect(task?.error).toMatch(/^deferred: .*circuit breaker is open/);
   });
 
   it("acks a message that fails validation instead of throwing", async () => {
