@@ -1,10 +1,11 @@
 import { z } from "zod";
 
 /** Typed view of the `[vars]` and secrets in wrangler.toml; every knob has a default here. */
-const flag = z
-  .enum(["true", "false", "1", "0"])
-  .default("true")
-  .transform((v) => v === "true" || v === "1");
+const flag = (fallback: "true" | "false") =>
+  z
+    .enum(["true", "false", "1", "0"])
+    .default(fallback)
+    .transform((v) => v === "true" || v === "1");
 const positiveNumber = (fallback: number) => z.coerce.number().positive().default(fallback);
 const nonNegativeNumber = (fallback: number) => z.coerce.number().min(0).default(fallback);
 
@@ -12,10 +13,10 @@ const configSchema = z.object({
   ENVIRONMENT: z.string().default("production"),
   API_TOKEN: z.string().optional(),
   OPENLIBRARY_BASE_URL: z.string().url().default("https://openlibrary.org"),
-  OPENLIBRARY_ENABLED: flag,
+  OPENLIBRARY_ENABLED: flag("true"),
   OPENLIBRARY_RATE_PER_SECOND: nonNegativeNumber(3),
   GOOGLE_BOOKS_BASE_URL: z.string().url().default("https://www.googleapis.com"),
-  GOOGLE_BOOKS_ENABLED: flag,
+  GOOGLE_BOOKS_ENABLED: flag("true"),
   GOOGLE_BOOKS_RATE_PER_SECOND: nonNegativeNumber(5),
   GOOGLE_BOOKS_API_KEY: z.string().optional(),
   USER_AGENT_CONTACT: z.string().default("ops@kindling.example"),
@@ -33,6 +34,8 @@ const configSchema = z.object({
   STALE_PENDING_SECONDS: positiveNumber(60),
   MAX_DELIVERIES: positiveNumber(4),
   BREAKER_FAILURE_THRESHOLD: positiveNumber(3),
+  /** Benchmark/chaos hooks (/__test/*, counters, naive modes). Never set in production. */
+  TEST_HOOKS: flag("false"),
   BREAKER_COOLDOWN_SECONDS: nonNegativeNumber(15),
   EXHAUSTED_GRACE_SECONDS: positiveNumber(3600),
 });

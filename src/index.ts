@@ -2,6 +2,9 @@ import { createApp } from "./api/app";
 import { loadConfig } from "./config";
 import { isolateBreakers } from "./sources";
 import { durableRateLimiter } from "./sources/rate-limit";
+import { counters, modes } from "./testing/counters";
+import { instrumentEnv, instrumentFetch } from "./testing/instrument";
+import { handleWarmBatchNaively } from "./testing/naive";
 import { handleWarmBatch } from "./warm/consumer";
 import { handleDeadLetterBatch } from "./warm/dlq";
 import type { WarmMessage } from "./warm/messages";
@@ -14,23 +17,48 @@ const app = createApp();
 export const WARM_QUEUE_NAME = "author-warming-queue";
 export const DEAD_LETTER_QUEUE_NAME = "author-warming-dlq";
 
-export default {
-  fetch: app.fetch,
+/** A chaos run's simulated crash: the handler throws, so the platform retries the whole batch. */
+function maybeCrash(batchSize: number, where: string): void {
+  if (modes.crashRate <= 0) return;
+  const crashProbability = 1 - (1 - modes.crashRate) ** batchSize;
+  if (Math.random() < crashProbability / 2) {
+    counters.crashes++;
+    throw new Error(`chaos: consumer crashed ${where}`);
+  }
+}
 
-  async queue(batch, env) {
+export default {
+  fetch(request, env, ctx) {
     const config = loadConfig(env);
+    return app.fetch(request, config.TEST_HOOKS ? instrumentEnv(env) : env, ctx);
+  },
+
+  async queue(batch, rawEnv) {
+    const config = loadConfig(rawEnv);
+    const env = config.TEST_HOOKS ? instrumentEnv(rawEnv) : rawEnv;
     if (batch.queue.startsWith(DEAD_LETTER_QUEUE_NAME)) {
       await handleDeadLetterBatch(batch, env, { config, now: Date.now });
       return;
     }
-    await handleWarmBatch(batch, env, {
+    const plainFetch: typeof fetch = (input, init) => fetch(input, init);
+    const deps = {
       config,
-      fetch: (input, init) => fetch(input, init),
+      fetch: config.TEST_HOOKS ? instrumentFetch(plainFetch) : plainFetch,
       now: Date.now,
       random: Math.random,
       breakers: isolateBreakers(config),
       rateLimiter: durableRateLimiter(env.RATE_LIMITER, config),
-    });
+    };
+    if (config.TEST_HOOKS) {
+      counters.consumerInvocations++;
+      counters.consumerMessages += batch.messages.length;
+      maybeCrash(batch.messages.length, "before processing");
+      if (modes.consumer === "naive") await handleWarmBatchNaively(batch, env, deps);
+      else await handleWarmBatch(batch, env, deps);
+      maybeCrash(batch.messages.length, "after processing");
+      return;
+    }
+    await handleWarmBatch(batch, env, deps);
   },
 
   async scheduled(_controller, env, ctx) {

@@ -4,6 +4,8 @@ import { markQueuedStatements } from "../db/tasks";
 import type { JobRow } from "../db/types";
 import { AppError } from "../errors";
 import { enabledSources } from "../sources";
+import { modes } from "../testing/counters";
+import { sendOneByOne } from "../testing/naive";
 import { sendWarmMessages, type WarmMessage } from "../warm/messages";
 import { parseLibraryExport } from "./csv";
 import type { Upload } from "./upload";
@@ -138,7 +140,11 @@ export async function createJobFromUpload(
     depth: 0,
     maxDepth: upload.options.maxDepth,
   }));
-  const sent = await sendWarmMessages(env.WARM_QUEUE as Queue<WarmMessage>, messages);
+  const queue = env.WARM_QUEUE as Queue<WarmMessage>;
+  const sent =
+    modes.producer === "naive"
+      ? await sendOneByOne(queue, messages)
+      : await sendWarmMessages(queue, messages);
   if (sent.sent.length > 0) await env.DB.batch(markQueuedStatements(env.DB, sent.sent, now));
   const job = await getJob(env.DB, jobId);
   if (!job) throw new AppError({ code: "internal_error", message: `job ${jobId} vanished after creation` });

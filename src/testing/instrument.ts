@@ -1,0 +1,150 @@
+import { counters, modes } from "./counters";
+
+/**
+ * Wraps the bindings so every billable operation is counted, and (for chaos runs) every warm-queue
+ * message is sent twice. Only used when TEST_HOOKS is on.
+ */
+const rawStatements = new WeakMap<object, D1PreparedStatement>();
+
+function rowsWritten(result: unknown): number {
+  const meta = (result as { meta?: { rows_written?: number } } | null)?.meta;
+  return Number(meta?.rows_written ?? 0);
+}
+
+function wrapStatement(statement: D1PreparedStatement): D1PreparedStatement {
+  const proxy = new Proxy(statement, {
+    get(target, prop) {
+      if (prop === "bind") return (...args: unknown[]) => wrapStatement(target.bind(...args));
+      if (prop === "run" || prop === "all" || prop === "first" || prop === "raw") {
+        return async (...args: unknown[]) => {
+          counters.d1Statements++;
+          const result = await (target[prop] as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          if (prop !== "first" && prop !== "raw") counters.d1RowsWritten += rowsWritten(result);
+          return result;
+        };
+      }
+      const value = Reflect.get(target, prop, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+  rawStatements.set(proxy, statement);
+  return proxy;
+}
+
+function wrapD1(db: D1Database): D1Database {
+  return new Proxy(db, {
+    get(target, prop) {
+      if (prop === "prepare") return (sql: string) => wrapStatement(target.prepare(sql));
+      if (prop === "batch") {
+        return async (statements: D1PreparedStatement[]) => {
+          counters.d1Batches++;
+          counters.d1Statements += statements.length;
+          const results = await target.batch(statements.map((s) => rawStatements.get(s) ?? s));
+          for (const r of results) counters.d1RowsWritten += rowsWritten(r);
+          return results;
+        };
+      }
+      const value = Reflect.get(target, prop, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+function wrapKv(kv: KVNamespace): KVNamespace {
+  const kinds: Record<string, keyof typeof counters> = {
+    get: "kvReads",
+    getWithMetadata: "kvReads",
+    put: "kvWrites",
+    delete: "kvDeletes",
+    list: "kvLists",
+  };
+  return new Proxy(kv, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target);
+      const kind = typeof prop === "string" ? kinds[prop] : undefined;
+      if (kind && typeof value === "function") {
+        return (...args: unknown[]) => {
+          counters[kind]++;
+          return value.apply(target, args);
+        };
+      }
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+const MAX_SEND_BATCH = 100;
+
+function wrapQueue(queue: Queue): Queue {
+  return new Proxy(queue, {
+    get(target, prop) {
+      if (prop === "send") {
+        return async (body: unknown, options?: QueueSendOptions) => {
+          const copies = modes.duplicateDelivery ? 2 : 1;
+          for (let i = 0; i < copies; i++) {
+            counters.queueSendCalls++;
+            counters.queueMessagesSent++;
+            await target.send(body, options);
+          }
+        };
+      }
+      if (prop === "sendBatch") {
+        return async (messages: Iterable<MessageSendRequest>, options?: QueueSendBatchOptions) => {
+          const list = [...messages];
+          const all = modes.duplicateDelivery ? [...list, ...list] : list;
+          for (let i = 0; i < all.length; i += MAX_SEND_BATCH) {
+            const chunk = all.slice(i, i + MAX_SEND_BATCH);
+            counters.queueSendBatchCalls++;
+            counters.queueMessagesSent += chunk.length;
+            await target.sendBatch(chunk, options);
+          }
+        };
+      }
+      const value = Reflect.get(target, prop, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+function wrapRateLimiter(namespace: Env["RATE_LIMITER"]): Env["RATE_LIMITER"] {
+  return new Proxy(namespace, {
+    get(target, prop) {
+      if (prop === "get") {
+        return (id: DurableObjectId) => {
+          const stub = target.get(id);
+          return new Proxy(stub, {
+            get(stubTarget, method) {
+              const value = Reflect.get(stubTarget, method);
+              if (method === "acquire" || method === "pause") {
+                return (...args: unknown[]) => {
+                  counters.rateLimiterCalls++;
+                  return (value as (...a: unknown[]) => unknown).apply(stubTarget, args);
+                };
+              }
+              return value;
+            },
+          });
+        };
+      }
+      const value = Reflect.get(target, prop, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+export function instrumentEnv(env: Env): Env {
+  return {
+    ...env,
+    DB: wrapD1(env.DB),
+    CACHE: wrapKv(env.CACHE),
+    WARM_QUEUE: wrapQueue(env.WARM_QUEUE),
+    RATE_LIMITER: wrapRateLimiter(env.RATE_LIMITER),
+  };
+}
+
+export function instrumentFetch(fetcher: typeof fetch): typeof fetch {
+  return (input, init) => {
+    counters.upstreamRequests++;
+    return fetcher(input, init);
+  };
+}

@@ -1,0 +1,163 @@
+import { cacheKeys, TTL_SECONDS } from "../cache/keys";
+import type { Config } from "../config";
+import { completeJobsStatement, markJobsRunningStatement } from "../db/jobs";
+import {
+  claimTasksStatement,
+  finishTasksStatements,
+  insertChildTasksStatements,
+  markQueuedStatements,
+} from "../db/tasks";
+import { upsertWorksStatements } from "../db/works";
+import { classifyFailure } from "../errors";
+import { fetchAuthorWorks, type ProviderBreakers, type RateLimiter } from "../sources";
+import { coAuthorsOf } from "../sources/merge";
+import { retryDelaySeconds } from "../warm/backoff";
+import { markerFor } from "../warm/marker";
+import { type SendResult, type WarmMessage, warmMessageSchema } from "../warm/messages";
+
+/**
+ * The original design, kept only to be measured against (benchmarks switch to it at runtime when
+ * TEST_HOOKS is on). It is correct, just naive: one message after another, one awaited KV put per key,
+ * one D1 round trip per step, one `send()` per author or co-author.
+ */
+
+/** The naive producer: one send() per author. */
+export async function sendOneByOne(
+  queue: Queue<WarmMessage>,
+  messages: readonly WarmMessage[],
+): Promise<SendResult> {
+  const sent: WarmMessage[] = [];
+  const unsent: WarmMessage[] = [];
+  for (const message of messages) {
+    try {
+      await queue.send(message, { contentType: "json" });
+      sent.push(message);
+    } catch {
+      unsent.push(message);
+    }
+  }
+  return { sent, unsent, calls: messages.length };
+}
+
+export async function handleWarmBatchNaively(
+  batch: MessageBatch<unknown>,
+  env: Env,
+  deps: { config: Config; fetch: typeof fetch; breakers: ProviderBreakers; rateLimiter?: RateLimiter },
+): Promise<void> {
+  for (const message of batch.messages) {
+    const parsed = warmMessageSchema.safeParse(message.body);
+    if (!parsed.success) {
+      message.ack();
+      continue;
+    }
+    const body = parsed.data;
+    try {
+      const now = Date.now();
+      const [, claim] = await env.DB.batch([
+        markJobsRunningStatement(env.DB, [body.jobId], now),
+        claimTasksStatement(env.DB, [body], now),
+      ]);
+      if ((claim?.results.length ?? 0) === 0) {
+        message.ack();
+        continue;
+      }
+      const result = await fetchAuthorWorks(body.authorName, {
+        config: deps.config,
+        fetch: deps.fetch,
+        breakers: deps.breakers,
+        rateLimiter: deps.rateLimiter,
+      });
+      for (const work of result.works) {
+        if (work.isbn13) {
+          await env.CACHE.put(cacheKeys.bookByIsbn(work.isbn13), JSON.stringify(work), {
+            expirationTtl: TTL_SECONDS.bookByIsbn,
+          });
+        }
+        await env.CACHE.put(
+          cacheKeys.bookByTitle(work.title, work.authors[0] ?? body.authorName),
+          JSON.stringify(work),
+          {
+            expirationTtl: TTL_SECONDS.bookByTitle,
+          },
+        );
+      }
+      await env.CACHE.put(
+        cacheKeys.authorWorks(body.authorName),
+        JSON.stringify({ author: body.authorName, works: result.works, updatedAt: new Date().toISOString() }),
+        { expirationTtl: TTL_SECONDS.authorWorks },
+      );
+      const entries = result.works.map((work) => ({ authorKey: body.authorKey, work }));
+      const upserts = upsertWorksStatements(env.DB, entries, now, TTL_SECONDS.bookByIsbn);
+      if (upserts.length > 0) await env.DB.batch(upserts);
+      if (body.depth + 1 <= body.maxDepth) {
+        for (const co of coAuthorsOf(body.authorName, result.works)) {
+          const child = {
+            jobId: body.jobId,
+            authorKey: co.key,
+            authorName: co.name,
+            depth: body.depth + 1,
+            parentKey: body.authorKey,
+          };
+          const [, inserted] = await env.DB.batch(insertChildTasksStatements(env.DB, [child], Date.now()));
+          if ((inserted?.results.length ?? 0) > 0) {
+            const childMessage: WarmMessage = {
+              v: 1,
+              jobId: child.jobId,
+              authorKey: child.authorKey,
+              authorName: child.authorName,
+              depth: child.depth,
+              maxDepth: body.maxDepth,
+            };
+            await env.WARM_QUEUE.send(childMessage);
+            await env.DB.batch(markQueuedStatements(env.DB, [child], Date.now()));
+          }
+        }
+      }
+      await env.DB.batch([
+        ...finishTasksStatements(
+          env.DB,
+          [{ jobId: body.jobId, authorKey: body.authorKey, status: "done", worksCount: result.works.length }],
+          Date.now(),
+        ),
+        completeJobsStatement(env.DB, [body.jobId], Date.now()),
+      ]);
+      await env.CACHE.put(
+        cacheKeys.processedMarker(body.authorName),
+        JSON.stringify(markerFor(body, result.works.length, now)),
+        {
+          expirationTtl: TTL_SECONDS.processedMarker,
+        },
+      );
+      message.ack();
+    } catch (error) {
+      const failure = classifyFailure(error);
+      if (failure.kind === "permanent") {
+        await env.DB.batch([
+          ...finishTasksStatements(
+            env.DB,
+            [
+              {
+                jobId: body.jobId,
+                authorKey: body.authorKey,
+                status: "failed",
+                error: `${failure.code}: ${failure.message}`,
+              },
+            ],
+            Date.now(),
+          ),
+          completeJobsStatement(env.DB, [body.jobId], Date.now()),
+        ]);
+        message.ack();
+        continue;
+      }
+      message.retry({
+        delaySeconds: retryDelaySeconds({
+          attempt: message.attempts,
+          baseSeconds: deps.config.RETRY_BASE_SECONDS,
+          maxSeconds: deps.config.RETRY_MAX_SECONDS,
+          retryAfterSeconds: failure.retryAfterSeconds,
+        }),
+      });
+    }
+  }
+}

@@ -1,0 +1,136 @@
+import {
+  createExecutionContext,
+  createMessageBatch,
+  getQueueResult,
+  waitOnExecutionContext,
+} from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { beforeEach, describe, expect, it } from "vitest";
+import { cacheKeys } from "../../src/cache/keys";
+import worker from "../../src/index";
+import { createProviderBreakers } from "../../src/sources";
+import { counters, modes, resetCounters } from "../../src/testing/counters";
+import { handleWarmBatchNaively } from "../../src/testing/naive";
+import { jobRow, resetAll } from "../support/db";
+import { call, TOKEN } from "../support/http";
+import { queueMessage, seedJob, warmDeps } from "../support/jobs";
+import { upstream } from "../support/upstream";
+
+const hooksEnv = { ...env, TEST_HOOKS: "true" } as Env;
+
+async function hooked(path: string, init: RequestInit = {}) {
+  const ctx = createExecutionContext();
+  const response = await worker.fetch(new Request(`http://kindling.test${path}`, init), hooksEnv, ctx);
+  await waitOnExecutionContext(ctx);
+  return response;
+}
+
+describe("test hooks", () => {
+  beforeEach(async () => {
+    await resetAll();
+    resetCounters();
+    Object.assign(modes, {
+      producer: "kindling",
+      consumer: "kindling",
+      crashRate: 0,
+      duplicateDelivery: false,
+    });
+  });
+
+  it("do not exist unless TEST_HOOKS is on", async () => {
+    expect((await call("/__test/counters")).status).toBe(404);
+    expect((await hooked("/__test/counters")).status).toBe(200);
+  });
+
+  it("count billable operations: one sendBatch for a small upload, one send per author in naive mode", async () => {
+    const csv = "Title,Author\nA,Ada Writer\nB,Bea Writer\nC,Cy Writer\n";
+    const upload = (query = "?maxDepth=0") =>
+      hooked(`/api/jobs${query}`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "text/csv" },
+        body: csv,
+      });
+    expect((await upload()).status).toBe(202);
+    expect(counters).toMatchObject({ queueSendBatchCalls: 1, queueSendCalls: 0, queueMessagesSent: 3 });
+    expect(counters.d1Batches).toBeGreaterThanOrEqual(2);
+    expect(counters.d1RowsWritten).toBeGreaterThanOrEqual(4);
+
+    resetCounters();
+    const switched = await hooked("/__test/modes", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ producer: "naive" }),
+    });
+    expect(await switched.json()).toMatchObject({ producer: "naive" });
+    expect((await upload()).status).toBe(202);
+    expect(counters).toMatchObject({ queueSendBatchCalls: 0, queueSendCalls: 3, queueMessagesSent: 3 });
+    expect(
+      (
+        await hooked("/__test/modes", {
+          method: "POST",
+          body: '{"crashRate": 2}',
+          headers: { "Content-Type": "application/json" },
+        })
+      ).status,
+    ).toBe(400);
+  });
+
+  it("seed a job with N tasks spread over states and depths", async () => {
+    const response = await hooked("/__test/seed-job", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ tasks: 1000, maxDepth: 2 }),
+    });
+    expect(response.status).toBe(201);
+    const { jobId } = (await response.json()) as { jobId: string };
+    const progress = (await (await call(`/api/jobs/${jobId}`)).json()) as {
+      counts: Record<string, number>;
+      byDepth: unknown[];
+    };
+    expect(progress.counts).toMatchObject({
+      total: 1000,
+      pending: 100,
+      queued: 100,
+      running: 100,
+      skipped: 100,
+      failed: 100,
+      done: 500,
+    });
+    expect(progress.byDepth).toHaveLength(3);
+    expect(await jobRow(jobId)).toMatchObject({ done_count: 500, failed_count: 100, skipped_count: 100 });
+  });
+
+  it("duplicate delivery sends every message twice", async () => {
+    modes.duplicateDelivery = true;
+    const response = await hooked("/api/jobs?maxDepth=0", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "text/csv" },
+      body: "Title,Author\nA,Ada Writer\n",
+    });
+    expect(response.status).toBe(202);
+    expect(counters.queueMessagesSent).toBe(2);
+  });
+});
+
+describe("the naive consumer (measured against, never deployed)", () => {
+  beforeEach(resetAll);
+
+  it("reaches the same end state as the real one: task done, works cached, marker written, job complete", async () => {
+    const author = "Peter Frankopan";
+    const { jobId, messages } = await seedJob([author], 0);
+    const batch = createMessageBatch("author-warming-queue", [queueMessage(messages[0])]);
+    const ctx = createExecutionContext();
+    await handleWarmBatchNaively(batch, env, {
+      config: warmDeps().config,
+      fetch: upstream.fetch,
+      breakers: createProviderBreakers(),
+    });
+    const result = await getQueueResult(batch, ctx);
+    expect(result.explicitAcks).toHaveLength(1);
+    const job = await jobRow(jobId);
+    expect(job).toMatchObject({ status: "completed", done_count: 1 });
+    expect(job?.works_cached).toBeGreaterThan(0);
+    expect(await env.CACHE.get(cacheKeys.processedMarker(author))).not.toBeNull();
+    expect(await env.CACHE.get(cacheKeys.authorWorks(author))).not.toBeNull();
+  });
+});
