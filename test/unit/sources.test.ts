@@ -226,7 +226,7 @@ describe("upstream failures are classified", () => {
 
   it("a timeout is transient", async () => {
     const slow: UpstreamDeps = {
-      ...deps((input, init) => {
+      ...deps((_input, init) => {
         const signal = init?.signal;
         return new Promise((_, reject) => signal?.addEventListener("abort", () => reject(signal.reason)));
       }),

@@ -20,7 +20,11 @@ const hooksEnv = { ...env, TEST_HOOKS: "true" } as Env;
 
 async function hooked(path: string, init: RequestInit = {}) {
   const ctx = createExecutionContext();
-  const response = await worker.fetch(new Request(`http://kindling.test${path}`, init), hooksEnv, ctx);
+  const request = new Request(`http://kindling.test${path}`, init) as Request<
+    unknown,
+    IncomingRequestCfProperties
+  >;
+  const response = await worker.fetch(request, hooksEnv, ctx);
   await waitOnExecutionContext(ctx);
   return response;
 }
