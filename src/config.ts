@@ -32,6 +32,7 @@ const configSchema = z.object({
   CONSUMER_CONCURRENCY: positiveNumber(10),
   KV_WRITE_CONCURRENCY: positiveNumber(50),
   STALE_PENDING_SECONDS: positiveNumber(60),
+  STALL_SECONDS: positiveNumber(900),
   MAX_DELIVERIES: positiveNumber(4),
   BREAKER_FAILURE_THRESHOLD: positiveNumber(3),
   /** Benchmark/chaos hooks (/__test/*, counters, naive modes). Never set in production. */

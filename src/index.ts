@@ -14,8 +14,8 @@ export { ProviderRateLimiter } from "./sources/rate-limiter-do";
 
 const app = createApp();
 
-export const WARM_QUEUE_NAME = "author-warming-queue";
-export const DEAD_LETTER_QUEUE_NAME = "author-warming-dlq";
+// Only handlers and Durable Object classes may be exported from the main module (workerd rejects others).
+const DEAD_LETTER_QUEUE_NAME = "author-warming-dlq";
 
 /** A chaos run's simulated crash: the handler throws, so the platform retries the whole batch. */
 function maybeCrash(batchSize: number, where: string): void {

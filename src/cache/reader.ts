@@ -1,7 +1,7 @@
 import type { Config } from "../config";
 import { AppError, classifyFailure } from "../errors";
 import { authorKey, normalizeTitle } from "../ingest/normalize";
-import type { Budget } from "../lib/budget";
+import type { Allowance } from "../lib/budget";
 import {
   type AuthorWorksResult,
   fetchAuthorWorks,
@@ -25,7 +25,7 @@ export interface ReaderContext {
   fetch: typeof fetch;
   breakers: ProviderBreakers;
   rateLimiter?: RateLimiter | undefined;
-  subrequests?: Budget | undefined;
+  subrequests?: Allowance | undefined;
 }
 
 /** The value an author's works are cached under (and the warmer writes). */

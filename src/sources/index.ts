@@ -1,7 +1,7 @@
 import type { Config } from "../config";
 import { AppError, classifyFailure, type FailureKind, UpstreamError } from "../errors";
 import { CircuitBreaker } from "../lib/breaker";
-import type { Budget } from "../lib/budget";
+import type { Allowance } from "../lib/budget";
 import { fetchGoogleBooksWorks } from "./googlebooks";
 import type { UpstreamDeps } from "./http";
 import { mergeWorks } from "./merge";
@@ -47,7 +47,7 @@ export interface SourcesContext {
   breakers: ProviderBreakers;
   rateLimiter?: RateLimiter | undefined;
   /** Per-invocation subrequest budget; every upstream request (and rate-limiter call) takes from it. */
-  subrequests?: Budget | undefined;
+  subrequests?: Allowance | undefined;
 }
 
 export interface SourceReport {
@@ -64,6 +64,24 @@ export interface AuthorWorksResult {
   reports: SourceReport[];
   warnings: string[];
   requests: number;
+}
+
+const OPEN_LIBRARY_PAGE = 100;
+const GOOGLE_BOOKS_PAGE = 40;
+
+/**
+ * The most subrequests one author can need: every page of every enabled source, each request counted
+ * twice when it first asks the rate limiter (a Durable Object call). Inline retries draw on what others
+ * leave over, so they are not reserved.
+ */
+export function worstCaseSubrequests(config: Config, withRateLimiter: boolean): number {
+  const pages = enabledSources(config).reduce(
+    (n, s) =>
+      n +
+      Math.ceil(config.MAX_WORKS_PER_AUTHOR / (s === "openlibrary" ? OPEN_LIBRARY_PAGE : GOOGLE_BOOKS_PAGE)),
+    0,
+  );
+  return pages * (withRateLimiter ? 2 : 1);
 }
 
 /** Failures where no request left: the provider was not asked, so the author has not failed. */

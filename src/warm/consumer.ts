@@ -16,7 +16,13 @@ import {
 import { upsertWorksStatements } from "../db/works";
 import { classifyFailure } from "../errors";
 import { Budget, mapWithConcurrency } from "../lib/budget";
-import { fetchAuthorWorks, type ProviderBreakers, type RateLimiter, type SourceReport } from "../sources";
+import {
+  fetchAuthorWorks,
+  type ProviderBreakers,
+  type RateLimiter,
+  type SourceReport,
+  worstCaseSubrequests,
+} from "../sources";
 import { coAuthorsOf } from "../sources/merge";
 import type { Work } from "../sources/types";
 import { retryDelaySeconds } from "./backoff";
@@ -337,13 +343,20 @@ async function warmOne(
 ): Promise<Outcome> {
   const marker = await cache.get<ProcessedMarker>(cacheKeys.processedMarker(body.authorName));
   if (marker && isFreshEnough(marker, body, deps.now())) return { kind: "skipped", body, marker };
+  // Reserve this author's worst case so authors finish one by one instead of all starving together.
+  const reservation = await subrequests.reserve(
+    worstCaseSubrequests(deps.config, deps.rateLimiter !== undefined),
+  );
+  if (!reservation) {
+    return { kind: "defer", body, delaySeconds: DEFER_DELAY_SECONDS, reason: "invocation budget reached" };
+  }
   try {
     const result = await fetchAuthorWorks(body.authorName, {
       config: deps.config,
       fetch: deps.fetch,
       breakers: deps.breakers,
       rateLimiter: deps.rateLimiter,
-      subrequests,
+      subrequests: reservation,
     });
     return { kind: "done", body, works: result.works, reports: result.reports, requests: result.requests };
   } catch (error) {
@@ -368,6 +381,8 @@ async function warmOne(
       message: failure.message,
       delaySeconds: backoff(deps.config, attempt, failure.retryAfterSeconds, deps.random),
     };
+  } finally {
+    reservation.release();
   }
 }
 

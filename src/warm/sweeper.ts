@@ -5,6 +5,7 @@ import {
   listExhaustedTasks,
   listStalePendingTasks,
   markQueuedStatements,
+  takeStalledTasks,
 } from "../db/tasks";
 import { sendWarmMessages, type WarmMessage } from "./messages";
 
@@ -19,13 +20,37 @@ const SWEEP_LIMIT = 1000;
 /**
  * The cron sweep, so nothing is lost between the platform's pieces:
  * - tasks still pending (their message never reached the queue) are sent again;
+ * - open tasks of a job where nothing has moved for STALL_SECONDS (messages lost) are sent again;
  * - tasks that used up every delivery but were never marked dead (dead-letter consumer lost) become dead;
  * - jobs with no open task left are completed.
  */
 export async function sweep(env: Env, deps: { config: Config; now: () => number }): Promise<SweepReport> {
   const now = deps.now();
   const { config } = deps;
-  const stale = await listStalePendingTasks(env.DB, now, config.STALE_PENDING_SECONDS, SWEEP_LIMIT);
+  // First settle what can never be delivered again, so the re-sends below do not revive it.
+  const exhausted = await listExhaustedTasks(
+    env.DB,
+    config.MAX_DELIVERIES,
+    now - config.EXHAUSTED_GRACE_SECONDS * 1000,
+    SWEEP_LIMIT,
+  );
+  if (exhausted.length > 0) {
+    await env.DB.batch(
+      finishTasksStatements(
+        env.DB,
+        exhausted.map((t) => ({
+          ...t,
+          status: "dead" as const,
+          error: "dead-letter consumer never recorded it",
+        })),
+        now,
+      ),
+    );
+  }
+  const stale = [
+    ...(await listStalePendingTasks(env.DB, now, config.STALE_PENDING_SECONDS, SWEEP_LIMIT)),
+    ...(await takeStalledTasks(env.DB, now, config.STALL_SECONDS, SWEEP_LIMIT)),
+  ];
   let resent = 0;
   if (stale.length > 0) {
     const messages: WarmMessage[] = stale.map((t) => ({
@@ -37,28 +62,11 @@ export async function sweep(env: Env, deps: { config: Config; now: () => number 
       maxDepth: t.max_depth,
     }));
     const result = await sendWarmMessages(env.WARM_QUEUE as Queue<WarmMessage>, messages);
-    if (result.sent.length > 0) await env.DB.batch(markQueuedStatements(env.DB, result.sent, deps.now()));
+    if (result.sent.length > 0) await env.DB.batch(markQueuedStatements(env.DB, result.sent, now));
     resent = result.sent.length;
   }
-  const exhausted = await listExhaustedTasks(
-    env.DB,
-    config.MAX_DELIVERIES,
-    now - config.EXHAUSTED_GRACE_SECONDS * 1000,
-    SWEEP_LIMIT,
-  );
   const jobIds = await listUnfinishedJobIds(env.DB, SWEEP_LIMIT);
-  await env.DB.batch([
-    ...finishTasksStatements(
-      env.DB,
-      exhausted.map((t) => ({
-        ...t,
-        status: "dead" as const,
-        error: "dead-letter consumer never recorded it",
-      })),
-      deps.now(),
-    ),
-    completeJobsStatement(env.DB, jobIds, deps.now()),
-  ]);
+  await env.DB.batch([completeJobsStatement(env.DB, jobIds, now)]);
   const report = { resent, markedDead: exhausted.length, jobsChecked: jobIds.length };
   console.log(JSON.stringify({ msg: "sweep", ...report }));
   return report;

@@ -288,6 +288,33 @@ describe("dead-letter consumer", () => {
 describe("per-invocation budgets", () => {
   beforeEach(resetAll);
 
+  it("never livelocks: a batch of prolific authors finishes some of them in every invocation", async () => {
+    const prolific: string[] = [];
+    for (let i = 0; prolific.length < 10; i++) {
+      if (worksForAuthor(`Prolific Writer ${i}`).length >= 100) prolific.push(`Prolific Writer ${i}`);
+    }
+    const { jobId, messages } = await seedJob(prolific, 0);
+    // A little latency makes the authors' page requests interleave, as they do over a real network.
+    upstream.configure({ latencyMs: 5 });
+    // With a rate limiter every request costs two subrequests: 50 buys 25 requests, 10 authors need ~50.
+    const deps = warmDeps({ rateLimiter: { acquire: async () => {}, pause: async () => {} } });
+    let pending = messages;
+    for (let invocation = 0; invocation < 10 && pending.length > 0; invocation++) {
+      await runBatch(
+        pending.map((m) => queueMessage(m)),
+        deps,
+      );
+      const open = await env.DB.prepare("SELECT author_key FROM tasks WHERE job_id = ?1 AND status != 'done'")
+        .bind(jobId)
+        .all<{ author_key: string }>();
+      const stillOpen = new Set(open.results.map((r) => r.author_key));
+      // Each invocation must complete at least one author, or the batch would come back unchanged forever.
+      expect(stillOpen.size).toBeLessThan(pending.length);
+      pending = pending.filter((m) => stillOpen.has(m.authorKey));
+    }
+    expect(pending).toEqual([]);
+  });
+
   it("a batch of 100 stays within 50 subrequests, 1,000 KV operations and one analytics point; the rest is deferred, not failed", async () => {
     const authors = Array.from({ length: 100 }, (_, i) => `Budget Writer ${i}`);
     const { jobId, messages } = await seedJob(authors, 0);
