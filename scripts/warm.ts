@@ -193,6 +193,8 @@ class ProgressView {
   private lastLineAt = 0;
   private drawn = false;
   private latest: JobProgress | null = null;
+  private lastFinished = -1;
+  private lastChangeAt = Date.now();
   private timer: NodeJS.Timeout | undefined;
   private readonly out: NonNullable<WarmOptions["stderr"]>;
   private readonly mode: "bar" | "lines" | "none";
@@ -213,13 +215,18 @@ class ProgressView {
 
   update(p: JobProgress, final = false): void {
     this.latest = p;
+    const finished = p.counts.done + p.counts.skipped + p.counts.failed + p.counts.dead;
+    if (finished !== this.lastFinished) {
+      this.lastFinished = finished;
+      this.lastChangeAt = Date.now();
+    }
     if (this.mode === "none") return;
     if (this.mode === "lines") {
       const now = Date.now();
       if (!final && now - this.lastLineAt < this.lineIntervalMs) return;
       this.lastLineAt = now;
       const head = `[${formatDuration(this.elapsed()).padStart(6)}] ${p.status} ${p.percent.toFixed(1)}%`;
-      this.out.write(`${head} — ${describeCounts(p)}\n`);
+      this.out.write(`${head} — ${describeCounts(p)}${this.stalled()}\n`);
       return;
     }
     this.timer ??= setInterval(() => this.draw(false), 250);
@@ -235,7 +242,7 @@ class ProgressView {
     const spinner = final ? "✔" : (SPINNER[this.frame++ % SPINNER.length] ?? "*");
     const pct = `${p.percent.toFixed(1).padStart(5)}%`;
     const fixed = spinner.length + pct.length + 5; // spaces around the bar, right margin
-    const variants = countVariants(p, this.elapsed());
+    const variants = countVariants(p, this.elapsed()).map((v) => `${v}${this.stalled()}`);
     const tail = variants.find((v) => columns - fixed - v.length >= 10) ?? variants.at(-1) ?? "";
     const barWidth = Math.max(10, Math.min(30, columns - fixed - tail.length));
     const filled = Math.round((Math.min(100, Math.max(0, p.percent)) / 100) * barWidth);
@@ -244,6 +251,12 @@ class ProgressView {
     if (line.length > columns - 1) line = `${line.slice(0, columns - 2)}…`;
     this.out.write(`\r\x1b[2K${line}`);
     this.drawn = true;
+  }
+
+  /** " · no progress for 1 min 5 s" once nothing has finished for 30 s (a stuck job is visible). */
+  private stalled(): string {
+    const quiet = (Date.now() - this.lastChangeAt) / 1000;
+    return quiet >= 30 ? ` · no progress for ${formatDuration(quiet)}` : "";
   }
 
   private stopTimer(): void {
