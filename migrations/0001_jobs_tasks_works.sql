@@ -35,6 +35,8 @@ CREATE TABLE tasks (
   parent_key TEXT,
   status TEXT NOT NULL CHECK (status IN ('pending', 'queued', 'running', 'done', 'skipped', 'failed', 'dead')),
   attempts INTEGER NOT NULL DEFAULT 0,
+  -- Attempts that ended in this author's own failure (not a crash around it, not a deferral).
+  failures INTEGER NOT NULL DEFAULT 0,
   error TEXT,
   works_count INTEGER,
   sources TEXT,

@@ -34,6 +34,8 @@ const configSchema = z.object({
   STALE_PENDING_SECONDS: positiveNumber(60),
   STALL_SECONDS: positiveNumber(900),
   MAX_DELIVERIES: positiveNumber(4),
+  /** Hard cap on deliveries of one task, crashes included: past it a dead letter is final regardless. */
+  MAX_TOTAL_ATTEMPTS: positiveNumber(12),
   BREAKER_FAILURE_THRESHOLD: positiveNumber(3),
   /** Benchmark/chaos hooks (/__test/*, counters, naive modes). Never set in production. */
   TEST_HOOKS: flag("false"),

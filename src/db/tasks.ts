@@ -27,7 +27,7 @@ export function claimTasksStatement(
       `UPDATE tasks SET status = 'running', attempts = attempts + 1, updated_at = ?2
        FROM (SELECT value ->> 'j' AS j, value ->> 'a' AS a FROM json_each(?1)) AS m
        WHERE tasks.job_id = m.j AND tasks.author_key = m.a AND tasks.status IN ${OPEN_SQL}
-       RETURNING job_id, author_key, status, attempts`,
+       RETURNING job_id, author_key, status, attempts, failures`,
     )
     .bind(JSON.stringify(refs.map((r) => ({ j: r.jobId, a: r.authorKey }))), now);
 }
@@ -95,7 +95,7 @@ export function finishTasksStatements(
             `UPDATE tasks SET status = ?3, works_count = m.w,
                error = CASE WHEN ?3 IN ('done', 'skipped') THEN NULL
                             WHEN ?3 = 'dead' THEN 'retries exhausted after ' || tasks.attempts || ' attempts; last error: '
-                              || COALESCE(tasks.error, m.e, 'unknown')
+                              || COALESCE(m.e, tasks.error, 'unknown')
                             ELSE COALESCE(m.e, tasks.error) END,
                sources = COALESCE(m.s, tasks.sources),
                finished_at = ?2, updated_at = ?2
@@ -112,9 +112,14 @@ export function finishTasksStatements(
 
 export interface RetryNote extends TaskRef {
   error: string;
+  /** True when the author itself failed (counted towards dead); false for a deferral. */
+  failed: boolean;
 }
 
-/** A task whose message is being retried goes back to `queued`, keeping the last error for the DLQ. */
+/**
+ * A task whose message is being retried or deferred goes back to `queued`, keeping the last error for
+ * the DLQ; a real failure also counts towards the task's own failure allowance.
+ */
 export function requeueTasksStatement(
   db: D1Database,
   notes: readonly RetryNote[],
@@ -122,11 +127,38 @@ export function requeueTasksStatement(
 ): D1PreparedStatement {
   return db
     .prepare(
-      `UPDATE tasks SET status = 'queued', error = m.e, updated_at = ?2
-       FROM (SELECT value ->> 'j' AS j, value ->> 'a' AS a, value ->> 'e' AS e FROM json_each(?1)) AS m
+      `UPDATE tasks SET status = 'queued', error = m.e, failures = failures + m.f, updated_at = ?2
+       FROM (SELECT value ->> 'j' AS j, value ->> 'a' AS a, value ->> 'e' AS e, value ->> 'f' AS f
+             FROM json_each(?1)) AS m
        WHERE tasks.job_id = m.j AND tasks.author_key = m.a AND tasks.status IN ${OPEN_SQL}`,
     )
-    .bind(JSON.stringify(notes.map((n) => ({ j: n.jobId, a: n.authorKey, e: n.error }))), now);
+    .bind(
+      JSON.stringify(notes.map((n) => ({ j: n.jobId, a: n.authorKey, e: n.error, f: n.failed ? 1 : 0 }))),
+      now,
+    );
+}
+
+export interface DeadLetterCheck {
+  job_id: string;
+  author_key: string;
+  status: string;
+  failures: number;
+  attempts: number;
+  author_name: string;
+  depth: number;
+  max_depth: number;
+}
+
+/** The tasks behind a batch of dead letters, with how often each author itself failed. */
+export function deadLetterTasksStatement(db: D1Database, refs: readonly TaskRef[]): D1PreparedStatement {
+  return db
+    .prepare(
+      `SELECT t.job_id, t.author_key, t.status, t.failures, t.attempts, t.author_name, t.depth, j.max_depth
+       FROM tasks AS t JOIN jobs AS j ON j.id = t.job_id
+       JOIN (SELECT value ->> 'j' AS j, value ->> 'a' AS a FROM json_each(?1)) AS m
+         ON t.job_id = m.j AND t.author_key = m.a`,
+    )
+    .bind(JSON.stringify(refs.map((r) => ({ j: r.jobId, a: r.authorKey }))));
 }
 
 export interface ChildTask {
@@ -201,16 +233,17 @@ export function markQueuedStatements(
 /** Tasks whose messages went to the dead-letter queue but were never marked dead (DLQ consumer lost). */
 export async function listExhaustedTasks(
   db: D1Database,
-  maxDeliveries: number,
+  maxFailures: number,
+  maxAttempts: number,
   olderThan: number,
   limit: number,
 ): Promise<TaskRef[]> {
   const { results } = await db
     .prepare(
       `SELECT job_id, author_key FROM tasks
-       WHERE status IN ('queued', 'running') AND attempts >= ?1 AND updated_at < ?2 LIMIT ?3`,
+       WHERE status IN ('queued', 'running') AND (failures >= ?1 OR attempts >= ?2) AND updated_at < ?3 LIMIT ?4`,
     )
-    .bind(maxDeliveries, olderThan, limit)
+    .bind(maxFailures, maxAttempts, olderThan, limit)
     .all<{ job_id: string; author_key: string }>();
   return results.map((r) => ({ jobId: r.job_id, authorKey: r.author_key }));
 }
@@ -294,8 +327,8 @@ export function redriveStatements(db: D1Database, jobId: string, now: number): D
       .prepare(
         `UPDATE tasks SET
            history = json_insert(COALESCE(history, '[]'), '$[#]',
-             json_object('status', status, 'error', error, 'attempts', attempts, 'at', updated_at)),
-           status = 'pending', attempts = 0, error = NULL, finished_at = NULL, updated_at = ?2
+             json_object('status', status, 'error', error, 'attempts', attempts, 'failures', failures, 'at', updated_at)),
+           status = 'pending', attempts = 0, failures = 0, error = NULL, finished_at = NULL, updated_at = ?2
          WHERE job_id = ?1 AND status IN ('failed', 'dead')
          RETURNING author_key, author_name, depth`,
       )

@@ -45,6 +45,7 @@ export interface TaskRow {
   parent_key: string | null;
   status: TaskStatus;
   attempts: number;
+  failures: number;
   error: string | null;
   works_count: number | null;
   sources: string | null;

@@ -32,13 +32,19 @@ export async function getJson<T extends z.ZodType>(
 ): Promise<z.infer<T>> {
   const retries = deps.inlineRetries ?? 2;
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  let lastFailure: unknown;
   for (let attempt = 0; ; attempt++) {
     try {
       return await getJsonOnce(source, url, schema, deps);
     } catch (error) {
+      // A retry refused by the breaker (which this very failure may have opened) must not hide the
+      // real failure: the attempt failed upstream, it was not merely held back.
+      if (error instanceof UpstreamError && error.code === "breaker_open" && lastFailure !== undefined)
+        throw lastFailure;
       const blip =
         error instanceof UpstreamError && error.kind === "transient" && error.retryAfterSeconds === undefined;
       if (!blip || attempt >= retries || error.code === "breaker_open") throw error;
+      lastFailure = error;
       await sleep(INLINE_RETRY_BASE_MS * 2 ** attempt);
     }
   }

@@ -44,6 +44,7 @@ type Outcome =
   | { kind: "done"; body: WarmMessage; works: Work[]; reports: SourceReport[]; requests: number }
   | { kind: "skipped"; body: WarmMessage; marker: ProcessedMarker }
   | { kind: "failed"; body: WarmMessage; code: string; message: string }
+  | { kind: "dead"; body: WarmMessage; code: string; message: string }
   | { kind: "retry"; body: WarmMessage; code: string; message: string; delaySeconds: number }
   | { kind: "defer"; body: WarmMessage; delaySeconds: number; reason: string };
 
@@ -114,6 +115,7 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
   const entries = [...primaries.values()];
   const jobIds = [...new Set(entries.map((e) => e.body.jobId))];
   let claimed: Set<string>;
+  const priorFailures = new Map<string, number>();
   try {
     const [, claimResult] = await env.DB.batch([
       markJobsRunningStatement(env.DB, jobIds, startedAt),
@@ -123,8 +125,10 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
         startedAt,
       ),
     ]);
-    const rows = (claimResult?.results ?? []) as { job_id: string; author_key: string }[];
+    const rows = (claimResult?.results ?? []) as { job_id: string; author_key: string; failures: number }[];
     claimed = new Set(rows.map((r) => taskId({ jobId: r.job_id, authorKey: r.author_key })));
+    for (const r of rows)
+      priorFailures.set(taskId({ jobId: r.job_id, authorKey: r.author_key }), Number(r.failures));
   } catch (error) {
     retryAll(`claim failed: ${String(error)}`);
     finish(env, metrics, startedAt, deps);
@@ -143,6 +147,15 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
     warmOne(body, message.attempts, cache, subrequests, deps),
   );
   metrics.subrequests = subrequests.used;
+
+  // The author's own failure allowance (one try + max_retries) belongs to the task, not the message:
+  // deferrals and crashes do not use it up, so the consumer decides "dead" itself.
+  for (const [i, outcome] of outcomes.entries()) {
+    if (outcome.kind !== "retry") continue;
+    if ((priorFailures.get(taskId(outcome.body)) ?? 0) + 1 >= config.MAX_DELIVERIES) {
+      outcomes[i] = { kind: "dead", body: outcome.body, code: outcome.code, message: outcome.message };
+    }
+  }
 
   // Admit results while the invocation's KV allowance lasts; the rest are deferred, not failed.
   let kvLeft = kvOperations.remaining();
@@ -209,17 +222,26 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
         status: "failed",
         error: `${outcome.code}: ${outcome.message}`,
       });
+    } else if (outcome.kind === "dead") {
+      terminal.push({
+        jobId: body.jobId,
+        authorKey: body.authorKey,
+        status: "dead",
+        error: `${outcome.code}: ${outcome.message}`,
+      });
     } else if (outcome.kind === "retry") {
       retryNotes.push({
         jobId: body.jobId,
         authorKey: body.authorKey,
         error: `${outcome.code}: ${outcome.message}`,
+        failed: true,
       });
     } else {
       retryNotes.push({
         jobId: body.jobId,
         authorKey: body.authorKey,
         error: `deferred: ${outcome.reason}`,
+        failed: false,
       });
     }
   }
@@ -228,7 +250,7 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
       metrics.done++;
       metrics.works += outcome.works.length;
     } else if (outcome.kind === "skipped") metrics.skipped++;
-    else if (outcome.kind === "failed") metrics.failed++;
+    else if (outcome.kind === "failed" || outcome.kind === "dead") metrics.failed++;
     else metrics.retried++;
   }
   metrics.durationMs = deps.now() - startedAt;

@@ -1,13 +1,24 @@
 import type { Config } from "../config";
 import { insertWarmEventStatement } from "../db/events";
 import { completeJobsStatement, deadLetterCountStatement } from "../db/jobs";
-import { finishTasksStatements, type TerminalOutcome } from "../db/tasks";
-import { warmMessageSchema } from "./messages";
+import {
+  type DeadLetterCheck,
+  deadLetterTasksStatement,
+  finishTasksStatements,
+  type TerminalOutcome,
+} from "../db/tasks";
+import { TERMINAL_TASK_STATUSES } from "../db/types";
+import { retryDelaySeconds } from "./backoff";
+import { sendWarmMessages, type WarmMessage, warmMessageSchema } from "./messages";
 import { writeAnalyticsPoint } from "./metrics";
 
 /**
  * The dead-letter queue's consumer: a message lands here once the warm queue gave up retrying it.
- * Its task becomes `dead`, keeping the last error the warm consumer recorded.
+ *
+ * The platform counts every delivery, including ones lost to a consumer crash (a throw retries the whole
+ * batch, innocent messages too). Dead means the author itself failed its allowance: a task is marked dead
+ * when it recorded MAX_DELIVERIES failures of its own, or after MAX_TOTAL_ATTEMPTS deliveries of any
+ * kind; otherwise a fresh copy goes back to the warm queue. Dead tasks keep their last error.
  */
 export async function handleDeadLetterBatch(
   batch: MessageBatch<unknown>,
@@ -15,28 +26,66 @@ export async function handleDeadLetterBatch(
   deps: { config: Config; now: () => number },
 ): Promise<void> {
   const startedAt = deps.now();
-  const outcomes = new Map<string, TerminalOutcome>();
+  const refs = new Map<string, { jobId: string; authorKey: string }>();
   for (const message of batch.messages) {
     const parsed = warmMessageSchema.safeParse(message.body);
     if (!parsed.success) continue;
-    const { jobId, authorKey } = parsed.data;
-    outcomes.set(`${jobId}\u0000${authorKey}`, { jobId, authorKey, status: "dead", error: null });
+    refs.set(`${parsed.data.jobId}\u0000${parsed.data.authorKey}`, parsed.data);
   }
-  const jobIds = [...new Set([...outcomes.values()].map((o) => o.jobId))];
   const metrics = {
     queue: batch.queue,
     messages: batch.messages.length,
     done: 0,
     skipped: 0,
-    failed: outcomes.size,
+    failed: 0,
     retried: 0,
     works: 0,
     subrequests: 0,
     durationMs: 0,
   };
   try {
+    const tasks =
+      refs.size === 0
+        ? []
+        : ((await deadLetterTasksStatement(env.DB, [...refs.values()]).all<DeadLetterCheck>()).results ?? []);
+    const open = tasks.filter((t) => !(TERMINAL_TASK_STATUSES as readonly string[]).includes(t.status));
+    const dead: TerminalOutcome[] = [];
+    const again: WarmMessage[] = [];
+    for (const task of open) {
+      if (task.failures >= deps.config.MAX_DELIVERIES || task.attempts >= deps.config.MAX_TOTAL_ATTEMPTS) {
+        dead.push({ jobId: task.job_id, authorKey: task.author_key, status: "dead", error: null });
+      } else {
+        again.push({
+          v: 1,
+          jobId: task.job_id,
+          authorKey: task.author_key,
+          authorName: task.author_name,
+          depth: Number(task.depth),
+          maxDepth: Number(task.max_depth),
+        });
+      }
+    }
+    metrics.failed = dead.length;
+    metrics.retried = again.length;
+    if (again.length > 0) {
+      const delaySeconds = retryDelaySeconds({
+        attempt: 1,
+        baseSeconds: deps.config.RETRY_BASE_SECONDS,
+        maxSeconds: deps.config.RETRY_MAX_SECONDS,
+      });
+      const sent = await sendWarmMessages(env.WARM_QUEUE as Queue<WarmMessage>, again, { delaySeconds });
+      if (sent.unsent.length > 0) throw new Error(`could not re-send ${sent.unsent.length} dead letters`);
+      console.log(
+        JSON.stringify({
+          msg: "dead letters re-sent: their authors had not failed on their own",
+          count: again.length,
+        }),
+      );
+    }
+    const jobIds = [...new Set(tasks.map((t) => t.job_id))];
+    metrics.durationMs = deps.now() - startedAt;
     const results = await env.DB.batch([
-      ...finishTasksStatements(env.DB, [...outcomes.values()], deps.now()),
+      ...finishTasksStatements(env.DB, dead, deps.now()),
       completeJobsStatement(env.DB, jobIds, deps.now()),
       insertWarmEventStatement(env.DB, metrics, deps.now()),
       deadLetterCountStatement(env.DB),

@@ -31,6 +31,7 @@ export async function sweep(env: Env, deps: { config: Config; now: () => number 
   const exhausted = await listExhaustedTasks(
     env.DB,
     config.MAX_DELIVERIES,
+    config.MAX_TOTAL_ATTEMPTS,
     now - config.EXHAUSTED_GRACE_SECONDS * 1000,
     SWEEP_LIMIT,
   );
@@ -41,7 +42,7 @@ export async function sweep(env: Env, deps: { config: Config; now: () => number 
         exhausted.map((t) => ({
           ...t,
           status: "dead" as const,
-          error: "dead-letter consumer never recorded it",
+          error: null,
         })),
         now,
       ),

@@ -361,6 +361,19 @@ describe("circuit breaker", () => {
   });
 });
 
+describe("a failed probe is a failure, not a hold-back", () => {
+  it("an inline retry refused by the breaker this failure opened reports the real upstream error", async () => {
+    const upstream = createFakeUpstream({ statusRates: { "500": 1 } });
+    const config = loadConfig({ ...env, GOOGLE_BOOKS_ENABLED: "false" });
+    const breakers = createProviderBreakers({ failureThreshold: 2 });
+    const ctx: SourcesContext = { config, fetch: upstream.fetch, breakers };
+    const error = await fetchAuthorWorks("Ann Author", ctx).catch((e: AppError) => e);
+    // Two real failures opened the breaker; the third try was refused: still a 500 failure, and counted.
+    expect(upstream.stats().total).toBe(2);
+    expect(error).toMatchObject({ code: "upstream_unavailable", kind: "transient" });
+  });
+});
+
 describe("two sources, settled", () => {
   it("one source failing while the other answers is a partial success recorded per source", async () => {
     const upstream = createFakeUpstream();

@@ -9,6 +9,7 @@ import { handleWarmBatch } from "../../src/warm/consumer";
 import { handleDeadLetterBatch } from "../../src/warm/dlq";
 import type { ProcessedMarker } from "../../src/warm/marker";
 import { jobRow, resetAll, taskCounts } from "../support/db";
+import { waitForJob } from "../support/http";
 import { type QueueMessageInput, queueMessage, seedJob, warmDeps } from "../support/jobs";
 import { upstream } from "../support/upstream";
 
@@ -262,26 +263,74 @@ describe("warm consumer", () => {
 describe("dead-letter consumer", () => {
   beforeEach(resetAll);
 
-  it("marks the task dead with its last error and completes the job with errors", async () => {
-    upstream.configure({ statusRates: { "500": 1 } });
-    const { jobId, messages } = await seedJob([soloAuthor], 0);
-    await runBatch([queueMessage(messages[0], 4)]);
-    const batch = createMessageBatch("author-warming-dlq", [queueMessage(messages[0], 1)]);
+  const deadLetter = async (body: unknown) => {
+    const batch = createMessageBatch("author-warming-dlq", [queueMessage(body, 1)]);
     const ctx = createExecutionContext();
     await handleDeadLetterBatch(batch, env, { config: warmDeps().config, now: Date.now });
-    const result = await getQueueResult(batch, ctx);
+    return getQueueResult(batch, ctx);
+  };
+
+  it("the consumer marks a task dead at the author's 4th own failure, acking instead of retrying", async () => {
+    upstream.configure({ statusRates: { "500": 1 } });
+    const { jobId, messages } = await seedJob([soloAuthor], 0);
+    // Fresh breakers each time: this test is about the failure allowance, not the breaker.
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const result = await runBatch([queueMessage(messages[0], attempt)], warmDeps());
+      expect(result.retryMessages).toHaveLength(1);
+    }
+    expect(
+      await env.DB.prepare("SELECT failures, status FROM tasks WHERE job_id = ?1").bind(jobId).first(),
+    ).toEqual({
+      failures: 3,
+      status: "queued",
+    });
+    const last = queueMessage(messages[0], 4);
+    const result = await runBatch([last], warmDeps());
+    expect(result.explicitAcks).toEqual([last.id]);
+    expect(result.retryMessages).toEqual([]);
+    const task = await env.DB.prepare("SELECT status, error FROM tasks WHERE job_id = ?1")
+      .bind(jobId)
+      .first<{ status: string; error: string }>();
+    expect(task?.status).toBe("dead");
+    expect(task?.error).toMatch(/retries exhausted after 4 attempts; last error: .*500/);
+    expect(await jobRow(jobId)).toMatchObject({ status: "completed_with_errors", dead_count: 1 });
+  });
+
+  it("a dead letter for an author that failed its allowance is marked dead, once", async () => {
+    const { jobId, messages } = await seedJob([soloAuthor], 0);
+    await env.DB.prepare(
+      "UPDATE tasks SET attempts = 4, failures = 4, error = 'upstream_unavailable: 500' WHERE job_id = ?1",
+    )
+      .bind(jobId)
+      .run();
+    const result = await deadLetter(messages[0]);
     expect(result.explicitAcks).toHaveLength(1);
     const task = await env.DB.prepare("SELECT status, error FROM tasks WHERE job_id = ?1")
       .bind(jobId)
       .first<{ status: string; error: string }>();
     expect(task?.status).toBe("dead");
-    expect(task?.error).toMatch(/retries exhausted after 1 attempts; last error: .*500/);
+    expect(task?.error).toBe("retries exhausted after 4 attempts; last error: upstream_unavailable: 500");
     expect(await jobRow(jobId)).toMatchObject({ status: "completed_with_errors", dead_count: 1 });
-
-    // A second dead letter for the same task changes nothing.
-    const again = createMessageBatch("author-warming-dlq", [queueMessage(messages[0], 1)]);
-    await handleDeadLetterBatch(again, env, { config: warmDeps().config, now: Date.now });
+    await deadLetter(messages[0]);
     expect((await jobRow(jobId))?.dead_count).toBe(1);
+  });
+
+  it("re-sends a dead letter whose author never failed on its own (its deliveries were lost to consumer crashes)", async () => {
+    const { jobId, messages } = await seedJob([soloAuthor], 0);
+    await env.DB.prepare("UPDATE tasks SET attempts = 4, failures = 0 WHERE job_id = ?1").bind(jobId).run();
+    const result = await deadLetter(messages[0]);
+    expect(result.explicitAcks).toHaveLength(1);
+    // The fresh copy is consumed by the live queue consumer: the author gets warmed after all.
+    const done = (await waitForJob(jobId)) as { status: string; counts: Record<string, number> };
+    expect(done.status).toBe("completed");
+    expect(done.counts).toMatchObject({ done: 1, dead: 0 });
+  });
+
+  it("gives up after MAX_TOTAL_ATTEMPTS deliveries of any kind", async () => {
+    const { jobId, messages } = await seedJob([soloAuthor], 0);
+    await env.DB.prepare("UPDATE tasks SET attempts = 12, failures = 1 WHERE job_id = ?1").bind(jobId).run();
+    await deadLetter(messages[0]);
+    expect(await jobRow(jobId)).toMatchObject({ status: "completed_with_errors", dead_count: 1 });
   });
 });
 

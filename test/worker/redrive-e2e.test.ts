@@ -24,9 +24,14 @@ describe("retries, dead letters and redrive, through the real local queues", () 
     )
       .bind(jobId)
       .first<{ attempts: number; error: string }>();
-    // max_retries = 3: the first delivery and three retries.
-    expect(dead?.attempts).toBe(4);
-    expect(dead?.error).toMatch(/retries exhausted after 4 attempts; last error: .*500/);
+    // One try and three retries failed on the author's own account (deliveries held back by the open
+    // breaker do not count against it, so attempts may be higher).
+    expect(dead?.attempts).toBeGreaterThanOrEqual(4);
+    expect(dead?.error).toMatch(/retries exhausted after \d+ attempts; last error: .*500/);
+    const own = await env.DB.prepare("SELECT failures FROM tasks WHERE job_id = ?1 AND status = 'dead'")
+      .bind(jobId)
+      .first();
+    expect(own).toEqual({ failures: 3 });
     const health = (await (await call("/health")).json()) as { deadLetters: { count: number } };
     expect(health.deadLetters.count).toBe(1);
 
@@ -47,7 +52,7 @@ describe("retries, dead letters and redrive, through the real local queues", () 
       .bind(jobId)
       .first<{ history: string }>();
     const history = JSON.parse(task?.history ?? "[]") as { status: string; attempts: number }[];
-    expect(history).toEqual([expect.objectContaining({ status: "dead", attempts: 4 })]);
+    expect(history).toEqual([expect.objectContaining({ status: "dead", failures: 3 })]);
 
     const nothing = await call(`/api/jobs/${jobId}/retry`, {
       method: "POST",

@@ -37,7 +37,7 @@ describe("cron sweep", () => {
   it("marks dead the tasks that used every delivery but never reached the dead-letter consumer", async () => {
     const { jobId } = await seedJob(["Ada Writer"], 0);
     await env.DB.prepare(
-      "UPDATE tasks SET attempts = 4, error = 'upstream_unavailable: 500' WHERE job_id = ?1",
+      "UPDATE tasks SET attempts = 4, failures = 4, error = 'upstream_unavailable: 500' WHERE job_id = ?1",
     )
       .bind(jobId)
       .run();

@@ -1,0 +1,296 @@
+/**
+ * Kindling benchmarks: the real worker in local workerd (wrangler dev) against the book-API stand-in.
+ *
+ *   npm run bench [-- --only ingest,warm,politeness,cost,progress] [--quick] [--verbose] [--write]
+ *
+ * Five scenarios (see docs/BENCHMARKS.md): ingest, warm throughput, politeness, cost per author and
+ * progress read. Every side of a comparison gets a fresh stack (fresh state directory under .wrangler/,
+ * free loopback ports) in the same invocation, so each figure is a ratio or rate measured side by side.
+ * Prints a table on stdout (progress on stderr). A full run of every scenario writes bench/results.json
+ * and docs/BENCHMARKS.md; --quick and --only runs only print, unless --write is given.
+ * Every process and state directory it starts is removed at the end, on error and on Ctrl-C; each
+ * scenario has a time limit and is reported "timed out" when it runs past it.
+ *
+ * Exit codes: 0 every selected scenario ran (missed targets are results, not failures); 1 a scenario
+ * failed or timed out; 2 bad usage.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
+import { dirname, join, relative } from "node:path";
+import { parseArgs } from "node:util";
+import { info, machineInfo, round, setVerbose, TimedOut, withTimeout } from "./bench/harness.ts";
+import { renderMarkdown } from "./bench/markdown.ts";
+import {
+  type BenchResults,
+  computeTargets,
+  costOutcome,
+  formatTable,
+  SCENARIOS,
+  type ScenarioName,
+  type ScenarioOutcome,
+} from "./bench/report.ts";
+import {
+  type Conditions,
+  FULL_SIZES,
+  QUICK_SIZES,
+  runIngest,
+  runPoliteness,
+  runProgress,
+  runWarm,
+} from "./bench/scenarios.ts";
+import {
+  errorMessage,
+  isEntryPoint,
+  ProcessError,
+  REPO_ROOT,
+  runCleanups,
+  shutdownAndExit,
+} from "./lib/processes.ts";
+
+const USAGE = `usage: npm run bench [-- options]
+  --only LIST   comma-separated scenarios: ${SCENARIOS.join(",")} (default: all)
+                (cost is computed from the warm run's counters; --only cost runs the Kindling warm side)
+  --quick       smaller sizes for a fast smoke run (ingest 10k rows / 6k authors, warm 200 authors,
+                politeness 8 s per rate)
+  --verbose     show wrangler's output, stack start/stop and per-poll detail
+  --write       write bench/results.json and docs/BENCHMARKS.md even for a --quick or --only run
+                (a full run of every scenario always writes them)
+  -h, --help    this help`;
+
+const RESULTS_FILE = join(REPO_ROOT, "bench", "results.json");
+const DOC_FILE = join(REPO_ROOT, "docs", "BENCHMARKS.md");
+
+function usageError(message: string): never {
+  process.stderr.write(`bench: ${message}\n\n${USAGE}\n`);
+  process.exit(2);
+}
+
+function parseCli() {
+  let parsed: ReturnType<typeof parse>;
+  function parse() {
+    return parseArgs({
+      options: {
+        only: { type: "string" },
+        quick: { type: "boolean" },
+        verbose: { type: "boolean", short: "v" },
+        write: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  }
+  try {
+    parsed = parse();
+  } catch (error) {
+    usageError(errorMessage(error));
+  }
+  const values = parsed.values;
+  let only: ScenarioName[] = [...SCENARIOS];
+  if (values.only !== undefined) {
+    const names = values.only
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
+    const unknown = names.filter((n) => !(SCENARIOS as readonly string[]).includes(n));
+    if (names.length === 0 || unknown.length > 0) {
+      usageError(`--only expects a list from ${SCENARIOS.join(",")}, got "${values.only}"`);
+    }
+    only = SCENARIOS.filter((s) => names.includes(s));
+  }
+  return {
+    help: values.help ?? false,
+    quick: values.quick ?? false,
+    verbose: values.verbose ?? false,
+    write: values.write ?? false,
+    only,
+  };
+}
+
+/** Time limits per scenario side, in seconds: generous, so "timed out" means something is wrong. */
+function limits(quick: boolean) {
+  return quick
+    ? { ingestKindling: 240, ingestNaive: 300, warmKindling: 300, warmNaive: 600, progress: 240 }
+    : { ingestKindling: 300, ingestNaive: 1200, warmKindling: 900, warmNaive: 2400, progress: 300 };
+}
+
+async function timed<T>(name: string, fn: () => Promise<T>): Promise<ScenarioOutcome<T>> {
+  const started = performance.now();
+  info(`▶ ${name}`);
+  try {
+    const result = await fn();
+    const seconds = round((performance.now() - started) / 1000, 1);
+    info(`✔ ${name} (${seconds} s)`);
+    return { status: "ok", seconds, result };
+  } catch (error) {
+    const seconds = round((performance.now() - started) / 1000, 1);
+    const message = error instanceof ProcessError ? error.details() : errorMessage(error);
+    const status = error instanceof TimedOut ? "timed out" : "error";
+    info(`✘ ${name}: ${status}: ${message}`);
+    return { status, seconds, error: message };
+  }
+}
+
+async function main(): Promise<number> {
+  const cli = parseCli();
+  if (cli.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  setVerbose(cli.verbose);
+  const started = performance.now();
+  const sizes = cli.quick ? QUICK_SIZES : FULL_SIZES;
+  const limit = limits(cli.quick);
+  const selected = new Set(cli.only);
+  const notRun = <T>(): ScenarioOutcome<T> => ({ status: "not run", seconds: 0 });
+  const results: BenchResults = {
+    generatedAt: new Date().toISOString(),
+    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(" ")}` : ""}`,
+    quick: cli.quick,
+    only: cli.only,
+    sizes,
+    machine: machineInfo(),
+    overlap: [],
+    totalSeconds: 0,
+    scenarios: {
+      ingest: notRun(),
+      warm: notRun(),
+      politeness: notRun(),
+      cost: notRun(),
+      progress: notRun(),
+    },
+    targets: [],
+  };
+  const noteConditions = (scenario: string, c: Conditions | undefined) => {
+    if (c)
+      results.overlap.push({ scenario, loadAverage1m: c.loadAverage1m, otherProcesses: c.otherProcesses });
+  };
+  // A side runs in its own time limit; the scenario's signal is only for Ctrl-C-free bookkeeping.
+  const runSide = <T>(what: string, seconds: number, fn: (signal: AbortSignal) => Promise<T>) =>
+    withTimeout(what, seconds, fn);
+  const never = new AbortController().signal;
+
+  info(
+    `Kindling benchmarks${cli.quick ? " (quick)" : ""}: ${cli.only.join(", ")} · ` +
+      `${results.machine.cores} cores · load ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(" ")}`,
+  );
+
+  if (selected.has("ingest")) {
+    results.scenarios.ingest = await timed("1. ingest", () =>
+      runIngest(
+        sizes,
+        never,
+        { kindlingSeconds: limit.ingestKindling, naiveSeconds: limit.ingestNaive },
+        runSide,
+      ),
+    );
+    const r = results.scenarios.ingest.result;
+    noteConditions("ingest (kindling)", r?.kindling.conditions);
+    noteConditions("ingest (naive)", r?.naive?.conditions);
+  }
+
+  if (selected.has("warm") || selected.has("cost")) {
+    const warm = await timed(
+      selected.has("warm") ? "2. warm throughput" : "4. cost (Kindling warm run)",
+      () =>
+        runWarm(
+          sizes,
+          never,
+          { naive: selected.has("warm"), kindlingSeconds: limit.warmKindling, naiveSeconds: limit.warmNaive },
+          runSide,
+        ),
+    );
+    if (selected.has("warm")) results.scenarios.warm = warm;
+    const r = warm.result;
+    noteConditions("warm (kindling)", r?.kindling.conditions);
+    noteConditions("warm (naive)", r?.naive?.conditions);
+    if (selected.has("cost")) {
+      results.scenarios.cost = r
+        ? { status: "ok", seconds: 0, result: costOutcome(r) }
+        : {
+            status: warm.status,
+            seconds: warm.seconds,
+            error: `the warm run it reads: ${warm.error ?? "?"}`,
+          };
+    }
+  }
+
+  if (selected.has("politeness")) {
+    results.scenarios.politeness = await timed("3. politeness", () => runPoliteness(sizes, never, runSide));
+    for (const run of results.scenarios.politeness.result?.runs ?? []) {
+      noteConditions(`politeness R=${run.rate}`, run.conditions);
+    }
+    const errs = results.scenarios.politeness.result?.errors ?? [];
+    if (errs.length > 0 && results.scenarios.politeness.status === "ok") {
+      results.scenarios.politeness.status = errs.some((e) => e.includes("timed out")) ? "timed out" : "error";
+      results.scenarios.politeness.error = errs.join("; ");
+    }
+  }
+
+  if (selected.has("progress")) {
+    results.scenarios.progress = await timed("5. progress read", () =>
+      withTimeout("progress read", limit.progress, (signal) => runProgress(sizes, signal)),
+    );
+    noteConditions("progress", results.scenarios.progress.result?.conditions);
+  }
+
+  // A comparison whose naive side failed still reports the Kindling side; say so in the status.
+  for (const name of ["ingest", "warm"] as const) {
+    const outcome = results.scenarios[name];
+    const errors = outcome.result?.errors ?? [];
+    if (outcome.status === "ok" && errors.length > 0) {
+      outcome.status = errors.some((e) => e.includes("timed out")) ? "timed out" : "error";
+      outcome.error = errors.join("; ");
+    }
+  }
+
+  results.totalSeconds = round((performance.now() - started) / 1000, 1);
+  results.targets = computeTargets(results);
+
+  process.stdout.write(`\n${formatTable(results)}\n\n`);
+  for (const t of results.targets.filter((t) => t.met === false)) {
+    process.stdout.write(`MISSED ${t.id}: ${t.display} (target ${t.target})\n  ${t.why ?? ""}\n`);
+  }
+  const met = results.targets.filter((t) => t.met === true).length;
+  const missed = results.targets.filter((t) => t.met === false).length;
+  const unmeasured = results.targets.filter((t) => t.met === null).length;
+  process.stdout.write(
+    `\n${met} targets met, ${missed} missed, ${unmeasured} not measured · total ${results.totalSeconds} s\n`,
+  );
+  const others = new Set(results.overlap.flatMap((o) => o.otherProcesses));
+  if (others.size > 0) {
+    process.stdout.write(
+      `note: other workerd/vitest/wrangler processes were running during the run (${others.size})\n`,
+    );
+  }
+
+  const complete = !cli.quick && cli.only.length === SCENARIOS.length;
+  if (complete || cli.write) {
+    mkdirSync(dirname(RESULTS_FILE), { recursive: true });
+    writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
+    mkdirSync(dirname(DOC_FILE), { recursive: true });
+    writeFileSync(DOC_FILE, renderMarkdown(results));
+    process.stdout.write(`wrote ${relative(REPO_ROOT, RESULTS_FILE)} and ${relative(REPO_ROOT, DOC_FILE)}\n`);
+  } else {
+    process.stdout.write("(--quick / --only run: results not written; add --write to write them)\n");
+  }
+  const failed = Object.values(results.scenarios).some(
+    (o) => o.status === "error" || o.status === "timed out",
+  );
+  return failed ? 1 : 0;
+}
+
+if (isEntryPoint(import.meta.url)) {
+  main().then(
+    async (code) => {
+      await runCleanups();
+      await shutdownAndExit(code);
+    },
+    async (error: unknown) => {
+      process.stderr.write(
+        `bench: ${error instanceof ProcessError ? error.details() : errorMessage(error)}\n`,
+      );
+      await shutdownAndExit(1);
+    },
+  );
+}

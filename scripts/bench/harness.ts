@@ -1,0 +1,458 @@
+/**
+ * Benchmark plumbing: one fresh offline stack (stand-in + wrangler dev, fresh persisted state) per
+ * scenario side, a small client for the worker's API and test hooks, time limits, and statistics.
+ */
+import { execFileSync } from "node:child_process";
+import { readFileSync, rmSync } from "node:fs";
+import { cpus, loadavg, totalmem } from "node:os";
+import { join } from "node:path";
+import { type OfflineStack, type OfflineStackOptions, startOfflineStack } from "../dev-offline.ts";
+import type { FakeUpstream } from "../fake-upstream/handler.ts";
+import { errorMessage, onCleanup, REPO_ROOT, timestampForFile } from "../lib/processes.ts";
+
+export const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+
+// ---------------------------------------------------------------------------------------------------------
+// Logging
+// ---------------------------------------------------------------------------------------------------------
+
+let verboseLogging = false;
+const runStarted = Date.now();
+
+export function setVerbose(verbose: boolean): void {
+  verboseLogging = verbose;
+}
+
+export function isVerbose(): boolean {
+  return verboseLogging;
+}
+
+function stamp(): string {
+  const s = (Date.now() - runStarted) / 1000;
+  return `[${s.toFixed(1).padStart(6)} s]`;
+}
+
+/** Progress for the operator, on stderr (stdout keeps the table). */
+export function info(message: string): void {
+  process.stderr.write(`${stamp()} ${message}\n`);
+}
+
+export function debug(message: string): void {
+  if (verboseLogging) process.stderr.write(`${stamp()}   ${message}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Time limits
+// ---------------------------------------------------------------------------------------------------------
+
+export class TimedOut extends Error {
+  readonly seconds: number;
+  constructor(what: string, seconds: number) {
+    super(`${what} timed out after ${seconds} s`);
+    this.name = "TimedOut";
+    this.seconds = seconds;
+  }
+}
+
+/**
+ * Runs `fn` with an AbortSignal that fires after `seconds`; rejects with TimedOut then (after giving
+ * `fn` a few seconds to notice the signal and clean up its stack).
+ */
+export async function withTimeout<T>(
+  what: string,
+  seconds: number,
+  fn: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<"expired">((resolve) => {
+    timer = setTimeout(() => {
+      controller.abort(new TimedOut(what, seconds));
+      resolve("expired");
+    }, seconds * 1000);
+  });
+  const work = fn(controller.signal);
+  try {
+    const first = await Promise.race([work, expired]);
+    if (first === "expired") {
+      // Let fn's finally blocks stop its stack; do not wait forever for it.
+      await Promise.race([work.catch(() => {}), sleep(30_000)]);
+      throw new TimedOut(what, seconds);
+    }
+    return first as T;
+  } catch (error) {
+    if (controller.signal.aborted) throw new TimedOut(what, seconds);
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function throwIfAborted(signal: AbortSignal): void {
+  if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error("aborted");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Stacks
+// ---------------------------------------------------------------------------------------------------------
+
+export interface BenchStack extends OfflineStack {
+  name: string;
+  api: WorkerClient;
+  /** The stand-in, in this process (stats, config, and the per-request arrival log below). */
+  fake: FakeUpstream;
+  /** Arrival times (epoch ms, sub-ms precision) of every book-API request, when `recordArrivals`. */
+  arrivals: number[];
+  /** Processes on the machine that are not part of this run (other engineers' tests), sampled at start. */
+  foreign: string[];
+}
+
+export interface StackSpec {
+  /** Short name, used in the state directory and log file names. */
+  name: string;
+  vars?: Record<string, string>;
+  upstream?: OfflineStackOptions["upstream"];
+  sweepEverySeconds?: number;
+  /** Record every book-API request's arrival time (for a true sliding-window maximum). */
+  recordArrivals?: boolean;
+}
+
+const CONTROL_PATHS = new Set(["/__stats", "/__config", "/__reset", "/health"]);
+const runStamp = timestampForFile();
+
+/**
+ * Starts a fresh stack (own state directory, free ports, TEST_HOOKS on), runs `fn`, then stops the
+ * stack and deletes its state directory, whatever happens (also on Ctrl-C through the cleanup hooks).
+ */
+export async function withStack<T>(
+  spec: StackSpec,
+  signal: AbortSignal,
+  fn: (stack: BenchStack) => Promise<T>,
+): Promise<T> {
+  throwIfAborted(signal);
+  const persistRel = join(".wrangler", `bench-${runStamp}-${spec.name}`);
+  const persistAbs = join(REPO_ROOT, persistRel);
+  const removeState = onCleanup(`remove ${persistRel}`, () => {
+    rmSync(persistAbs, { recursive: true, force: true });
+  });
+  let stack: OfflineStack | undefined;
+  try {
+    info(`  starting stack "${spec.name}" (state ${persistRel}) …`);
+    const started = Date.now();
+    stack = await startOfflineStack({
+      port: 0,
+      upstreamPort: 0,
+      persistTo: persistRel,
+      verbose: isVerbose(),
+      sweepEverySeconds: spec.sweepEverySeconds ?? 0,
+      logName: `bench-${spec.name}`,
+      upstream: spec.upstream ?? {},
+      vars: { TEST_HOOKS: "true", ...spec.vars },
+      log: (m) => debug(m),
+    });
+    ownGroups.add(stack.wrangler.pid);
+    debug(`stack "${spec.name}" ready in ${((Date.now() - started) / 1000).toFixed(1)} s at ${stack.url}`);
+    const fake = stack.upstream.upstream;
+    const arrivals: number[] = [];
+    if (spec.recordArrivals) {
+      // The Node server looks `fetch` up on this object for every request: wrap it to log arrivals.
+      const original = fake.fetch.bind(fake);
+      fake.fetch = (input, init) => {
+        const url = input instanceof Request ? input.url : String(input);
+        const path = new URL(url, "http://fake-upstream").pathname;
+        if (!CONTROL_PATHS.has(path)) arrivals.push(performance.timeOrigin + performance.now());
+        return original(input, init);
+      };
+    }
+    const bench: BenchStack = {
+      ...stack,
+      name: spec.name,
+      api: new WorkerClient(stack.url, stack.token),
+      fake,
+      arrivals,
+      foreign: foreignProcesses(),
+    };
+    if (bench.foreign.length > 0) debug(`other processes on the machine: ${bench.foreign.join(" | ")}`);
+    return await fn(bench);
+  } finally {
+    if (stack) {
+      debug(`stopping stack "${spec.name}"`);
+      await stack.stop();
+      ownGroups.delete(stack.wrangler.pid);
+    }
+    await removeState.run();
+  }
+}
+
+/** Process groups of the stacks this run has started (wrangler leads each; workerd runs inside it). */
+const ownGroups = new Set<number>();
+
+/** workerd / vitest / wrangler processes that are not ours (another engineer's tests, a dev server). */
+export function foreignProcesses(): string[] {
+  let out = "";
+  try {
+    out = execFileSync("ps", ["-eo", "pid=,pgid=,args="], { encoding: "utf8" });
+  } catch {
+    return [];
+  }
+  const rows = out
+    .split("\n")
+    .map((line) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ pid: Number(m[1]), pgid: Number(m[2]), args: m[3] ?? "" }));
+  const ownPgid = rows.find((r) => r.pid === process.pid)?.pgid;
+  return rows
+    .filter((r) => r.pid !== process.pid && r.pgid !== ownPgid && !ownGroups.has(r.pgid))
+    .filter((r) => /workerd|vitest|wrangler/.test(r.args))
+    .map((r) => r.args.slice(0, 120));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The worker's API and test hooks
+// ---------------------------------------------------------------------------------------------------------
+
+export interface Counters {
+  queueSendCalls: number;
+  queueSendBatchCalls: number;
+  queueMessagesSent: number;
+  kvReads: number;
+  kvWrites: number;
+  kvDeletes: number;
+  kvLists: number;
+  d1Batches: number;
+  d1Statements: number;
+  d1RowsWritten: number;
+  upstreamRequests: number;
+  rateLimiterCalls: number;
+  consumerInvocations: number;
+  consumerMessages: number;
+  crashes: number;
+}
+
+export type StateCounts = {
+  total: number;
+  pending: number;
+  queued: number;
+  running: number;
+  done: number;
+  skipped: number;
+  failed: number;
+  dead: number;
+};
+
+export interface JobProgress {
+  jobId: string;
+  status: string;
+  counts: StateCounts;
+  byDepth: (StateCounts & { depth: number })[];
+  worksCached: number;
+  percent: number;
+}
+
+export interface UploadResult {
+  status: number;
+  /** Request start to the response's headers (the worker answers once the job is created and queued). */
+  msToResponse: number;
+  body: Record<string, unknown>;
+}
+
+export class HttpError extends Error {
+  readonly status: number;
+  readonly body: string;
+  constructor(what: string, status: number, body: string) {
+    super(`${what} answered HTTP ${status}: ${body.slice(0, 500)}`);
+    this.name = "HttpError";
+    this.status = status;
+    this.body = body;
+  }
+}
+
+export class WorkerClient {
+  readonly url: string;
+  private readonly token: string;
+
+  constructor(url: string, token: string) {
+    this.url = url;
+    this.token = token;
+  }
+
+  private async json<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    const response = await fetch(`${this.url}${path}`, {
+      method,
+      headers: {
+        Authorization: `Bearer ${this.token}`,
+        ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(60_000)]) : AbortSignal.timeout(60_000),
+    });
+    const text = await response.text();
+    if (!response.ok) throw new HttpError(`${method} ${path}`, response.status, text);
+    return JSON.parse(text) as T;
+  }
+
+  counters(signal?: AbortSignal): Promise<Counters> {
+    return this.json("GET", "/__test/counters", undefined, signal);
+  }
+
+  resetCounters(signal?: AbortSignal): Promise<Counters> {
+    return this.json("DELETE", "/__test/counters", undefined, signal);
+  }
+
+  setModes(modes: { producer?: "kindling" | "naive"; consumer?: "kindling" | "naive" }): Promise<unknown> {
+    return this.json("POST", "/__test/modes", modes);
+  }
+
+  seedJob(tasks: number, maxDepth: number): Promise<{ jobId: string; tasks: number }> {
+    return this.json("POST", "/__test/seed-job", { tasks, maxDepth });
+  }
+
+  progress(jobId: string, signal?: AbortSignal): Promise<JobProgress> {
+    return this.json("GET", `/api/jobs/${jobId}`, undefined, signal);
+  }
+
+  /** POST /api/jobs with a raw CSV body; times the request to its answer. */
+  async upload(csv: string, maxDepth: number, signal: AbortSignal, timeoutMs: number): Promise<UploadResult> {
+    const body = Buffer.from(csv);
+    const started = performance.now();
+    const response = await fetch(`${this.url}/api/jobs?maxDepth=${maxDepth}&filename=bench.csv`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${this.token}`, "Content-Type": "text/csv" },
+      body,
+      signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
+    });
+    const msToResponse = performance.now() - started;
+    const text = await response.text();
+    if (response.status !== 202) throw new HttpError("POST /api/jobs", response.status, text);
+    return { status: response.status, msToResponse, body: JSON.parse(text) as Record<string, unknown> };
+  }
+}
+
+export const FINISHED = new Set(["completed", "completed_with_errors"]);
+
+/** Polls a job until it is finished; counts the polls (each one is billable work the worker counts). */
+export async function waitForJob(
+  api: WorkerClient,
+  jobId: string,
+  signal: AbortSignal,
+  opts: { pollMs?: number; onPoll?: (p: JobProgress) => void } = {},
+): Promise<{ progress: JobProgress; finishedAt: number; polls: number }> {
+  const pollMs = opts.pollMs ?? 250;
+  let polls = 0;
+  let lastLine = 0;
+  for (;;) {
+    throwIfAborted(signal);
+    const pollStarted = performance.now();
+    let progress: JobProgress | undefined;
+    try {
+      polls++;
+      progress = await api.progress(jobId, signal);
+    } catch (error) {
+      throwIfAborted(signal);
+      debug(`progress poll failed: ${errorMessage(error)}`);
+    }
+    if (progress) {
+      opts.onPoll?.(progress);
+      if (FINISHED.has(progress.status)) return { progress, finishedAt: performance.now(), polls };
+      if (Date.now() - lastLine > 5000) {
+        lastLine = Date.now();
+        const c = progress.counts;
+        info(
+          `    ${progress.status} ${progress.percent.toFixed(1)}% · ${c.done + c.skipped + c.failed + c.dead}/${c.total} tasks · ${progress.worksCached} works`,
+        );
+      }
+    }
+    await sleep(Math.max(0, pollMs - (performance.now() - pollStarted)), signal);
+  }
+}
+
+export function diffCounters(after: Counters, before: Counters): Counters {
+  const out = { ...after };
+  for (const key of Object.keys(out) as (keyof Counters)[]) out[key] = after[key] - before[key];
+  return out;
+}
+
+export function scaleCounters(c: Counters, factor: number): Counters {
+  const out = { ...c };
+  for (const key of Object.keys(out) as (keyof Counters)[]) out[key] = c[key] * factor;
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Statistics
+// ---------------------------------------------------------------------------------------------------------
+
+/** Nearest-rank percentile of an unsorted sample. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))] as number;
+}
+
+/** The most timestamps (ms) that fall in any half-open window [t, t + windowMs). */
+export function slidingWindowMax(timestamps: readonly number[], windowMs = 1000): number {
+  const t = [...timestamps].sort((a, b) => a - b);
+  let best = 0;
+  let start = 0;
+  for (let end = 0; end < t.length; end++) {
+    while ((t[end] as number) - (t[start] as number) >= windowMs) start++;
+    best = Math.max(best, end - start + 1);
+  }
+  return best;
+}
+
+export const round = (n: number, digits = 2) =>
+  Number.isFinite(n) ? Math.round(n * 10 ** digits) / 10 ** digits : n;
+
+// ---------------------------------------------------------------------------------------------------------
+// The machine
+// ---------------------------------------------------------------------------------------------------------
+
+function packageVersion(name: string): string {
+  try {
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, "node_modules", name, "package.json"), "utf8")) as {
+      version?: string;
+    };
+    return pkg.version ?? "?";
+  } catch {
+    return "?";
+  }
+}
+
+export interface MachineInfo {
+  cores: number;
+  cpuModel: string;
+  memoryGiB: number;
+  node: string;
+  platform: string;
+  wrangler: string;
+  workerd: string;
+  miniflare: string;
+  loadAverageAtStart: number[];
+}
+
+export function machineInfo(): MachineInfo {
+  const cpu = cpus();
+  return {
+    cores: cpu.length,
+    cpuModel: cpu[0]?.model.trim() ?? "?",
+    memoryGiB: round(totalmem() / 1024 ** 3, 1),
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    wrangler: packageVersion("wrangler"),
+    workerd: packageVersion("workerd"),
+    miniflare: packageVersion("miniflare"),
+    loadAverageAtStart: loadavg().map((l) => round(l, 2)),
+  };
+}
