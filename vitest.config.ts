@@ -21,6 +21,9 @@ export default defineConfig(async () => {
             OPENLIBRARY_RATE_PER_SECOND: "0",
             GOOGLE_BOOKS_RATE_PER_SECOND: "0",
             BREAKER_COOLDOWN_SECONDS: "1",
+            UPSTREAM_TIMEOUT_MS: "1500",
+            // Counters and chaos modes (crashes, duplicate delivery) for the in-test chaos soak.
+            TEST_HOOKS: "true",
           },
           queueConsumers: {
             "author-warming-queue": {
@@ -38,6 +41,9 @@ export default defineConfig(async () => {
       setupFiles: ["./test/setup.ts"],
       include: ["test/**/*.test.ts"],
       testTimeout: 30_000,
+      // The chaos soak makes the consumer throw on purpose (as a crash would): those, and only those,
+      // are expected. Any other unhandled error still fails the run.
+      onUnhandledError: (error) => !String(error?.message ?? "").startsWith("chaos: consumer crashed"),
       hookTimeout: 30_000,
     },
   };

@@ -18,7 +18,15 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { parseArgs } from "node:util";
-import { info, machineInfo, round, setVerbose, TimedOut, withTimeout } from "./bench/harness.ts";
+import {
+  finishSnapshot,
+  info,
+  machineInfo,
+  round,
+  setVerbose,
+  TimedOut,
+  withTimeout,
+} from "./bench/harness.ts";
 import { renderMarkdown } from "./bench/markdown.ts";
 import {
   type BenchResults,
@@ -109,7 +117,7 @@ function parseCli() {
 function limits(quick: boolean) {
   return quick
     ? { ingestKindling: 240, ingestNaive: 300, warmKindling: 300, warmNaive: 600, progress: 240 }
-    : { ingestKindling: 300, ingestNaive: 1200, warmKindling: 900, warmNaive: 2400, progress: 300 };
+    : { ingestKindling: 480, ingestNaive: 420, warmKindling: 900, warmNaive: 2400, progress: 300 };
 }
 
 async function timed<T>(name: string, fn: () => Promise<T>): Promise<ScenarioOutcome<T>> {
@@ -177,12 +185,7 @@ async function main(): Promise<number> {
 
   if (selected.has("ingest")) {
     results.scenarios.ingest = await timed("1. ingest", () =>
-      runIngest(
-        sizes,
-        never,
-        { kindlingSeconds: limit.ingestKindling, naiveSeconds: limit.ingestNaive },
-        runSide,
-      ),
+      runIngest(sizes, { kindlingSeconds: limit.ingestKindling, naiveSeconds: limit.ingestNaive }, runSide),
     );
     const r = results.scenarios.ingest.result;
     noteConditions("ingest (kindling)", r?.kindling.conditions);
@@ -244,6 +247,8 @@ async function main(): Promise<number> {
     }
   }
 
+  const code = finishSnapshot();
+  if (code) results.code = code;
   results.totalSeconds = round((performance.now() - started) / 1000, 1);
   results.targets = computeTargets(results);
 
@@ -257,6 +262,14 @@ async function main(): Promise<number> {
   process.stdout.write(
     `\n${met} targets met, ${missed} missed, ${unmeasured} not measured · total ${results.totalSeconds} s\n`,
   );
+  if (code && code.sourceHashAtEnd !== code.sourceHash) {
+    process.stdout.write(
+      "note: src/ changed during the run; every stack ran the bundle taken at the start (see results.code)\n",
+    );
+  }
+  if (code && code.migrationHashes.length > 1) {
+    process.stdout.write("note: migrations/ changed between stacks during the run (see results.code)\n");
+  }
   const others = new Set(results.overlap.flatMap((o) => o.otherProcesses));
   if (others.size > 0) {
     process.stdout.write(

@@ -3,12 +3,21 @@
  * scenario side, a small client for the worker's API and test hooks, time limits, and statistics.
  */
 import { execFileSync } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
 import { cpus, loadavg, totalmem } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { type OfflineStack, type OfflineStackOptions, startOfflineStack } from "../dev-offline.ts";
 import type { FakeUpstream } from "../fake-upstream/handler.ts";
-import { errorMessage, onCleanup, REPO_ROOT, timestampForFile } from "../lib/processes.ts";
+import {
+  errorMessage,
+  LOG_DIR,
+  onCleanup,
+  REPO_ROOT,
+  runToCompletion,
+  timestampForFile,
+} from "../lib/processes.ts";
 
 export const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -130,6 +139,103 @@ export interface StackSpec {
 const CONTROL_PATHS = new Set(["/__stats", "/__config", "/__reset", "/health"]);
 const runStamp = timestampForFile();
 
+// ---------------------------------------------------------------------------------------------------------
+// The code under test: one snapshot for the whole run
+// ---------------------------------------------------------------------------------------------------------
+
+/** sha256 (first 12 hex) over the files under `paths` (recursively), in path order. */
+export function treeHash(paths: readonly string[]): string {
+  const files: string[] = [];
+  const walk = (abs: string) => {
+    const info = statSync(abs, { throwIfNoEntry: false });
+    if (!info) return;
+    if (info.isDirectory()) for (const name of readdirSync(abs).sort()) walk(join(abs, name));
+    else files.push(abs);
+  };
+  for (const p of paths) walk(join(REPO_ROOT, p));
+  const hash = createHash("sha256");
+  for (const f of files) {
+    hash.update(relative(REPO_ROOT, f));
+    hash.update("\0");
+    hash.update(readFileSync(f));
+    hash.update("\0");
+  }
+  return hash.digest("hex").slice(0, 12);
+}
+
+export interface CodeSnapshot {
+  commit: string;
+  /** `git status --porcelain` lines for src/, migrations/ and wrangler.toml (uncommitted work measured too). */
+  uncommitted: string[];
+  /** Hash of src/ + wrangler.toml when the worker was bundled. */
+  sourceHash: string;
+  /** Hash of migrations/ when each stack applied them (they are read from the working tree). */
+  migrationHashes: string[];
+  /** Hash of src/ + wrangler.toml at the end of the run (different = someone edited during the run). */
+  sourceHashAtEnd?: string;
+  /** The bundle every stack runs (relative to the repository). */
+  bundle: string;
+  /**
+   * The test-hooks wrapper of the rate-limiter stub calls `value.apply(stubTarget, args)`, which a
+   * workerd RPC stub treats as a remote method "apply": every limiter call fails under TEST_HOOKS.
+   */
+  rateLimiterStubBug: boolean;
+}
+
+let snapshot: CodeSnapshot | undefined;
+
+function git(args: string[]): string {
+  try {
+    return execFileSync("git", args, { cwd: REPO_ROOT, encoding: "utf8" }).trim();
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * Bundles the worker once (wrangler deploy --dry-run) and runs every stack on that bundle: wrangler dev
+ * would otherwise reload the worker whenever someone edits src/ mid-run (other engineers work in this
+ * tree), and the two sides of a comparison could measure different code.
+ */
+export async function snapshotWorker(): Promise<CodeSnapshot> {
+  if (snapshot) return snapshot;
+  const outRel = join(".wrangler", `bench-${runStamp}-worker`);
+  const outAbs = join(REPO_ROOT, outRel);
+  onCleanup(`remove ${outRel}`, () => rmSync(outAbs, { recursive: true, force: true }));
+  const sourceHash = treeHash(["src", "wrangler.toml"]);
+  const require = createRequire(import.meta.url);
+  const wranglerJs = join(require.resolve("wrangler/package.json"), "..", "bin", "wrangler.js");
+  await runToCompletion({
+    name: "bundle",
+    command: process.execPath,
+    args: [wranglerJs, "deploy", "--dry-run", "--outdir", outAbs],
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", WRANGLER_LOG_PATH: LOG_DIR, FORCE_COLOR: "0" },
+    logFile: join(LOG_DIR, `bench-${runStamp}-bundle.log`),
+    verbose: isVerbose(),
+    timeoutMs: 120_000,
+  });
+  snapshot = {
+    commit: git(["rev-parse", "--short", "HEAD"]),
+    uncommitted: git(["status", "--porcelain", "--", "src", "migrations", "wrangler.toml"])
+      .split("\n")
+      .filter(Boolean),
+    sourceHash,
+    migrationHashes: [],
+    bundle: join(outRel, "index.js"),
+    rateLimiterStubBug: /\.apply\(stubTarget\b/.test(readFileSync(join(outAbs, "index.js"), "utf8")),
+  };
+  info(
+    `worker bundled from the working tree at ${snapshot.commit} (src hash ${sourceHash}) → ${snapshot.bundle}`,
+  );
+  return snapshot;
+}
+
+/** Closes the snapshot record: notes whether src/ changed while the run was going. */
+export function finishSnapshot(): CodeSnapshot | undefined {
+  if (snapshot) snapshot.sourceHashAtEnd = treeHash(["src", "wrangler.toml"]);
+  return snapshot;
+}
+
 /**
  * Starts a fresh stack (own state directory, free ports, TEST_HOOKS on), runs `fn`, then stops the
  * stack and deletes its state directory, whatever happens (also on Ctrl-C through the cleanup hooks).
@@ -147,9 +253,13 @@ export async function withStack<T>(
   });
   let stack: OfflineStack | undefined;
   try {
+    const code = await snapshotWorker();
+    const migrations = treeHash(["migrations"]);
+    if (!code.migrationHashes.includes(migrations)) code.migrationHashes.push(migrations);
     info(`  starting stack "${spec.name}" (state ${persistRel}) …`);
     const started = Date.now();
     stack = await startOfflineStack({
+      script: code.bundle,
       port: 0,
       upstreamPort: 0,
       persistTo: persistRel,

@@ -3,6 +3,7 @@
  */
 import type { BenchResults, ScenarioOutcome, Target } from "./report.ts";
 import { verdict } from "./report.ts";
+import type { UploadMeasure } from "./scenarios.ts";
 
 const fmt = (n: number | null | undefined, digits = 0) =>
   n !== null && n !== undefined && Number.isFinite(n)
@@ -100,6 +101,29 @@ load averages above show when it did.`
     : "No other workerd, wrangler or vitest process was seen on the machine when any side started."
 }
 
+## Code measured
+
+${
+  r.code
+    ? `The worker was bundled once at the start (\`wrangler deploy --dry-run\`) from the working tree at
+commit \`${r.code.commit}\` (src hash \`${r.code.sourceHash}\`) and every stack ran that bundle, so both sides
+of each comparison ran the same code even though other engineers were editing \`src/\` meanwhile.
+${
+  r.code.uncommitted.length > 0
+    ? `Uncommitted changes were included: ${r.code.uncommitted.map((l) => `\`${l.trim()}\``).join(", ")}.`
+    : "There were no uncommitted changes in src/, migrations/ or wrangler.toml."
+}${
+  r.code.sourceHashAtEnd && r.code.sourceHashAtEnd !== r.code.sourceHash
+    ? ` src/ changed during the run (hash at the end \`${r.code.sourceHashAtEnd}\`): the figures are for the snapshot.`
+    : ""
+}${
+  r.code.migrationHashes.length > 1
+    ? ` **migrations/ changed between stacks** (hashes ${r.code.migrationHashes.join(", ")}): each stack applied the migrations present when it started.`
+    : ""
+}`
+    : "No stack was started."
+}
+
 ## Summary
 
 ${table(["Target", "Measured", "Target", "Result"], targetRows(r.targets))}
@@ -113,7 +137,15 @@ ${statusLine("ingest", s.ingest)}Upload (\`POST /api/jobs?maxDepth=0\`, \`text/c
 ${ig ? `${fmt(ig.rows)} rows, ${fmt(ig.distinctAuthors)} distinct authors (${fmt(ig.rowsWithAdditionalAuthors)} rows name Additional Authors), ${fmt(ig.bytes / 1e6, 1)} MB` : `${fmt(r.sizes.ingestRows)} rows, ${fmt(r.sizes.ingestAuthors)} authors`},
 24 columns, ISBNs as \`="…"\`, ~250 bytes a row (the real export in \`test/fixtures/\` averages 222).
 Wall time is measured by the client from the request's start to the 202. Counters are the worker's
-(\`/__test/counters\`, reset just before the upload). The naive side is the original producer
+(\`/__test/counters\`, reset just before each upload). On the Kindling side, smaller files
+(${
+    ig
+      ? ig.kindling.uploads
+          .filter((u) => u.kind === "probe")
+          .map((u) => `${fmt(u.authors)} authors`)
+          .join(", ") || "none"
+      : "—"
+  }) are uploaded first on the same stack to show how the time to 202 scales with the number of authors. The naive side is the original producer
 (\`POST /__test/modes {"producer":"naive"}\`: one awaited \`send()\` per author), on its own fresh stack.
 
 **Consumers are held during the upload**, so the counters are the producer's own: the stand-in
@@ -121,56 +153,85 @@ hangs every request (\`hangRate: 1\`) and the worker waits up to 10 min (\`UPSTR
 Miniflare delivers one consumer batch at a time, so exactly one batch of ≤ 10 messages starts, claims
 its tasks (1 D1 batch of 2 statements, subtracted below in "producer" and shown in the raw counters)
 and waits. Without the hold, consumers would process messages during the upload and their D1 and KV
-work would be mixed into the producer's counters.
+work would be mixed into the producer's counters. The worker's rates are 0 on these stacks, so the
+consumer goes straight to the (hanging) fetch without a rate-limiter call. The time to 202 includes
+everything the worker does before answering, as in production.
 `);
   if (ig) {
-    const k = ig.kindling;
-    const n = ig.naive;
-    const row = (label: string, a: string, b: string) => [label, a, b];
+    type Column = { title: string; m?: UploadMeasure; timedOut?: number };
+    const columns: Column[] = [];
+    for (const side of [ig.kindling, ig.naive]) {
+      const who = side.mode === "kindling" ? "Kindling" : "naive";
+      for (const m of side.uploads) {
+        columns.push({
+          title: `${who} · ${fmt(m.authors)} authors${m.kind === "probe" ? " (probe)" : ""}`,
+          m,
+        });
+      }
+      if (!side.full && side.timedOutAfterSeconds) {
+        columns.push({
+          title: `${who} · ${fmt(ig.distinctAuthors)} authors`,
+          timedOut: side.timedOutAfterSeconds,
+        });
+      }
+    }
+    const cell = (c: Column, f: (m: UploadMeasure) => string) =>
+      c.m ? f(c.m) : c.timedOut ? "(timed out)" : "—";
     out.push(
       table(
-        ["", "Kindling producer", "naive producer"],
+        ["", ...columns.map((c) => c.title)],
         [
-          row("wall time to 202", `${fmt(k.secondsTo202, 2)} s`, n ? `${fmt(n.secondsTo202, 2)} s` : "—"),
-          row("rows/s", fmt(k.rowsPerSecond), n ? fmt(n.rowsPerSecond) : "—"),
-          row("authors queued", fmt(k.authorsQueued), n ? fmt(n.authorsQueued) : "—"),
-          row(
-            "sendBatch calls",
-            fmt(k.counters.queueSendBatchCalls),
-            n ? fmt(n.counters.queueSendBatchCalls) : "—",
-          ),
-          row("send calls", fmt(k.counters.queueSendCalls), n ? fmt(n.counters.queueSendCalls) : "—"),
-          row(
-            "messages sent",
-            fmt(k.counters.queueMessagesSent),
-            n ? fmt(n.counters.queueMessagesSent) : "—",
-          ),
-          row(
+          ["rows", ...columns.map((c) => (c.m ? fmt(c.m.rows) : fmt(ig.rows)))],
+          [
+            "**wall time to 202**",
+            ...columns.map((c) =>
+              c.m
+                ? `**${fmt(c.m.secondsTo202, 2)} s**`
+                : c.timedOut
+                  ? `**> ${fmt(c.timedOut)} s (timed out)**`
+                  : "—",
+            ),
+          ],
+          ["rows/s", ...columns.map((c) => cell(c, (m) => fmt(m.rowsPerSecond)))],
+          ["sendBatch calls", ...columns.map((c) => cell(c, (m) => fmt(m.counters.queueSendBatchCalls)))],
+          ["send calls", ...columns.map((c) => cell(c, (m) => fmt(m.counters.queueSendCalls)))],
+          ["messages sent", ...columns.map((c) => cell(c, (m) => fmt(m.counters.queueMessagesSent)))],
+          [
             "authors per sendBatch call",
-            fmt(k.authorsPerSendBatchCall, 1),
-            n ? fmt(n.authorsPerSendBatchCall, 1) : "—",
-          ),
-          row(
+            ...columns.map((c) => cell(c, (m) => fmt(m.authorsPerSendBatchCall, 1))),
+          ],
+          [
             "D1 batches / statements (producer)",
-            `${fmt(k.producerD1Batches)} / ${fmt(k.producerD1Statements)}`,
-            n ? `${fmt(n.producerD1Batches)} / ${fmt(n.producerD1Statements)}` : "—",
-          ),
-          row(
+            ...columns.map((c) =>
+              cell(c, (m) => `${fmt(m.producerD1Batches)} / ${fmt(m.producerD1Statements)}`),
+            ),
+          ],
+          [
             "D1 batches / statements (raw, incl. held consumer claim)",
-            `${fmt(k.counters.d1Batches)} / ${fmt(k.counters.d1Statements)}`,
-            n ? `${fmt(n.counters.d1Batches)} / ${fmt(n.counters.d1Statements)}` : "—",
-          ),
-          row("D1 rows written", fmt(k.counters.d1RowsWritten), n ? fmt(n.counters.d1RowsWritten) : "—"),
-          row(
-            "consumer batches started during upload",
-            fmt(k.consumerInvocationsDuringUpload),
-            n ? fmt(n.consumerInvocationsDuringUpload) : "—",
-          ),
+            ...columns.map((c) =>
+              cell(c, (m) => `${fmt(m.counters.d1Batches)} / ${fmt(m.counters.d1Statements)}`),
+            ),
+          ],
+          ["D1 rows written", ...columns.map((c) => cell(c, (m) => fmt(m.counters.d1RowsWritten)))],
+          [
+            "consumer batches started during the upload",
+            ...columns.map((c) => cell(c, (m) => fmt(m.consumerInvocations))),
+          ],
         ],
       ),
     );
+    if (ig.scalingExponent !== null) {
+      out.push(
+        `
+Between the two largest Kindling uploads that answered, the time to 202 grew as authors^${fmt(ig.scalingExponent, 2)} ` +
+          "(1 = linear). The probes run first on the same stack, each as its own job; by the time the next " +
+          "upload starts their tasks are no longer pending.\n",
+      );
+    }
     if (ig.errors.length > 0) out.push(`\nErrors: ${ig.errors.join("; ")}\n`);
-    if (n && n.secondsTo202 > 0) {
+    const k = ig.kindling.full;
+    const n = ig.naive.full;
+    if (k && n && n.secondsTo202 > 0) {
       out.push(
         `\nThe Kindling producer answers ${fmt(n.secondsTo202 / k.secondsTo202, 1)}× sooner than the naive one, with ` +
           `${fmt(n.counters.queueSendCalls + n.counters.queueSendBatchCalls)} queue calls replaced by ` +
@@ -249,6 +310,13 @@ the Open Library limiter); stand-in latency 10 ms; \`maxDepth=0\`; enough author
   window [t, t + 1 s), from per-request arrival timestamps the benchmark records in the stand-in
   (stricter than calendar seconds); the stand-in's own calendar-second maximum is shown beside it.
 - **429s**: \`/__stats.byStatus["429"]\`.
+
+These stacks run **without** \`TEST_HOOKS\`, as production does: the scenario reads the stand-in's
+counts, not the worker's${
+    r.code?.rateLimiterStubBug
+      ? " (and with the test hooks on, every rate-limiter call fails: see [Method notes](#method-notes))"
+      : ""
+  }.
 `);
   if (p) {
     out.push(
@@ -280,6 +348,17 @@ the Open Library limiter); stand-in latency 10 ms; \`maxDepth=0\`; enough author
           ],
           ["max in one calendar second", ...p.runs.map((run) => fmt(run.maxPerCalendarSecond))],
           ["**429s**", ...p.runs.map((run) => `**${fmt(run.responses429)}**`)],
+          [
+            "bursts (gap > 1.5 × slot spacing): count · mean size · mean gap",
+            ...p.runs.map(
+              (run) =>
+                `${fmt(run.bursts.count)} · ${fmt(run.bursts.meanSize, 1)} · ${fmt(run.bursts.meanGapMs)} ms`,
+            ),
+          ],
+          [
+            "share of the busy period with no request due",
+            ...p.runs.map((run) => `${fmt(run.bursts.idleShare * 100, 1)} %`),
+          ],
           ["requests per second (whole run)", ...p.runs.map((run) => run.perSecond.join(" "))],
         ],
       ),
@@ -381,6 +460,29 @@ body read). The cron sweep is off on this stack (it would start sending the seed
   out.push(
     `\n${table(["Target", "Measured", "Target", "Result"], targetRows(of("progress")))}\n${whySection(of("progress"))}`,
   );
+
+  out.push(`## Method notes
+
+- **One bundle, fresh state per side.** The worker is bundled once per run and every stack runs that
+  bundle with its own state directory, free loopback ports and a fresh stand-in; wrangler's file
+  watcher therefore cannot reload the worker mid-measurement when someone edits \`src/\`.
+${
+  r.code?.rateLimiterStubBug
+    ? `- **Test-hooks rate-limiter bug (in the code measured).** With \`TEST_HOOKS=true\`, \`src/testing/instrument.ts\` wraps the
+  rate-limiter Durable Object stub and calls the method as \`value.apply(stubTarget, args)\`; on a
+  workerd RPC stub \`.apply\` is itself an RPC property, so every \`acquire\`/\`pause\` fails with
+  \`internal_error: The RPC receiver does not implement the method "apply".\` (seen in the tasks' \`error\`
+  column; no request reaches the provider, the tasks go dead). The benchmark works around it without
+  touching \`src/\`: the politeness stacks run without test hooks, and the counted runs (ingest, warm,
+  cost) use rates of 0, where the limiter is never called. A rate-limited run cannot be counted until
+  it is fixed.\n`
+    : ""
+}- **Progress polls are subtracted from the cost.** Each \`GET /api/jobs/:id\` is counted by the worker
+  (1 D1 batch, 2 statements); the benchmark measures one poll's cost on the idle stack after the job and
+  subtracts polls × that.
+- **The cron sweep** runs every 30 s on the warm and politeness stacks (as with \`npm run dev:offline\`),
+  not on the ingest and progress stacks; it runs with the uninstrumented bindings, so it is not counted.
+`);
 
   return `${out
     .join("\n")

@@ -3,6 +3,7 @@
  * fresh stand-in), so both sides do identical work from identical state, in the same invocation.
  */
 import { loadavg } from "node:os";
+import { errorMessage } from "../lib/processes.ts";
 import { generateAuthorList, generateLibraryExport } from "./csv.ts";
 import {
   type BenchStack,
@@ -17,6 +18,7 @@ import {
   scaleCounters,
   sleep,
   slidingWindowMax,
+  TimedOut,
   throwIfAborted,
   waitForJob,
   withStack,
@@ -87,23 +89,35 @@ async function costOfOnePoll(stack: BenchStack, jobId: string, signal: AbortSign
 // 1. Ingest
 // ---------------------------------------------------------------------------------------------------------
 
-export interface IngestSide {
-  mode: "kindling" | "naive";
+/** One upload and what the worker counted while it ran. */
+export interface UploadMeasure {
+  /** "full" is the scenario's file; "probe" uploads are smaller files first, to see how time scales. */
+  kind: "probe" | "full";
   rows: number;
+  authors: number;
   bytes: number;
-  authorsQueued: number;
   secondsTo202: number;
   rowsPerSecond: number;
   authorsPerSecond: number;
   /** Raw counters over the upload request (the whole isolate). */
   counters: Counters;
-  /** Consumer invocations that started during the upload (held, see the doc): at most one. */
-  consumerInvocationsDuringUpload: number;
+  /** Consumer batches that started during the upload (held, see the doc): at most one per stack. */
+  consumerInvocations: number;
   /** D1 work of the producer alone: raw minus the held consumer batch's claim (1 batch, 2 statements). */
   producerD1Batches: number;
   producerD1Statements: number;
   authorsPerSendBatchCall: number | null;
-  conditions: Conditions;
+}
+
+export interface IngestSide {
+  mode: "kindling" | "naive";
+  /** Probes first (Kindling side only), then the full file; an upload that timed out is not listed. */
+  uploads: UploadMeasure[];
+  /** The full upload, when it answered within the time limit. */
+  full?: UploadMeasure;
+  /** Set when the full upload had not answered when the side's time limit ran out. */
+  timedOutAfterSeconds?: number;
+  conditions?: Conditions;
 }
 
 export interface IngestResult {
@@ -112,100 +126,167 @@ export interface IngestResult {
   rowsWithAdditionalAuthors: number;
   bytes: number;
   kindling: IngestSide;
-  naive?: IngestSide;
+  naive: IngestSide;
+  /** Growth of time-to-202 with authors between the probes and the next size: time ∝ authors^exponent. */
+  scalingExponent: number | null;
   errors: string[];
 }
 
-async function ingestSide(
-  mode: "kindling" | "naive",
-  csv: string,
+/** Smaller files uploaded first on the Kindling side, to show how the time to 202 scales. */
+const PROBE_AUTHORS = [1_000, 3_000];
+
+function measureUpload(
+  kind: UploadMeasure["kind"],
   rows: number,
+  authors: number,
   bytes: number,
+  ms: number,
+  queued: number,
+  counters: Counters,
+): UploadMeasure {
+  const seconds = ms / 1000;
+  const held = counters.consumerInvocations;
+  return {
+    kind,
+    rows,
+    authors: queued || authors,
+    bytes,
+    secondsTo202: round(seconds, 3),
+    rowsPerSecond: round(rows / seconds, 0),
+    authorsPerSecond: round((queued || authors) / seconds, 0),
+    counters,
+    consumerInvocations: held,
+    producerD1Batches: counters.d1Batches - held,
+    producerD1Statements: counters.d1Statements - 2 * held,
+    authorsPerSendBatchCall:
+      counters.queueSendBatchCalls > 0 ? round((queued || authors) / counters.queueSendBatchCalls, 1) : null,
+  };
+}
+
+interface UploadFile {
+  kind: UploadMeasure["kind"];
+  csv: string;
+  rows: number;
+  authors: number;
+  bytes: number;
+}
+
+async function ingestSide(
+  side: IngestSide,
+  files: UploadFile[],
   signal: AbortSignal,
   uploadTimeoutMs: number,
-): Promise<IngestSide> {
-  return withStack(
+): Promise<void> {
+  await withStack(
     {
-      name: `ingest-${mode}`,
+      name: `ingest-${side.mode}`,
       // Hold the consumers (see BENCHMARKS.md): every stand-in request hangs and the worker waits up to
       // 10 min, so the one consumer batch miniflare delivers at a time blocks there after its claim,
       // and the counters below are the producer's own.
       upstream: { hangRate: 1 },
-      vars: { UPSTREAM_TIMEOUT_MS: "600000" },
+      // Rates 0: no rate-limiter call before the (hanging) fetch. With TEST_HOOKS on, the instrumented
+      // rate-limiter stub fails every call (see BENCHMARKS.md), which would release the consumers.
+      vars: {
+        UPSTREAM_TIMEOUT_MS: "600000",
+        OPENLIBRARY_RATE_PER_SECOND: "0",
+        GOOGLE_BOOKS_RATE_PER_SECOND: "0",
+      },
       sweepEverySeconds: 0,
     },
     signal,
     async (stack) => {
-      const cond = conditions(stack);
-      if (mode === "naive") await stack.api.setModes({ producer: "naive" });
-      await stack.api.resetCounters(signal);
-      info(
-        `  uploading ${rows.toLocaleString("en-US")} rows (${(bytes / 1e6).toFixed(1)} MB), ${mode} producer …`,
-      );
-      const upload = await stack.api.upload(csv, 0, signal, uploadTimeoutMs);
-      const counters = await stack.api.counters(signal);
-      const authorsQueued = Number(upload.body.authorsQueued ?? 0) + Number(upload.body.authorsPending ?? 0);
-      const seconds = upload.msToResponse / 1000;
-      const held = counters.consumerInvocations;
-      const side: IngestSide = {
-        mode,
-        rows,
-        bytes,
-        authorsQueued,
-        secondsTo202: round(seconds, 3),
-        rowsPerSecond: round(rows / seconds, 0),
-        authorsPerSecond: round(authorsQueued / seconds, 0),
-        counters,
-        consumerInvocationsDuringUpload: held,
-        producerD1Batches: counters.d1Batches - held,
-        producerD1Statements: counters.d1Statements - 2 * held,
-        authorsPerSendBatchCall:
-          counters.queueSendBatchCalls > 0 ? round(authorsQueued / counters.queueSendBatchCalls, 1) : null,
-        conditions: cond,
-      };
-      info(
-        `  ${mode}: 202 after ${side.secondsTo202} s · ${side.rowsPerSecond.toLocaleString("en-US")} rows/s · ` +
-          `sendBatch ${counters.queueSendBatchCalls} · send ${counters.queueSendCalls} · ` +
-          `D1 ${counters.d1Batches} batches / ${counters.d1Statements} statements`,
-      );
-      return side;
+      side.conditions = conditions(stack);
+      if (side.mode === "naive") await stack.api.setModes({ producer: "naive" });
+      for (const file of files) {
+        await stack.api.resetCounters(signal);
+        info(
+          `  ${side.mode} producer: uploading ${file.kind === "probe" ? "probe " : ""}${file.rows.toLocaleString("en-US")} rows / ` +
+            `${file.authors.toLocaleString("en-US")} authors (${(file.bytes / 1e6).toFixed(1)} MB) …`,
+        );
+        const upload = await stack.api.upload(file.csv, 0, signal, uploadTimeoutMs);
+        const counters = await stack.api.counters(signal);
+        const queued = Number(upload.body.authorsQueued ?? 0) + Number(upload.body.authorsPending ?? 0);
+        const m = measureUpload(
+          file.kind,
+          file.rows,
+          file.authors,
+          file.bytes,
+          upload.msToResponse,
+          queued,
+          counters,
+        );
+        side.uploads.push(m);
+        if (file.kind === "full") side.full = m;
+        info(
+          `  ${side.mode}: 202 after ${m.secondsTo202} s · ${m.rowsPerSecond.toLocaleString("en-US")} rows/s · ` +
+            `sendBatch ${counters.queueSendBatchCalls} · send ${counters.queueSendCalls} · ` +
+            `D1 ${counters.d1Batches} batches / ${counters.d1Statements} statements`,
+        );
+      }
     },
   );
 }
 
 export async function runIngest(
   sizes: Sizes,
-  signal: AbortSignal,
   sideTimeouts: { kindlingSeconds: number; naiveSeconds: number },
   runSide: <T>(what: string, seconds: number, fn: (signal: AbortSignal) => Promise<T>) => Promise<T>,
 ): Promise<IngestResult> {
-  throwIfAborted(signal);
   const started = performance.now();
   const file = generateLibraryExport({ rows: sizes.ingestRows, distinctAuthors: sizes.ingestAuthors });
+  const rowsPerAuthor = sizes.ingestRows / sizes.ingestAuthors;
+  const probes = PROBE_AUTHORS.filter((a) => a < sizes.ingestAuthors).map((authors) => {
+    const rows = Math.round(authors * rowsPerAuthor);
+    const probe = generateLibraryExport({ rows, distinctAuthors: authors, seed: 1000 + authors });
+    const upload: UploadFile = { kind: "probe", csv: probe.csv, rows, authors, bytes: probe.bytes };
+    return upload;
+  });
   debug(
     `generated ${file.rows} rows, ${file.distinctAuthors} authors, ${file.bytes} bytes in ${Math.round(performance.now() - started)} ms`,
   );
-  const kindling = await runSide("ingest (kindling producer)", sideTimeouts.kindlingSeconds, (s) =>
-    ingestSide("kindling", file.csv, file.rows, file.bytes, s, sideTimeouts.kindlingSeconds * 1000),
-  );
+  const full: UploadFile = {
+    kind: "full",
+    csv: file.csv,
+    rows: file.rows,
+    authors: file.distinctAuthors,
+    bytes: file.bytes,
+  };
   const result: IngestResult = {
     rows: file.rows,
     distinctAuthors: file.distinctAuthors,
     rowsWithAdditionalAuthors: file.rowsWithAdditionalAuthors,
     bytes: file.bytes,
-    kindling,
+    kindling: { mode: "kindling", uploads: [] },
+    naive: { mode: "naive", uploads: [] },
+    scalingExponent: null,
     errors: [],
   };
-  try {
-    result.naive = await runSide("ingest (naive producer)", sideTimeouts.naiveSeconds, (s) =>
-      ingestSide("naive", file.csv, file.rows, file.bytes, s, sideTimeouts.naiveSeconds * 1000),
+  const sides: [IngestSide, UploadFile[], number][] = [
+    [result.kindling, [...probes, full], sideTimeouts.kindlingSeconds],
+    [result.naive, [full], sideTimeouts.naiveSeconds],
+  ];
+  for (const [side, files, seconds] of sides) {
+    try {
+      await runSide(`ingest (${side.mode} producer)`, seconds, (s) =>
+        ingestSide(side, files, s, seconds * 1000),
+      );
+    } catch (error) {
+      if (error instanceof TimedOut) side.timedOutAfterSeconds = seconds;
+      result.errors.push(`${side.mode} side: ${errorMessage(error)}`);
+    }
+  }
+  // time ∝ authors^k between the two largest uploads that answered
+  const done = result.kindling.uploads;
+  const a = done.at(-2);
+  const b = done.at(-1);
+  if (a && b && b.authors > a.authors) {
+    result.scalingExponent = round(
+      Math.log(b.secondsTo202 / a.secondsTo202) / Math.log(b.authors / a.authors),
+      2,
     );
-  } catch (error) {
-    result.errors.push(`naive side: ${error instanceof Error ? error.message : String(error)}`);
   }
   return result;
 }
-
 // ---------------------------------------------------------------------------------------------------------
 // 2. Warm throughput (and 4. cost, from the same runs)
 // ---------------------------------------------------------------------------------------------------------
@@ -351,6 +432,11 @@ export interface PolitenessRun {
   /** Most requests in any 1-second window [t, t + 1 s), from per-request timestamps (reported figure). */
   maxInAnyOneSecondWindow: number;
   responses429: number;
+  /**
+   * Requests come in bursts separated by idle gaps (a gap is longer than 1.5 × the slot spacing):
+   * how many bursts, their mean size, and the share of the busy period spent in the gaps.
+   */
+  bursts: { count: number; meanSize: number; meanGapMs: number; idleShare: number };
   byStatus: Record<string, number>;
   perSecond: number[];
   conditions: Conditions;
@@ -367,6 +453,9 @@ async function politenessRun(rate: number, seconds: number, signal: AbortSignal)
       vars: {
         OPENLIBRARY_RATE_PER_SECOND: String(rate),
         GOOGLE_BOOKS_ENABLED: "false",
+        // No test hooks: this scenario needs no worker counters (it reads the stand-in's), and with
+        // TEST_HOOKS on the instrumented rate-limiter stub fails every call (see BENCHMARKS.md).
+        TEST_HOOKS: "false",
       },
       sweepEverySeconds: 30,
       recordArrivals: true,
@@ -404,6 +493,7 @@ async function politenessRun(rate: number, seconds: number, signal: AbortSignal)
         maxPerCalendarSecond: stats.maxPerSecond,
         maxInAnyOneSecondWindow: slidingWindowMax(arrivals, 1000),
         responses429: stats.byStatus["429"] ?? 0,
+        bursts: burstsOf(arrivals, 1000 / rate),
         byStatus: stats.byStatus,
         perSecond: series,
         conditions: cond,
@@ -416,6 +506,29 @@ async function politenessRun(rate: number, seconds: number, signal: AbortSignal)
       return run;
     },
   );
+}
+
+/** Splits sorted arrival times into bursts wherever a gap exceeds 1.5 × the slot spacing. */
+function burstsOf(arrivals: readonly number[], spacingMs: number): PolitenessRun["bursts"] {
+  if (arrivals.length < 2)
+    return { count: arrivals.length, meanSize: arrivals.length, meanGapMs: 0, idleShare: 0 };
+  const gaps: number[] = [];
+  let count = 1;
+  for (let i = 1; i < arrivals.length; i++) {
+    const gap = (arrivals[i] as number) - (arrivals[i - 1] as number);
+    if (gap > 1.5 * spacingMs) {
+      count++;
+      gaps.push(gap);
+    }
+  }
+  const span = (arrivals.at(-1) as number) - (arrivals[0] as number);
+  const idle = gaps.reduce((sum, g) => sum + (g - spacingMs), 0);
+  return {
+    count,
+    meanSize: round(arrivals.length / count, 1),
+    meanGapMs: gaps.length > 0 ? round(gaps.reduce((a, b) => a + b, 0) / gaps.length, 0) : 0,
+    idleShare: span > 0 ? round(idle / span, 3) : 0,
+  };
 }
 
 export interface PolitenessResult {

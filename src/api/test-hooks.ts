@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { AppError } from "../errors";
+import { auditJob } from "../testing/audit";
 import { counters, modes, resetCounters } from "../testing/counters";
 import type { AppEnv } from "./context";
 import { validate } from "./validation";
@@ -14,6 +15,12 @@ const modesPatch = z
   })
   .partial()
   .strict();
+
+const auditParam = z.object({ jobId: z.string().uuid() });
+const auditQuery = z.object({
+  offset: z.coerce.number().int().min(0).default(0),
+  limit: z.coerce.number().int().min(0).max(2000).default(500),
+});
 
 const seedBody = z.object({
   tasks: z.number().int().min(1).max(200_000),
@@ -44,6 +51,10 @@ export const testHooksApi = new Hono<AppEnv>()
   .post("/modes", validate("json", modesPatch), (c) => {
     Object.assign(modes, c.req.valid("json"));
     return c.json(modes);
+  })
+  .get("/audit/:jobId", validate("param", auditParam), validate("query", auditQuery), async (c) => {
+    const { offset, limit } = c.req.valid("query");
+    return c.json(await auditJob(c.env, c.req.valid("param").jobId, { offset, limit }));
   })
   .post("/seed-job", validate("json", seedBody), async (c) => {
     const { tasks, maxDepth } = c.req.valid("json");

@@ -17,12 +17,13 @@ export interface UpstreamDeps {
 }
 
 const INLINE_RETRY_BASE_MS = 200;
+const MAX_INLINE_RETRY_AFTER_SECONDS = 2;
 
 /**
- * GETs and validates a JSON document, retrying a blip (5xx, timeout, network error or malformed body
- * with no Retry-After) a couple of times with a short backoff. A failure that carries Retry-After is
- * not retried here: the provider asked for time, so the message goes back to the queue for at least that
- * long. Every try passes through `beforeRequest` again (rate limit, breaker, budget).
+ * GETs and validates a JSON document, retrying a blip (5xx, timeout, network error or malformed body)
+ * a couple of times with a short backoff, and waiting out a Retry-After of at most 2 s before trying
+ * again. A longer Retry-After is not waited for here: the message goes back to the queue for at least
+ * that long. Every try passes through `beforeRequest` again (rate limit, breaker, budget).
  */
 export async function getJson<T extends z.ZodType>(
   source: SourceName,
@@ -41,11 +42,20 @@ export async function getJson<T extends z.ZodType>(
       // real failure: the attempt failed upstream, it was not merely held back.
       if (error instanceof UpstreamError && error.code === "breaker_open" && lastFailure !== undefined)
         throw lastFailure;
-      const blip =
-        error instanceof UpstreamError && error.kind === "transient" && error.retryAfterSeconds === undefined;
-      if (!blip || attempt >= retries || error.code === "breaker_open") throw error;
+      if (!(error instanceof UpstreamError) || error.kind !== "transient" || error.code === "breaker_open")
+        throw error;
+      if (attempt >= retries) throw error;
+      // A short Retry-After is waited out here (honoured, not shortened); a long one goes back to the
+      // queue so the message is retried after at least that long.
+      const wait =
+        error.retryAfterSeconds === undefined
+          ? INLINE_RETRY_BASE_MS * 2 ** attempt
+          : error.retryAfterSeconds <= MAX_INLINE_RETRY_AFTER_SECONDS
+            ? error.retryAfterSeconds * 1000
+            : null;
+      if (wait === null) throw error;
       lastFailure = error;
-      await sleep(INLINE_RETRY_BASE_MS * 2 ** attempt);
+      await sleep(wait);
     }
   }
 }

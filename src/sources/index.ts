@@ -125,9 +125,9 @@ function upstreamDeps(ctx: SourcesContext, counter: { requests: number }): Upstr
     },
     afterResponse: (source, outcome) => {
       const breaker = ctx.breakers[source];
-      // A 4xx means the provider is up and answering; only outages trip the breaker.
-      const providerHealthy =
-        outcome.ok || (outcome.status !== null && outcome.status < 500 && outcome.status !== 429);
+      // A 4xx means the provider is up and answering, and a 429 is "slow down" (the rate limiter's
+      // pause handles it): only outages (5xx, timeouts, network errors) trip the breaker.
+      const providerHealthy = outcome.ok || (outcome.status !== null && outcome.status < 500);
       if (providerHealthy) breaker.recordSuccess();
       else breaker.recordFailure();
     },

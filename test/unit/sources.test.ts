@@ -195,7 +195,7 @@ describe("upstream failures are classified", () => {
     expect(await attempt(() => json({}, 400))).toMatchObject({ kind: "permanent" });
   });
 
-  it("a blip without Retry-After is retried inline; a 429 with Retry-After is not", async () => {
+  it("a blip is retried inline; a short Retry-After is waited out; a long one goes back to the queue", async () => {
     let calls = 0;
     const flaky = recordingFetch(() =>
       ++calls === 1 ? json({}, 502) : json({ numFound: 1, docs: [{ key: "/works/OL1W", title: "T" }] }),
@@ -215,6 +215,25 @@ describe("upstream failures are classified", () => {
     ).catch((e) => e);
     expect(error).toMatchObject({ code: "upstream_rate_limited", retryAfterSeconds: 3 });
     expect(limited.urls).toHaveLength(1);
+    const waits: number[] = [];
+    let tries = 0;
+    const brief = recordingFetch(() =>
+      ++tries === 1
+        ? json({}, 429, { "Retry-After": "1" })
+        : json({ numFound: 1, docs: [{ key: "/works/OL1W", title: "T" }] }),
+    );
+    const ok = await fetchOpenLibraryWorks(
+      "A",
+      { baseUrl: "http://ol.test", maxWorks: 10 },
+      {
+        ...deps(brief.fetcher),
+        sleep: async (ms) => {
+          waits.push(ms);
+        },
+      },
+    );
+    expect(ok.works).toHaveLength(1);
+    expect(waits).toEqual([1000]);
     const down = recordingFetch(() => json({}, 500));
     await fetchOpenLibraryWorks(
       "A",

@@ -42,7 +42,12 @@ describe("test hooks", () => {
   });
 
   it("do not exist unless TEST_HOOKS is on", async () => {
-    expect((await call("/__test/counters")).status).toBe(404);
+    const off = await worker.fetch(
+      new Request("http://kindling.test/__test/counters") as Request<unknown, IncomingRequestCfProperties>,
+      { ...env, TEST_HOOKS: "false" } as Env,
+      createExecutionContext(),
+    );
+    expect(off.status).toBe(404);
     expect((await hooked("/__test/counters")).status).toBe(200);
   });
 
