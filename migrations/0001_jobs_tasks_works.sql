@@ -37,6 +37,8 @@ CREATE TABLE tasks (
   attempts INTEGER NOT NULL DEFAULT 0,
   -- Attempts that ended in this author's own failure (not a crash around it, not a deferral).
   failures INTEGER NOT NULL DEFAULT 0,
+  -- Fencing token: bumped whenever a fresh message replaces the current one; older copies are dropped.
+  generation INTEGER NOT NULL DEFAULT 0,
   error TEXT,
   works_count INTEGER,
   sources TEXT,

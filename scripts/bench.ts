@@ -117,7 +117,7 @@ function parseCli() {
 function limits(quick: boolean) {
   return quick
     ? { ingestKindling: 240, ingestNaive: 300, warmKindling: 300, warmNaive: 600, progress: 240 }
-    : { ingestKindling: 480, ingestNaive: 420, warmKindling: 900, warmNaive: 2400, progress: 300 };
+    : { ingestKindling: 300, ingestNaive: 300, warmKindling: 900, warmNaive: 2400, progress: 300 };
 }
 
 async function timed<T>(name: string, fn: () => Promise<T>): Promise<ScenarioOutcome<T>> {
@@ -198,7 +198,6 @@ async function main(): Promise<number> {
       () =>
         runWarm(
           sizes,
-          never,
           { naive: selected.has("warm"), kindlingSeconds: limit.warmKindling, naiveSeconds: limit.warmNaive },
           runSide,
         ),
@@ -253,6 +252,11 @@ async function main(): Promise<number> {
   results.targets = computeTargets(results);
 
   process.stdout.write(`\n${formatTable(results)}\n\n`);
+  for (const [name, outcome] of Object.entries(results.scenarios)) {
+    if (outcome.status === "error" || outcome.status === "timed out") {
+      process.stdout.write(`${outcome.status.toUpperCase()} ${name}: ${outcome.error ?? ""}\n`);
+    }
+  }
   for (const t of results.targets.filter((t) => t.met === false)) {
     process.stdout.write(`MISSED ${t.id}: ${t.display} (target ${t.target})\n  ${t.why ?? ""}\n`);
   }

@@ -4,9 +4,9 @@
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { cpus, loadavg, totalmem } from "node:os";
+import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join, relative } from "node:path";
 import { type OfflineStack, type OfflineStackOptions, startOfflineStack } from "../dev-offline.ts";
 import type { FakeUpstream } from "../fake-upstream/handler.ts";
@@ -173,7 +173,7 @@ export interface CodeSnapshot {
   migrationHashes: string[];
   /** Hash of src/ + wrangler.toml at the end of the run (different = someone edited during the run). */
   sourceHashAtEnd?: string;
-  /** The bundle every stack runs (relative to the repository). */
+  /** The bundle every stack runs (a temporary directory outside the repository). */
   bundle: string;
   /**
    * The test-hooks wrapper of the rate-limiter stub calls `value.apply(stubTarget, args)`, which a
@@ -199,9 +199,12 @@ function git(args: string[]): string {
  */
 export async function snapshotWorker(): Promise<CodeSnapshot> {
   if (snapshot) return snapshot;
-  const outRel = join(".wrangler", `bench-${runStamp}-worker`);
-  const outAbs = join(REPO_ROOT, outRel);
-  onCleanup(`remove ${outRel}`, () => rmSync(outAbs, { recursive: true, force: true }));
+  // Outside the repository: esbuild (wrangler dev's bundler, in watch mode) watches every package.json
+  // it reads while resolving the entry, and the repository's changes when other engineers add scripts.
+  // wrangler dev looks for its config next to the script, so a copy of wrangler.toml goes there too
+  // (bindings, vars and compatibility settings frozen with the code; \`main\` points at the bundle).
+  const outAbs = mkdtempSync(join(tmpdir(), "kindling-bench-worker-"));
+  onCleanup(`remove ${outAbs}`, () => rmSync(outAbs, { recursive: true, force: true }));
   const sourceHash = treeHash(["src", "wrangler.toml"]);
   const require = createRequire(import.meta.url);
   const wranglerJs = join(require.resolve("wrangler/package.json"), "..", "bin", "wrangler.js");
@@ -214,6 +217,10 @@ export async function snapshotWorker(): Promise<CodeSnapshot> {
     verbose: isVerbose(),
     timeoutMs: 120_000,
   });
+  const config = readFileSync(join(REPO_ROOT, "wrangler.toml"), "utf8");
+  if (!/^main\s*=.*$/m.test(config))
+    throw new Error("wrangler.toml has no `main` line to point at the bundle");
+  writeFileSync(join(outAbs, "wrangler.toml"), config.replace(/^main\s*=.*$/m, 'main = "index.js"'));
   snapshot = {
     commit: git(["rev-parse", "--short", "HEAD"]),
     uncommitted: git(["status", "--porcelain", "--", "src", "migrations", "wrangler.toml"])
@@ -221,7 +228,7 @@ export async function snapshotWorker(): Promise<CodeSnapshot> {
       .filter(Boolean),
     sourceHash,
     migrationHashes: [],
-    bundle: join(outRel, "index.js"),
+    bundle: join(outAbs, "index.js"),
     rateLimiterStubBug: /\.apply\(stubTarget\b/.test(readFileSync(join(outAbs, "index.js"), "utf8")),
   };
   info(
@@ -293,7 +300,26 @@ export async function withStack<T>(
       foreign: foreignProcesses(),
     };
     if (bench.foreign.length > 0) debug(`other processes on the machine: ${bench.foreign.join(" | ")}`);
-    return await fn(bench);
+    // A reload restarts the isolate: in-memory counters and modes (naive!) are lost mid-measurement.
+    const logFile = stack.logFile;
+    const reloaded = (why?: unknown) =>
+      /Reloading local server/.test(readFileSync(logFile, "utf8"))
+        ? new Error(
+            `wrangler reloaded the worker during the "${spec.name}" measurement (a watched file changed, ` +
+              `e.g. wrangler.toml or .dev.vars); its numbers are discarded${
+                why === undefined ? "" : ` (${errorMessage(why)})`
+              }. Log: ${relative(REPO_ROOT, logFile)}`,
+          )
+        : undefined;
+    let result: T;
+    try {
+      result = await fn(bench);
+    } catch (error) {
+      throw reloaded(error) ?? error;
+    }
+    const reload = reloaded();
+    if (reload) throw reload;
+    return result;
   } finally {
     if (stack) {
       debug(`stopping stack "${spec.name}"`);

@@ -21,8 +21,8 @@ function table(header: string[], rows: string[][]): string {
 
 function statusLine(name: string, o: ScenarioOutcome<unknown>): string {
   if (o.status === "ok") return "";
-  if (o.status === "not run") return `_Not run in this invocation (${name})._\n`;
-  return `**${o.status.toUpperCase()}** after ${fmt(o.seconds, 1)} s: ${o.error ?? ""}\n`;
+  if (o.status === "not run") return `_Not run in this invocation (${name})._\n\n`;
+  return `**${o.status.toUpperCase()}** after ${fmt(o.seconds, 1)} s: ${o.error ?? ""}\n\n`;
 }
 
 function targetRows(targets: Target[]): string[][] {
@@ -68,8 +68,9 @@ npm run bench -- --only warm,cost  # some scenarios (prints only; add --write to
 npm run bench -- --verbose         # wrangler output, stack start/stop, per-poll detail
 \`\`\`
 
-Each scenario side has a time limit and is reported "timed out" rather than hanging; every process
-and state directory (\`.wrangler/bench-*\`) it starts is removed at the end, on error and on Ctrl-C.
+Each scenario side has a time limit and is reported "timed out" rather than hanging; every process,
+state directory (\`.wrangler/bench-*\`) and the temporary worker bundle it creates are removed at the
+end, on error and on Ctrl-C.
 Logs of each stack: \`.wrangler/logs/bench-*\`.
 
 ## Machine
@@ -463,9 +464,12 @@ body read). The cron sweep is off on this stack (it would start sending the seed
 
   out.push(`## Method notes
 
-- **One bundle, fresh state per side.** The worker is bundled once per run and every stack runs that
-  bundle with its own state directory, free loopback ports and a fresh stand-in; wrangler's file
-  watcher therefore cannot reload the worker mid-measurement when someone edits \`src/\`.
+- **One bundle, fresh state per side.** The worker is bundled once per run (into a temporary directory
+  outside the repository) and every stack runs that bundle with its own state directory, free loopback
+  ports and a fresh stand-in, so wrangler's watcher does not reload the worker mid-measurement when
+  someone edits \`src/\` or \`package.json\`. A reload would restart the isolate and lose its
+  in-memory counters and modes: the benchmark checks each stack's log for one and discards the side's
+  numbers if it happened.
 ${
   r.code?.rateLimiterStubBug
     ? `- **Test-hooks rate-limiter bug (in the code measured).** With \`TEST_HOOKS=true\`, \`src/testing/instrument.ts\` wraps the

@@ -387,7 +387,6 @@ async function warmSide(
 
 export async function runWarm(
   sizes: Sizes,
-  signal: AbortSignal,
   opts: { naive: boolean; kindlingSeconds: number; naiveSeconds: number },
   runSide: <T>(what: string, seconds: number, fn: (signal: AbortSignal) => Promise<T>) => Promise<T>,
 ): Promise<WarmResult> {

@@ -15,21 +15,23 @@ export interface ClaimedTask {
 
 /**
  * Moves the tasks of a message batch to `running` (counting the attempt) and returns those that were
- * still open. A task that is missing from the result is already terminal: its message is a redelivery.
+ * still open and whose message is of the task's current generation. A task missing from the result is
+ * already terminal (the message is a redelivery) or was handed to a newer message (this copy is obsolete).
  */
 export function claimTasksStatement(
   db: D1Database,
-  refs: readonly TaskRef[],
+  refs: readonly (TaskRef & { gen: number })[],
   now: number,
 ): D1PreparedStatement {
   return db
     .prepare(
       `UPDATE tasks SET status = 'running', attempts = attempts + 1, updated_at = ?2
-       FROM (SELECT value ->> 'j' AS j, value ->> 'a' AS a FROM json_each(?1)) AS m
+       FROM (SELECT value ->> 'j' AS j, value ->> 'a' AS a, value ->> 'g' AS g FROM json_each(?1)) AS m
        WHERE tasks.job_id = m.j AND tasks.author_key = m.a AND tasks.status IN ${OPEN_SQL}
-       RETURNING job_id, author_key, status, attempts, failures`,
+         AND tasks.generation = m.g
+       RETURNING job_id, author_key, status, attempts, failures, generation`,
     )
-    .bind(JSON.stringify(refs.map((r) => ({ j: r.jobId, a: r.authorKey }))), now);
+    .bind(JSON.stringify(refs.map((r) => ({ j: r.jobId, a: r.authorKey, g: r.gen }))), now);
 }
 
 export interface TerminalOutcome extends TaskRef {
@@ -114,6 +116,8 @@ export interface RetryNote extends TaskRef {
   error: string;
   /** True when the author itself failed (counted towards dead); false for a deferral. */
   failed: boolean;
+  /** A fresh message replaces the current one: bump the generation so older copies are dropped. */
+  newGeneration?: boolean;
 }
 
 /**
@@ -125,17 +129,23 @@ export function requeueTasksStatement(
   notes: readonly RetryNote[],
   now: number,
 ): D1PreparedStatement {
+  const rows = notes.map((n) => ({
+    j: n.jobId,
+    a: n.authorKey,
+    e: n.error,
+    f: n.failed ? 1 : 0,
+    n: n.newGeneration ? 1 : 0,
+  }));
   return db
     .prepare(
-      `UPDATE tasks SET status = 'queued', error = m.e, failures = failures + m.f, updated_at = ?2
-       FROM (SELECT value ->> 'j' AS j, value ->> 'a' AS a, value ->> 'e' AS e, value ->> 'f' AS f
-             FROM json_each(?1)) AS m
-       WHERE tasks.job_id = m.j AND tasks.author_key = m.a AND tasks.status IN ${OPEN_SQL}`,
+      `UPDATE tasks SET status = 'queued', error = m.e, failures = failures + m.f,
+         generation = generation + m.n, updated_at = ?2
+       FROM (SELECT value ->> 'j' AS j, value ->> 'a' AS a, value ->> 'e' AS e, value ->> 'f' AS f,
+                    value ->> 'n' AS n FROM json_each(?1)) AS m
+       WHERE tasks.job_id = m.j AND tasks.author_key = m.a AND tasks.status IN ${OPEN_SQL}
+       RETURNING job_id, author_key, generation`,
     )
-    .bind(
-      JSON.stringify(notes.map((n) => ({ j: n.jobId, a: n.authorKey, e: n.error, f: n.failed ? 1 : 0 }))),
-      now,
-    );
+    .bind(JSON.stringify(rows), now);
 }
 
 export interface DeadLetterCheck {
@@ -144,6 +154,7 @@ export interface DeadLetterCheck {
   status: string;
   failures: number;
   attempts: number;
+  generation: number;
   author_name: string;
   depth: number;
   max_depth: number;
@@ -153,7 +164,7 @@ export interface DeadLetterCheck {
 export function deadLetterTasksStatement(db: D1Database, refs: readonly TaskRef[]): D1PreparedStatement {
   return db
     .prepare(
-      `SELECT t.job_id, t.author_key, t.status, t.failures, t.attempts, t.author_name, t.depth, j.max_depth
+      `SELECT t.job_id, t.author_key, t.status, t.failures, t.attempts, t.generation, t.author_name, t.depth, j.max_depth
        FROM tasks AS t JOIN jobs AS j ON j.id = t.job_id
        JOIN (SELECT value ->> 'j' AS j, value ->> 'a' AS a FROM json_each(?1)) AS m
          ON t.job_id = m.j AND t.author_key = m.a`,
@@ -213,6 +224,23 @@ export function insertChildTasksStatements(
   return statements;
 }
 
+/** Tasks whose fresh message could not be sent go back to `pending`: the sweeper sends them again. */
+export function markPendingStatements(
+  db: D1Database,
+  refs: readonly TaskRef[],
+  now: number,
+): D1PreparedStatement[] {
+  return chunkJson(refs.map((r) => ({ j: r.jobId, a: r.authorKey }))).map((chunk) =>
+    db
+      .prepare(
+        `UPDATE tasks SET status = 'pending', updated_at = ?2
+         FROM (SELECT value ->> 'j' AS j, value ->> 'a' AS a FROM json_each(?1)) AS m
+         WHERE tasks.job_id = m.j AND tasks.author_key = m.a AND tasks.status = 'queued'`,
+      )
+      .bind(chunk, now),
+  );
+}
+
 /** Marks tasks `queued` once their message is on the queue (only from `pending`: a consumer may be ahead). */
 export function markQueuedStatements(
   db: D1Database,
@@ -254,6 +282,7 @@ export interface StaleTask {
   author_name: string;
   depth: number;
   max_depth: number;
+  generation: number;
 }
 
 /**
@@ -268,7 +297,7 @@ export async function listStalePendingTasks(
 ): Promise<StaleTask[]> {
   const { results } = await db
     .prepare(
-      `SELECT t.job_id, t.author_key, t.author_name, t.depth, j.max_depth
+      `SELECT t.job_id, t.author_key, t.author_name, t.depth, j.max_depth, t.generation
        FROM tasks AS t JOIN jobs AS j ON j.id = t.job_id
        WHERE t.status = 'pending' AND t.updated_at < ?1
        LIMIT ?2`,
@@ -305,6 +334,7 @@ export interface RedriveCandidate {
   author_key: string;
   author_name: string;
   depth: number;
+  generation: number;
 }
 
 /**
@@ -330,7 +360,7 @@ export function redriveStatements(db: D1Database, jobId: string, now: number): D
              json_object('status', status, 'error', error, 'attempts', attempts, 'failures', failures, 'at', updated_at)),
            status = 'pending', attempts = 0, failures = 0, error = NULL, finished_at = NULL, updated_at = ?2
          WHERE job_id = ?1 AND status IN ('failed', 'dead')
-         RETURNING author_key, author_name, depth`,
+         RETURNING author_key, author_name, depth, generation`,
       )
       .bind(jobId, now),
   ];
@@ -355,10 +385,26 @@ export async function takeStalledTasks(
                AND NOT EXISTS (SELECT 1 FROM tasks AS recent WHERE recent.job_id = t.job_id AND recent.updated_at >= ?1)
              LIMIT ?3) AS m
        WHERE tasks.job_id = m.j AND tasks.author_key = m.a
-       RETURNING job_id, author_key, author_name, depth,
+       RETURNING job_id, author_key, author_name, depth, generation,
          (SELECT max_depth FROM jobs WHERE jobs.id = tasks.job_id) AS max_depth`,
     )
     .bind(cutoff, now, limit)
     .all<StaleTask>();
   return results;
+}
+
+/** Hands open tasks to fresh messages: their generation goes up, so copies of the old message are dropped. */
+export function bumpGenerationStatement(
+  db: D1Database,
+  refs: readonly TaskRef[],
+  now: number,
+): D1PreparedStatement {
+  return db
+    .prepare(
+      `UPDATE tasks SET generation = generation + 1, updated_at = ?2
+       FROM (SELECT value ->> 'j' AS j, value ->> 'a' AS a FROM json_each(?1)) AS m
+       WHERE tasks.job_id = m.j AND tasks.author_key = m.a AND tasks.status IN ${OPEN_SQL}
+       RETURNING job_id, author_key, generation`,
+    )
+    .bind(JSON.stringify(refs.map((r) => ({ j: r.jobId, a: r.authorKey }))), now);
 }

@@ -46,6 +46,7 @@ export interface TaskRow {
   status: TaskStatus;
   attempts: number;
   failures: number;
+  generation: number;
   error: string | null;
   works_count: number | null;
   sources: string | null;

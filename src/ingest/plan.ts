@@ -139,6 +139,7 @@ export async function createJobFromUpload(
     authorName: a.name,
     depth: 0,
     maxDepth: upload.options.maxDepth,
+    gen: 0,
   }));
   const queue = env.WARM_QUEUE as Queue<WarmMessage>;
   const sent =

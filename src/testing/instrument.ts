@@ -112,18 +112,18 @@ function wrapRateLimiter(namespace: Env["RATE_LIMITER"]): Env["RATE_LIMITER"] {
       if (prop === "get") {
         return (id: DurableObjectId) => {
           const stub = target.get(id);
-          return new Proxy(stub, {
-            get(stubTarget, method) {
-              const value = Reflect.get(stubTarget, method);
-              if (method === "acquire" || method === "pause") {
-                return (...args: unknown[]) => {
-                  counters.rateLimiterCalls++;
-                  return (value as (...a: unknown[]) => unknown).apply(stubTarget, args);
-                };
-              }
-              return value;
+          // An RPC stub answers any property with a remote method (even `apply`), so methods are called
+          // directly on the stub, never through Function.prototype helpers.
+          return {
+            acquire: (rate: number, maxWaitMs: number) => {
+              counters.rateLimiterCalls++;
+              return stub.acquire(rate, maxWaitMs);
             },
-          });
+            pause: (milliseconds: number) => {
+              counters.rateLimiterCalls++;
+              return stub.pause(milliseconds);
+            },
+          } as unknown as typeof stub;
         };
       }
       const value = Reflect.get(target, prop, target);

@@ -107,6 +107,7 @@ export async function handleWarmBatchNaively(
               authorName: child.authorName,
               depth: child.depth,
               maxDepth: body.maxDepth,
+              gen: 0,
             };
             await env.WARM_QUEUE.send(childMessage);
             await env.DB.batch(markQueuedStatements(env.DB, [child], Date.now()));

@@ -8,6 +8,7 @@ import {
   claimTasksStatement,
   finishTasksStatements,
   insertChildTasksStatements,
+  markPendingStatements,
   markQueuedStatements,
   type RetryNote,
   requeueTasksStatement,
@@ -90,8 +91,13 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
       continue;
     }
     const id = taskId(parsed.data);
-    if (primaries.has(id)) riders.set(id, [...(riders.get(id) ?? []), message]);
-    else primaries.set(id, { message, body: parsed.data });
+    const current = primaries.get(id);
+    if (!current) primaries.set(id, { message, body: parsed.data });
+    else if (parsed.data.gen > current.body.gen) {
+      // Only the newest generation can claim the task: an older copy must not speak for it.
+      riders.set(id, [...(riders.get(id) ?? []), current.message]);
+      primaries.set(id, { message, body: parsed.data });
+    } else riders.set(id, [...(riders.get(id) ?? []), message]);
   }
   const settle = (id: string, action: (m: Message<unknown>) => void) => {
     const primary = primaries.get(id);
@@ -116,6 +122,7 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
   const jobIds = [...new Set(entries.map((e) => e.body.jobId))];
   let claimed: Set<string>;
   const priorFailures = new Map<string, number>();
+  const generations = new Map<string, number>();
   try {
     const [, claimResult] = await env.DB.batch([
       markJobsRunningStatement(env.DB, jobIds, startedAt),
@@ -125,10 +132,17 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
         startedAt,
       ),
     ]);
-    const rows = (claimResult?.results ?? []) as { job_id: string; author_key: string; failures: number }[];
+    const rows = (claimResult?.results ?? []) as {
+      job_id: string;
+      author_key: string;
+      failures: number;
+      generation: number;
+    }[];
     claimed = new Set(rows.map((r) => taskId({ jobId: r.job_id, authorKey: r.author_key })));
-    for (const r of rows)
+    for (const r of rows) {
       priorFailures.set(taskId({ jobId: r.job_id, authorKey: r.author_key }), Number(r.failures));
+      generations.set(taskId({ jobId: r.job_id, authorKey: r.author_key }), Number(r.generation));
+    }
   } catch (error) {
     retryAll(`claim failed: ${String(error)}`);
     finish(env, metrics, startedAt, deps);
@@ -242,6 +256,7 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
         authorKey: body.authorKey,
         error: `deferred: ${outcome.reason}`,
         failed: false,
+        newGeneration: true,
       });
     }
   }
@@ -259,7 +274,8 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
     ...upsertWorksStatements(env.DB, workEntries, now, TTL_SECONDS.bookByIsbn),
     ...finishTasksStatements(env.DB, terminal, now),
   ];
-  if (retryNotes.length > 0) statements.push(requeueTasksStatement(env.DB, retryNotes, now));
+  const requeueAt =
+    retryNotes.length > 0 ? statements.push(requeueTasksStatement(env.DB, retryNotes, now)) - 1 : -1;
   const childStart = statements.length;
   const childStatements = insertChildTasksStatements(env.DB, childList, now);
   statements.push(
@@ -270,6 +286,15 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
   let newChildren: WarmMessage[] = [];
   try {
     const results = await env.DB.batch(statements);
+    // The generation each requeued task now has, read from the same statement that set it: a racing
+    // dead-letter consumer cannot make a fresh copy stale before it is even sent.
+    const requeued = (requeueAt >= 0 ? (results[requeueAt]?.results ?? []) : []) as {
+      job_id: string;
+      author_key: string;
+      generation: number;
+    }[];
+    for (const r of requeued)
+      generations.set(taskId({ jobId: r.job_id, authorKey: r.author_key }), Number(r.generation));
     const maxDepthOf = new Map(work.map((w) => [w.body.jobId, w.body.maxDepth]));
     for (let i = childStart + 1; i < childStart + childStatements.length; i += 2) {
       const rows = (results[i]?.results ?? []) as {
@@ -286,6 +311,7 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
           authorName: row.author_name,
           depth: Number(row.depth),
           maxDepth: maxDepthOf.get(row.job_id) ?? 0,
+          gen: 0,
         });
       }
     }
@@ -322,21 +348,36 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
     ),
   );
 
-  // 8. Ack or retry each message on its own.
+  // 8. Deferred authors get a fresh copy (keeping their retry allowance: a spent budget or an open
+  // breaker is not the author's fault), one generation on, so any stray copy of the old message is dropped.
+  const deferred = outcomes.filter((o): o is Extract<Outcome, { kind: "defer" }> => o.kind === "defer");
+  const byDelay = new Map<number, WarmMessage[]>();
+  for (const o of deferred) {
+    const gen = generations.get(taskId(o.body));
+    // A deferred task whose requeue changed nothing (closed meanwhile) needs no fresh copy.
+    if (gen === undefined || gen === o.body.gen) continue;
+    const fresh = { ...o.body, gen };
+    byDelay.set(o.delaySeconds, [...(byDelay.get(o.delaySeconds) ?? []), fresh]);
+  }
+  const unsent: WarmMessage[] = [];
+  for (const [delaySeconds, messages] of byDelay) {
+    const result = await sendWarmMessages(env.WARM_QUEUE as Queue<WarmMessage>, messages, { delaySeconds });
+    unsent.push(...result.unsent);
+  }
+  if (unsent.length > 0) {
+    // The sweeper re-sends pending tasks with their current generation.
+    await env.DB.batch(markPendingStatements(env.DB, unsent, deps.now())).catch((error: unknown) =>
+      console.error(
+        JSON.stringify({ msg: "deferred tasks left queued without a message", error: String(error) }),
+      ),
+    );
+  }
+
+  // 9. Ack or retry each message on its own.
   for (const outcome of outcomes) {
     const id = taskId(outcome.body);
-    if (outcome.kind === "retry") {
-      settle(id, (m) => m.retry({ delaySeconds: outcome.delaySeconds }));
-    } else if (outcome.kind === "defer") {
-      // A fresh copy keeps its retry allowance: a spent budget or an open breaker is not the author's fault.
-      const resent = await sendWarmMessages(env.WARM_QUEUE as Queue<WarmMessage>, [outcome.body], {
-        delaySeconds: outcome.delaySeconds,
-      });
-      if (resent.sent.length === 1) settle(id, (m) => m.ack());
-      else settle(id, (m) => m.retry({ delaySeconds: outcome.delaySeconds }));
-    } else {
-      settle(id, (m) => m.ack());
-    }
+    if (outcome.kind === "retry") settle(id, (m) => m.retry({ delaySeconds: outcome.delaySeconds }));
+    else settle(id, (m) => m.ack());
   }
   finish(env, metrics, startedAt, deps);
 }

@@ -2,6 +2,7 @@ import type { Config } from "../config";
 import { insertWarmEventStatement } from "../db/events";
 import { completeJobsStatement, deadLetterCountStatement } from "../db/jobs";
 import {
+  bumpGenerationStatement,
   type DeadLetterCheck,
   deadLetterTasksStatement,
   finishTasksStatements,
@@ -62,23 +63,37 @@ export async function handleDeadLetterBatch(
           authorName: task.author_name,
           depth: Number(task.depth),
           maxDepth: Number(task.max_depth),
+          gen: Number(task.generation),
         });
       }
     }
     metrics.failed = dead.length;
     metrics.retried = again.length;
     if (again.length > 0) {
+      // Bump first and send the generation the bump returned: a racing warm consumer cannot leave both
+      // copies stale.
+      const [bumped] = await env.DB.batch([bumpGenerationStatement(env.DB, again, deps.now())]);
+      const current = new Map(
+        ((bumped?.results ?? []) as { job_id: string; author_key: string; generation: number }[]).map((r) => [
+          `${r.job_id}\u0000${r.author_key}`,
+          Number(r.generation),
+        ]),
+      );
+      const fresh = again.flatMap((m) => {
+        const gen = current.get(`${m.jobId}\u0000${m.authorKey}`);
+        return gen === undefined ? [] : [{ ...m, gen }];
+      });
       const delaySeconds = retryDelaySeconds({
         attempt: 1,
         baseSeconds: deps.config.RETRY_BASE_SECONDS,
         maxSeconds: deps.config.RETRY_MAX_SECONDS,
       });
-      const sent = await sendWarmMessages(env.WARM_QUEUE as Queue<WarmMessage>, again, { delaySeconds });
+      const sent = await sendWarmMessages(env.WARM_QUEUE as Queue<WarmMessage>, fresh, { delaySeconds });
       if (sent.unsent.length > 0) throw new Error(`could not re-send ${sent.unsent.length} dead letters`);
       console.log(
         JSON.stringify({
           msg: "dead letters re-sent: their authors had not failed on their own",
-          count: again.length,
+          count: fresh.length,
         }),
       );
     }

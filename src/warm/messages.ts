@@ -8,6 +8,8 @@ export const warmMessageSchema = z.object({
   authorName: z.string().min(1).max(1024),
   depth: z.number().int().min(0).max(3),
   maxDepth: z.number().int().min(0).max(3),
+  /** The task's generation when this message was sent; a copy from an older generation is obsolete. */
+  gen: z.number().int().min(0).default(0),
 });
 
 export type WarmMessage = z.infer<typeof warmMessageSchema>;

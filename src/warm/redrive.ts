@@ -35,6 +35,7 @@ export async function redriveJob(env: Env, jobId: string, now: number): Promise<
     authorName: t.author_name,
     depth: Number(t.depth),
     maxDepth: job.max_depth,
+    gen: Number(t.generation),
   }));
   const sent = await sendWarmMessages(env.WARM_QUEUE as Queue<WarmMessage>, messages);
   if (sent.sent.length > 0) await env.DB.batch(markQueuedStatements(env.DB, sent.sent, now));

@@ -61,6 +61,7 @@ export async function sweep(env: Env, deps: { config: Config; now: () => number 
       authorName: t.author_name,
       depth: t.depth,
       maxDepth: t.max_depth,
+      gen: Number(t.generation),
     }));
     const result = await sendWarmMessages(env.WARM_QUEUE as Queue<WarmMessage>, messages);
     if (result.sent.length > 0) await env.DB.batch(markQueuedStatements(env.DB, result.sent, now));

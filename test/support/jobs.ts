@@ -41,6 +41,7 @@ export async function seedJob(
     authorName: r.name,
     depth: 0,
     maxDepth,
+    gen: 0,
   }));
   await env.DB.batch(markQueuedStatements(env.DB, messages, now));
   return { jobId, messages };

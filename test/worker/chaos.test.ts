@@ -41,7 +41,15 @@ describe("chaos soak (short variant of npm run chaos)", () => {
     const response = await uploadCsv(csv, "?maxDepth=2");
     expect(response.status).toBe(202);
     const { jobId } = (await response.json()) as { jobId: string };
-    const finished = (await waitForJob(jobId, 240_000)) as { status: string };
+    const finished = (await waitForJob(jobId, 240_000).catch(async (error) => {
+      // Name the stuck tasks, so a failure here says what was lost.
+      const stuck = await env.DB.prepare(
+        "SELECT author_key, status, attempts, failures, generation, error, depth, updated_at FROM tasks WHERE job_id = ?1 AND status IN ('pending', 'queued', 'running')",
+      )
+        .bind(jobId)
+        .all();
+      throw new Error(`${String(error)}\nstuck tasks: ${JSON.stringify(stuck.results)} now=${Date.now()}`);
+    })) as { status: string };
 
     const audit = await auditJob(env, jobId, { offset: 0, limit: 10_000 });
     // Every task terminal, counts add up, counters agree with the rows.

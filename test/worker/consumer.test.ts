@@ -238,6 +238,36 @@ describe("warm consumer", () => {
     expect(task?.error).toMatch(/^deferred: .*circuit breaker is open/);
   });
 
+  it("a deferral hands the task to a fresh message one generation on; a stray copy of the old one is dropped", async () => {
+    const breakers = createProviderBreakers();
+    for (const breaker of Object.values(breakers)) for (let i = 0; i < 3; i++) breaker.recordFailure();
+    const { jobId, messages } = await seedJob([soloAuthor], 0);
+    await runBatch([queueMessage(messages[0])], warmDeps({ breakers }));
+    const task = await env.DB.prepare("SELECT generation, attempts FROM tasks WHERE job_id = ?1")
+      .bind(jobId)
+      .first();
+    expect(task).toMatchObject({ generation: 1 });
+    // The duplicate of the original (generation 0) arrives late: acked, not processed, nothing sent upstream.
+    const before = upstream.stats().total;
+    const stray = queueMessage({ ...messages[0], gen: 0 });
+    const result = await runBatch([stray], warmDeps());
+    expect(result.explicitAcks).toEqual([stray.id]);
+    expect(upstream.stats().total).toBe(before);
+    expect(await env.DB.prepare("SELECT attempts FROM tasks WHERE job_id = ?1").bind(jobId).first()).toEqual({
+      attempts: (task as { attempts: number }).attempts,
+    });
+  });
+
+  it("when a stale copy and the live copy share a batch, the live one is processed whatever their order", async () => {
+    const { jobId, messages } = await seedJob([soloAuthor], 0);
+    await env.DB.prepare("UPDATE tasks SET generation = 1 WHERE job_id = ?1").bind(jobId).run();
+    const stale = queueMessage({ ...messages[0], gen: 0 });
+    const live = queueMessage({ ...messages[0], gen: 1 });
+    const result = await runBatch([stale, live]);
+    expect(result.explicitAcks.sort()).toEqual([stale.id, live.id].sort());
+    expect(await taskCounts(jobId)).toEqual({ done: 1 });
+  });
+
   it("acks a message that fails validation instead of throwing", async () => {
     const message = queueMessage({ jobId: 42, nonsense: true });
     const result = await runBatch([message]);
@@ -353,13 +383,18 @@ describe("per-invocation budgets", () => {
         pending.map((m) => queueMessage(m)),
         deps,
       );
-      const open = await env.DB.prepare("SELECT author_key FROM tasks WHERE job_id = ?1 AND status != 'done'")
+      const open = await env.DB.prepare(
+        "SELECT author_key, generation FROM tasks WHERE job_id = ?1 AND status != 'done'",
+      )
         .bind(jobId)
-        .all<{ author_key: string }>();
-      const stillOpen = new Set(open.results.map((r) => r.author_key));
+        .all<{ author_key: string; generation: number }>();
+      const stillOpen = new Map(open.results.map((r) => [r.author_key, r.generation]));
       // Each invocation must complete at least one author, or the batch would come back unchanged forever.
       expect(stillOpen.size).toBeLessThan(pending.length);
-      pending = pending.filter((m) => stillOpen.has(m.authorKey));
+      // Deferred authors were handed to fresh messages (a newer generation): send those, as the queue would.
+      pending = pending
+        .filter((m) => stillOpen.has(m.authorKey))
+        .map((m) => ({ ...m, gen: stillOpen.get(m.authorKey) ?? 0 }));
     }
     expect(pending).toEqual([]);
   });

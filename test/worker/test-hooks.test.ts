@@ -7,9 +7,12 @@ import {
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { cacheKeys } from "../../src/cache/keys";
+import { loadConfig } from "../../src/config";
 import worker from "../../src/index";
 import { createProviderBreakers } from "../../src/sources";
+import { durableRateLimiter } from "../../src/sources/rate-limit";
 import { counters, modes, resetCounters } from "../../src/testing/counters";
+import { instrumentEnv } from "../../src/testing/instrument";
 import { handleWarmBatchNaively } from "../../src/testing/naive";
 import { jobRow, resetAll } from "../support/db";
 import { call, TOKEN } from "../support/http";
@@ -107,6 +110,15 @@ describe("test hooks", () => {
     });
     expect(progress.byDepth).toHaveLength(3);
     expect(await jobRow(jobId)).toMatchObject({ done_count: 500, failed_count: 100, skipped_count: 100 });
+  });
+
+  it("count rate-limiter calls without breaking the Durable Object's RPC", async () => {
+    const instrumented = instrumentEnv(env);
+    const config = loadConfig({ ...env, OPENLIBRARY_RATE_PER_SECOND: "1000" });
+    const limiter = durableRateLimiter(instrumented.RATE_LIMITER, config, { sleep: async () => {} });
+    await limiter.acquire("openlibrary");
+    await limiter.pause("openlibrary", 0);
+    expect(counters.rateLimiterCalls).toBe(2);
   });
 
   it("duplicate delivery sends every message twice", async () => {

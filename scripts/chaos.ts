@@ -1,0 +1,265 @@
+/**
+ * `npm run chaos`: a soak of the real worker (wrangler dev, local D1/KV/Queues) against the book-API
+ * stand-in misbehaving on purpose, with the consumer crashing and every message delivered twice.
+ * It checks that nothing is lost and nothing is counted twice, then stops the faults and redrives.
+ *
+ * Flags: --authors N (default 5000), --max-depth N (default 2), --timeout-seconds N (default 570),
+ * --verbose. Stays on loopback; stops itself and cleans up what it started; exit 1 if any check fails.
+ */
+import { rmSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { startOfflineStack } from "./dev-offline.ts";
+import { authorKey, hashFraction } from "./fake-upstream/catalogue.ts";
+import { isEntryPoint, REPO_ROOT, shutdownAndExit, timestampForFile } from "./lib/processes.ts";
+
+const FAILING_FRACTION = 0.01;
+const FAULTS = {
+  statusRates: { "500": 0.2 },
+  rate429: 0.05,
+  retryAfterSeconds: 1,
+  hangRate: 0.02,
+  malformedRate: 0.01,
+  failingAuthorFraction: FAILING_FRACTION,
+};
+const NO_FAULTS = { statusRates: {}, rate429: 0, hangRate: 0, malformedRate: 0, failingAuthorFraction: 0 };
+
+/** Worker settings for the soak's time scale (documented in docs/BENCHMARKS.md). */
+const CHAOS_VARS = {
+  TEST_HOOKS: "true",
+  RETRY_BASE_SECONDS: "1",
+  RETRY_MAX_SECONDS: "4",
+  UPSTREAM_TIMEOUT_MS: "2000",
+  BREAKER_COOLDOWN_SECONDS: "5",
+  MAX_WORKS_PER_AUTHOR: "40",
+  OPENLIBRARY_RATE_PER_SECOND: "0",
+  GOOGLE_BOOKS_RATE_PER_SECOND: "0",
+};
+
+interface Progress {
+  status: string;
+  counts: Record<string, number>;
+  percent: number;
+  worksCached: number;
+}
+
+interface Audit {
+  taskCounts: Record<string, number>;
+  counterMismatches: string[];
+  tasks: { authorKey: string; authorName: string; status: string }[];
+  incompleteDone: { authorKey: string; missing: string[] }[];
+  doneChecked: number;
+  doneTotal: number;
+}
+
+const alwaysFails = (name: string) => hashFraction(authorKey(name), "failing") < FAILING_FRACTION;
+const log = (message: string) =>
+  process.stderr.write(`[chaos ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+
+async function json<T>(url: string, init?: RequestInit): Promise<T> {
+  const response = await fetch(url, init);
+  const text = await response.text();
+  if (!response.ok)
+    throw new Error(`${init?.method ?? "GET"} ${url} → ${response.status}: ${text.slice(0, 300)}`);
+  return JSON.parse(text) as T;
+}
+
+const post = (body: unknown, token?: string): RequestInit => ({
+  method: "POST",
+  headers: { "Content-Type": "application/json", ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+  body: JSON.stringify(body),
+});
+
+async function waitForTerminal(url: string, jobId: string, deadline: number): Promise<Progress | null> {
+  let lastLine = 0;
+  while (Date.now() < deadline) {
+    const progress = await json<Progress>(`${url}/api/jobs/${jobId}`);
+    if (Date.now() - lastLine > 10_000) {
+      lastLine = Date.now();
+      log(
+        `${progress.status} ${progress.percent}% ${JSON.stringify(progress.counts)} works ${progress.worksCached}`,
+      );
+    }
+    if (progress.status === "completed" || progress.status === "completed_with_errors") return progress;
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+  return null;
+}
+
+async function audit(url: string, jobId: string): Promise<Audit> {
+  const first = await json<Audit>(`${url}/__test/audit/${jobId}?offset=0&limit=500`);
+  const incomplete = [...first.incompleteDone];
+  let checked = first.doneChecked;
+  while (checked < first.doneTotal) {
+    const page = await json<Audit>(`${url}/__test/audit/${jobId}?offset=${checked}&limit=500`);
+    incomplete.push(...page.incompleteDone);
+    if (page.doneChecked === 0) break;
+    checked += page.doneChecked;
+  }
+  return { ...first, incompleteDone: incomplete, doneChecked: checked };
+}
+
+/** The soak's checks; each failed one is a line in the returned list. */
+function check(audit: Audit, finalStatus: string | undefined, expectErrors: boolean): string[] {
+  const failures: string[] = [];
+  const open =
+    (audit.taskCounts.pending ?? 0) + (audit.taskCounts.queued ?? 0) + (audit.taskCounts.running ?? 0);
+  if (open > 0) failures.push(`${open} tasks are not terminal: ${JSON.stringify(audit.taskCounts)}`);
+  const sum = Object.values(audit.taskCounts).reduce((a, b) => a + b, 0);
+  if (sum !== audit.tasks.length) failures.push(`counts per state sum to ${sum}, not ${audit.tasks.length}`);
+  for (const m of audit.counterMismatches) failures.push(`counted twice or lost: ${m}`);
+  const lost = new Set(
+    audit.tasks.filter((t) => t.status === "dead" || t.status === "failed").map((t) => t.authorKey),
+  );
+  const expected = new Set(
+    expectErrors ? audit.tasks.filter((t) => alwaysFails(t.authorName)).map((t) => t.authorKey) : [],
+  );
+  const unexpected = [...lost].filter((k) => !expected.has(k));
+  const missing = [...expected].filter((k) => !lost.has(k));
+  if (unexpected.length > 0)
+    failures.push(`dead/failed but not an always-failing author: ${unexpected.join(", ")}`);
+  if (missing.length > 0) failures.push(`always-failing author not dead/failed: ${missing.join(", ")}`);
+  if (audit.incompleteDone.length > 0) {
+    failures.push(
+      `${audit.incompleteDone.length} done authors lack works or marker, e.g. ${JSON.stringify(audit.incompleteDone.slice(0, 3))}`,
+    );
+  }
+  if (audit.doneChecked !== audit.doneTotal)
+    failures.push(`checked ${audit.doneChecked} of ${audit.doneTotal} done authors`);
+  const wanted = expectErrors && expected.size > 0 ? "completed_with_errors" : "completed";
+  if (finalStatus !== wanted) failures.push(`job is ${finalStatus}, expected ${wanted}`);
+  return failures;
+}
+
+export async function runChaos(opts: {
+  authors: number;
+  maxDepth: number;
+  timeoutSeconds: number;
+  verbose: boolean;
+}) {
+  const started = Date.now();
+  const deadline = started + opts.timeoutSeconds * 1000;
+  const persistTo = `.wrangler/chaos-${timestampForFile()}`;
+  const stack = await startOfflineStack({
+    port: 0,
+    upstreamPort: 0,
+    persistTo,
+    vars: CHAOS_VARS,
+    sweepEverySeconds: 30,
+    logName: "chaos",
+    verbose: opts.verbose,
+    log,
+  });
+  const hardStop = setTimeout(
+    () => {
+      log(`TIMED OUT after ${opts.timeoutSeconds} s: stopping`);
+      void stack.stop().finally(() => shutdownAndExit(1));
+    },
+    (opts.timeoutSeconds + 20) * 1000,
+  );
+  const failures: string[] = [];
+  try {
+    await json(`${stack.upstreamUrl}/__config`, post(FAULTS));
+    await json(`${stack.url}/__test/modes`, post({ crashRate: 0.02, duplicateDelivery: true }));
+    await json(`${stack.url}/__test/counters`, { method: "DELETE" });
+    const names = Array.from(
+      { length: opts.authors },
+      (_, i) => `Chaos Author ${String(i).padStart(5, "0")}`,
+    );
+    const csv = `Title,Author\n${names.map((a, i) => `Book ${i},${a}`).join("\n")}\n`;
+    log(`uploading ${opts.authors} authors, maxDepth ${opts.maxDepth}; faults ${JSON.stringify(FAULTS)}`);
+    log("consumer crashes on 2% of deliveries; every message is delivered twice");
+    const created = await json<{ jobId: string }>(`${stack.url}/api/jobs?maxDepth=${opts.maxDepth}`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${stack.token}`, "Content-Type": "text/csv" },
+      body: csv,
+    });
+    const soakDeadline = started + (opts.timeoutSeconds - 90) * 1000;
+    const soaked = await waitForTerminal(stack.url, created.jobId, soakDeadline);
+    const counters = await json<Record<string, number>>(`${stack.url}/__test/counters`);
+    const stats = await json<{ total: number; byStatus: Record<string, number> }>(
+      `${stack.upstreamUrl}/__stats`,
+    );
+    const soakSeconds = (Date.now() - started) / 1000;
+    const first = await audit(stack.url, created.jobId);
+    const expectedDead = first.tasks.filter((t) => alwaysFails(t.authorName)).length;
+    failures.push(
+      ...(soaked ? check(first, soaked.status, true) : ["the job did not finish before the soak deadline"]),
+    );
+
+    log("faults stop; redriving the failed and dead tasks");
+    await json(`${stack.upstreamUrl}/__config`, post(NO_FAULTS));
+    await json(`${stack.url}/__test/modes`, post({ crashRate: 0, duplicateDelivery: false }));
+    let redriven: Progress | null = null;
+    let final: Audit | null = null;
+    if (expectedDead > 0) {
+      const redrive = await json<{ requeued: number }>(
+        `${stack.url}/api/jobs/${created.jobId}/retry`,
+        post({}, stack.token),
+      );
+      log(`redrive re-sent ${redrive.requeued} tasks`);
+      redriven = await waitForTerminal(stack.url, created.jobId, deadline);
+      final = await audit(stack.url, created.jobId);
+      failures.push(
+        ...(redriven
+          ? check(final, redriven.status, false).map((f) => `after redrive: ${f}`)
+          : ["redrive did not finish"]),
+      );
+    }
+
+    const summary = {
+      authors: opts.authors,
+      tasks: first.tasks.length,
+      byState: first.taskCounts,
+      alwaysFailing: expectedDead,
+      deliveries: counters.consumerMessages,
+      retriesAndDuplicates: (counters.consumerMessages ?? 0) - first.tasks.length,
+      crashes: counters.crashes,
+      upstreamRequests: stats.total,
+      upstreamByStatus: stats.byStatus,
+      soakSeconds: Math.round(soakSeconds),
+      afterRedrive: final?.taskCounts ?? null,
+      wallSeconds: Math.round((Date.now() - started) / 1000),
+      checksFailed: failures.length,
+    };
+    process.stdout.write(`\nChaos soak summary\n${JSON.stringify(summary, null, 2)}\n`);
+    if (failures.length === 0) process.stdout.write("\nALL CHECKS PASSED\n");
+    else process.stdout.write(`\nCHECKS FAILED:\n${failures.map((f) => `  - ${f}`).join("\n")}\n`);
+    return { failures, summary };
+  } finally {
+    clearTimeout(hardStop);
+    await stack.stop();
+    rmSync(`${REPO_ROOT}/${persistTo}`, { recursive: true, force: true });
+  }
+}
+
+if (isEntryPoint(import.meta.url)) {
+  const { values } = parseArgs({
+    options: {
+      authors: { type: "string", default: "5000" },
+      "max-depth": { type: "string", default: "2" },
+      "timeout-seconds": { type: "string", default: "570" },
+      verbose: { type: "boolean", default: false },
+    },
+  });
+  const authors = Number(values.authors);
+  const maxDepth = Number(values["max-depth"]);
+  const timeoutSeconds = Number(values["timeout-seconds"]);
+  if (
+    !Number.isInteger(authors) ||
+    authors < 1 ||
+    !Number.isInteger(maxDepth) ||
+    maxDepth < 0 ||
+    maxDepth > 3
+  ) {
+    process.stderr.write(
+      "usage: npm run chaos -- [--authors N] [--max-depth 0-3] [--timeout-seconds N] [--verbose]\n",
+    );
+    process.exit(2);
+  }
+  runChaos({ authors, maxDepth, timeoutSeconds, verbose: values.verbose ?? false })
+    .then(({ failures }) => shutdownAndExit(failures.length === 0 ? 0 : 1))
+    .catch((error: unknown) => {
+      log(`error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      return shutdownAndExit(1);
+    });
+}
