@@ -9,19 +9,8 @@
 import { rmSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { startOfflineStack } from "./dev-offline.ts";
-import { authorKey, hashFraction } from "./fake-upstream/catalogue.ts";
+import { alwaysFails, CHAOS_FAULTS, NO_FAULTS } from "./fake-upstream/chaos-profile.ts";
 import { isEntryPoint, REPO_ROOT, shutdownAndExit, timestampForFile } from "./lib/processes.ts";
-
-const FAILING_FRACTION = 0.01;
-const FAULTS = {
-  statusRates: { "500": 0.2 },
-  rate429: 0.05,
-  retryAfterSeconds: 1,
-  hangRate: 0.02,
-  malformedRate: 0.01,
-  failingAuthorFraction: FAILING_FRACTION,
-};
-const NO_FAULTS = { statusRates: {}, rate429: 0, hangRate: 0, malformedRate: 0, failingAuthorFraction: 0 };
 
 /** Worker settings for the soak's time scale (documented in docs/BENCHMARKS.md). */
 const CHAOS_VARS = {
@@ -51,7 +40,6 @@ interface Audit {
   doneTotal: number;
 }
 
-const alwaysFails = (name: string) => hashFraction(authorKey(name), "failing") < FAILING_FRACTION;
 const log = (message: string) =>
   process.stderr.write(`[chaos ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 
@@ -158,7 +146,7 @@ export async function runChaos(opts: {
   );
   const failures: string[] = [];
   try {
-    await json(`${stack.upstreamUrl}/__config`, post(FAULTS));
+    await json(`${stack.upstreamUrl}/__config`, post(CHAOS_FAULTS));
     await json(`${stack.url}/__test/modes`, post({ crashRate: 0.02, duplicateDelivery: true }));
     await json(`${stack.url}/__test/counters`, { method: "DELETE" });
     const names = Array.from(
@@ -166,7 +154,9 @@ export async function runChaos(opts: {
       (_, i) => `Chaos Author ${String(i).padStart(5, "0")}`,
     );
     const csv = `Title,Author\n${names.map((a, i) => `Book ${i},${a}`).join("\n")}\n`;
-    log(`uploading ${opts.authors} authors, maxDepth ${opts.maxDepth}; faults ${JSON.stringify(FAULTS)}`);
+    log(
+      `uploading ${opts.authors} authors, maxDepth ${opts.maxDepth}; faults ${JSON.stringify(CHAOS_FAULTS)}`,
+    );
     log("consumer crashes on 2% of deliveries; every message is delivered twice");
     const created = await json<{ jobId: string }>(`${stack.url}/api/jobs?maxDepth=${opts.maxDepth}`, {
       method: "POST",

@@ -224,38 +224,41 @@ export function insertChildTasksStatements(
   return statements;
 }
 
+/** Moves tasks between the two "waiting for a message" states, only from `from` (a consumer may be ahead). */
+function moveWaitingStatements(
+  db: D1Database,
+  refs: readonly TaskRef[],
+  from: "pending" | "queued",
+  to: "pending" | "queued",
+  now: number,
+): D1PreparedStatement[] {
+  return chunkJson(refs.map((r) => ({ j: r.jobId, a: r.authorKey }))).map((chunk) =>
+    db
+      .prepare(
+        `UPDATE tasks SET status = ?3, updated_at = ?2
+         FROM (SELECT value ->> 'j' AS j, value ->> 'a' AS a FROM json_each(?1)) AS m
+         WHERE tasks.job_id = m.j AND tasks.author_key = m.a AND tasks.status = ?4`,
+      )
+      .bind(chunk, now, to, from),
+  );
+}
+
 /** Tasks whose fresh message could not be sent go back to `pending`: the sweeper sends them again. */
 export function markPendingStatements(
   db: D1Database,
   refs: readonly TaskRef[],
   now: number,
 ): D1PreparedStatement[] {
-  return chunkJson(refs.map((r) => ({ j: r.jobId, a: r.authorKey }))).map((chunk) =>
-    db
-      .prepare(
-        `UPDATE tasks SET status = 'pending', updated_at = ?2
-         FROM (SELECT value ->> 'j' AS j, value ->> 'a' AS a FROM json_each(?1)) AS m
-         WHERE tasks.job_id = m.j AND tasks.author_key = m.a AND tasks.status = 'queued'`,
-      )
-      .bind(chunk, now),
-  );
+  return moveWaitingStatements(db, refs, "queued", "pending", now);
 }
 
-/** Marks tasks `queued` once their message is on the queue (only from `pending`: a consumer may be ahead). */
+/** Marks tasks `queued` once their message is on the queue. */
 export function markQueuedStatements(
   db: D1Database,
   refs: readonly TaskRef[],
   now: number,
 ): D1PreparedStatement[] {
-  return chunkJson(refs.map((r) => ({ j: r.jobId, a: r.authorKey }))).map((chunk) =>
-    db
-      .prepare(
-        `UPDATE tasks SET status = 'queued', updated_at = ?2
-         FROM (SELECT value ->> 'j' AS j, value ->> 'a' AS a FROM json_each(?1)) AS m
-         WHERE tasks.job_id = m.j AND tasks.author_key = m.a AND tasks.status = 'pending'`,
-      )
-      .bind(chunk, now),
-  );
+  return moveWaitingStatements(db, refs, "pending", "queued", now);
 }
 
 /** Tasks whose messages went to the dead-letter queue but were never marked dead (DLQ consumer lost). */

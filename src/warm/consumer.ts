@@ -29,7 +29,7 @@ import type { Work } from "../sources/types";
 import { retryDelaySeconds } from "./backoff";
 import { isFreshEnough, markerFor, type ProcessedMarker } from "./marker";
 import { sendWarmMessages, type WarmMessage, warmMessageSchema } from "./messages";
-import { type InvocationMetrics, writeAnalyticsPoint } from "./metrics";
+import { emptyMetrics, type InvocationMetrics, writeAnalyticsPoint } from "./metrics";
 
 export interface WarmDeps {
   config: Config;
@@ -65,17 +65,7 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
   const subrequests = new Budget("subrequest", config.SUBREQUEST_BUDGET);
   const kvOperations = new Budget("kv", config.KV_OPERATION_BUDGET);
   const cache = deps.cache ?? createCache(env.CACHE, { budget: kvOperations });
-  const metrics: InvocationMetrics = {
-    queue: batch.queue,
-    messages: batch.messages.length,
-    done: 0,
-    skipped: 0,
-    failed: 0,
-    retried: 0,
-    works: 0,
-    subrequests: 0,
-    durationMs: 0,
-  };
+  const metrics = emptyMetrics(batch);
 
   // 1. Validate; one message per task (a duplicate in the same batch rides on its twin).
   const primaries = new Map<string, { message: Message<unknown>; body: WarmMessage }>();

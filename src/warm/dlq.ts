@@ -11,7 +11,7 @@ import {
 import { TERMINAL_TASK_STATUSES } from "../db/types";
 import { retryDelaySeconds } from "./backoff";
 import { sendWarmMessages, type WarmMessage, warmMessageSchema } from "./messages";
-import { writeAnalyticsPoint } from "./metrics";
+import { emptyMetrics, writeAnalyticsPoint } from "./metrics";
 
 /**
  * The dead-letter queue's consumer: a message lands here once the warm queue gave up retrying it.
@@ -33,17 +33,7 @@ export async function handleDeadLetterBatch(
     if (!parsed.success) continue;
     refs.set(`${parsed.data.jobId}\u0000${parsed.data.authorKey}`, parsed.data);
   }
-  const metrics = {
-    queue: batch.queue,
-    messages: batch.messages.length,
-    done: 0,
-    skipped: 0,
-    failed: 0,
-    retried: 0,
-    works: 0,
-    subrequests: 0,
-    durationMs: 0,
-  };
+  const metrics = emptyMetrics(batch);
   try {
     const tasks =
       refs.size === 0

@@ -2,6 +2,20 @@ import type { WarmEvent } from "../db/events";
 
 export type InvocationMetrics = WarmEvent;
 
+export function emptyMetrics(batch: MessageBatch<unknown>): InvocationMetrics {
+  return {
+    queue: batch.queue,
+    messages: batch.messages.length,
+    done: 0,
+    skipped: 0,
+    failed: 0,
+    retried: 0,
+    works: 0,
+    subrequests: 0,
+    durationMs: 0,
+  };
+}
+
 /**
  * One Analytics Engine data point per consumer invocation, whatever the batch size: the platform
  * allows 25 per invocation, so points are aggregated, never written per message or per work.

@@ -1,25 +1,11 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { authorKey, hashFraction } from "../../scripts/fake-upstream/catalogue.ts";
+import { alwaysFails, CHAOS_FAULTS, NO_FAULTS } from "../../scripts/fake-upstream/chaos-profile.ts";
 import { auditJob } from "../../src/testing/audit";
 import { counters, modes, resetCounters } from "../../src/testing/counters";
 import { resetAll } from "../support/db";
 import { call, TOKEN, uploadCsv, waitForJob } from "../support/http";
 import { upstream } from "../support/upstream";
-
-const FAILING_FRACTION = 0.01;
-const CHAOS_FAULTS = {
-  statusRates: { "500": 0.2 },
-  rate429: 0.05,
-  retryAfterSeconds: 1,
-  hangRate: 0.02,
-  malformedRate: 0.01,
-  failingAuthorFraction: FAILING_FRACTION,
-};
-const NO_FAULTS = { statusRates: {}, rate429: 0, hangRate: 0, malformedRate: 0, failingAuthorFraction: 0 };
-
-/** The stand-in decides "always failing" by a hash of the author key: the expected dead/failed set. */
-const alwaysFails = (name: string) => hashFraction(authorKey(name), "failing") < FAILING_FRACTION;
 
 describe("chaos soak (short variant of npm run chaos)", () => {
   beforeEach(async () => {
