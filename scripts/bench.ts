@@ -117,7 +117,7 @@ function parseCli() {
 function limits(quick: boolean) {
   return quick
     ? { ingestKindling: 240, ingestNaive: 300, warmKindling: 300, warmNaive: 600, progress: 240 }
-    : { ingestKindling: 300, ingestNaive: 300, warmKindling: 900, warmNaive: 2400, progress: 300 };
+    : { ingestKindling: 360, ingestNaive: 300, warmKindling: 900, warmNaive: 2400, progress: 300 };
 }
 
 async function timed<T>(name: string, fn: () => Promise<T>): Promise<ScenarioOutcome<T>> {

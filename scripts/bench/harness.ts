@@ -66,11 +66,19 @@ export function debug(message: string): void {
 
 export class TimedOut extends Error {
   readonly seconds: number;
-  constructor(what: string, seconds: number) {
-    super(`${what} timed out after ${seconds} s`);
+  constructor(what: string, seconds: number, detail?: string) {
+    super(`${what} timed out after ${seconds} s${detail ? ` (${detail})` : ""}`);
     this.name = "TimedOut";
     this.seconds = seconds;
   }
+}
+
+/** What the work itself reported while being stopped, when it is more than the abort echoing back. */
+function stopDetail(error: unknown): string | undefined {
+  if (error === undefined || error instanceof TimedOut) return undefined;
+  if (error instanceof Error && (error.name === "AbortError" || error.name === "TimeoutError"))
+    return undefined;
+  return errorMessage(error);
 }
 
 /**
@@ -91,16 +99,24 @@ export async function withTimeout<T>(
     }, seconds * 1000);
   });
   const work = fn(controller.signal);
+  let workError: unknown;
   try {
     const first = await Promise.race([work, expired]);
     if (first === "expired") {
       // Let fn's finally blocks stop its stack; do not wait forever for it.
-      await Promise.race([work.catch(() => {}), sleep(30_000)]);
-      throw new TimedOut(what, seconds);
+      await Promise.race([
+        work.catch((error: unknown) => {
+          workError = error;
+        }),
+        sleep(30_000),
+      ]);
+      throw new TimedOut(what, seconds, stopDetail(workError));
     }
     return first as T;
   } catch (error) {
-    if (controller.signal.aborted) throw new TimedOut(what, seconds);
+    if (controller.signal.aborted) {
+      throw error instanceof TimedOut ? error : new TimedOut(what, seconds, stopDetail(error));
+    }
     throw error;
   } finally {
     clearTimeout(timer);
@@ -199,10 +215,9 @@ function git(args: string[]): string {
  */
 export async function snapshotWorker(): Promise<CodeSnapshot> {
   if (snapshot) return snapshot;
-  // Outside the repository: esbuild (wrangler dev's bundler, in watch mode) watches every package.json
-  // it reads while resolving the entry, and the repository's changes when other engineers add scripts.
-  // wrangler dev looks for its config next to the script, so a copy of wrangler.toml goes there too
-  // (bindings, vars and compatibility settings frozen with the code; \`main\` points at the bundle).
+  // Its own directory outside the repository, with a copy of wrangler.toml (wrangler dev looks for its
+  // config next to the script): bindings, vars and compatibility settings are frozen with the code,
+  // and wrangler's watcher sees only this directory, which nothing changes.
   const outAbs = mkdtempSync(join(tmpdir(), "kindling-bench-worker-"));
   onCleanup(`remove ${outAbs}`, () => rmSync(outAbs, { recursive: true, force: true }));
   const sourceHash = treeHash(["src", "wrangler.toml"]);
@@ -220,7 +235,13 @@ export async function snapshotWorker(): Promise<CodeSnapshot> {
   const config = readFileSync(join(REPO_ROOT, "wrangler.toml"), "utf8");
   if (!/^main\s*=.*$/m.test(config))
     throw new Error("wrangler.toml has no `main` line to point at the bundle");
-  writeFileSync(join(outAbs, "wrangler.toml"), config.replace(/^main\s*=.*$/m, 'main = "index.js"'));
+  // no_bundle: wrangler dev serves the bundle as is. Bundling again would put it under esbuild's watch
+  // mode, which also watches the listings of the directories it looked in (/tmp changes all the time)
+  // and reloads the worker, losing its in-memory counters and modes, whenever they change.
+  writeFileSync(
+    join(outAbs, "wrangler.toml"),
+    `no_bundle = true\n${config.replace(/^main\s*=.*$/m, 'main = "index.js"')}`,
+  );
   snapshot = {
     commit: git(["rev-parse", "--short", "HEAD"]),
     uncommitted: git(["status", "--porcelain", "--", "src", "migrations", "wrangler.toml"])

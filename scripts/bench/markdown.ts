@@ -348,6 +348,10 @@ counts, not the worker's${
             ...p.runs.map((run) => `**${fmt(run.maxInAnyOneSecondWindow)}**`),
           ],
           ["max in one calendar second", ...p.runs.map((run) => fmt(run.maxPerCalendarSecond))],
+          [
+            "shortest time for R + 1 consecutive requests",
+            ...p.runs.map((run) => `${fmt(run.shortestSpanOfRPlusOneMs ?? Number.NaN, 1)} ms`),
+          ],
           ["**429s**", ...p.runs.map((run) => `**${fmt(run.responses429)}**`)],
           [
             "bursts (gap > 1.5 × slot spacing): count · mean size · mean gap",

@@ -113,7 +113,8 @@ function politenessTargets(run: PolitenessRun): Target[] {
       "reach the provider some milliseconds after their slot (the consumer sleeps until the slot, then " +
       "fetches), and that delay varies from request to request; when one request is delayed by more than " +
       `the slack and the one ${r} slots later is not, ${r + 1} requests land within one second ` +
-      `(${run.maxInAnyOneSecondWindow} seen here). The stand-in limits by calendar second and saw at most ` +
+      `(${run.maxInAnyOneSecondWindow} seen here; the closest ${r + 1} consecutive requests arrived within ` +
+      `${fmt(run.shortestSpanOfRPlusOneMs ?? Number.NaN, 1)} ms). The stand-in limits by calendar second and saw at most ` +
       `${run.maxPerCalendarSecond} in one, ${run.responses429 === 0 ? "so it sent no 429" : `and sent ${run.responses429} 429s`}. ` +
       "A provider with a sliding-window or token-bucket limit of exactly R could see this; spacing grants " +
       "with a margin for that jitter would close the gap.";
@@ -180,8 +181,8 @@ export function computeTargets(results: BenchResults): Target[] {
         ig.scalingExponent !== null ? ` — time grows as authors^${fmt(ig.scalingExponent, 2)}` : ""
       }. ${
         superLinear
-          ? "That is quadratic, not linear: the upload's cost is dominated by one statement whose work grows " +
-            "with (tasks waiting) × (tasks in the statement). " +
+          ? "That is far from linear (1 would be linear, 2 quadratic): the upload's cost is dominated by one " +
+            "statement whose work grows with (tasks waiting) × (tasks in the statement). " +
             DIAGNOSIS_QUADRATIC_MARK_QUEUED
           : "The whole upload happens before the answer (parse, one D1 batch inserting the job and every " +
             "task, one sendBatch per 100 authors, one D1 batch marking them queued), all in one workerd " +

@@ -133,7 +133,7 @@ export interface IngestResult {
 }
 
 /** Smaller files uploaded first on the Kindling side, to show how the time to 202 scales. */
-const PROBE_AUTHORS = [1_000, 3_000];
+const PROBE_AUTHORS = [1_000, 3_000, 6_000];
 
 function measureUpload(
   kind: UploadMeasure["kind"],
@@ -430,6 +430,8 @@ export interface PolitenessRun {
   maxPerCalendarSecond: number;
   /** Most requests in any 1-second window [t, t + 1 s), from per-request timestamps (reported figure). */
   maxInAnyOneSecondWindow: number;
+  /** The shortest time in which R + 1 consecutive requests arrived (> 1000 ms = never R + 1 in a second). */
+  shortestSpanOfRPlusOneMs: number | null;
   responses429: number;
   /**
    * Requests come in bursts separated by idle gaps (a gap is longer than 1.5 × the slot spacing):
@@ -491,6 +493,7 @@ async function politenessRun(rate: number, seconds: number, signal: AbortSignal)
         achievedFromTimestamps: span > 0 ? round((arrivals.length - 1) / span, 2) : Number.NaN,
         maxPerCalendarSecond: stats.maxPerSecond,
         maxInAnyOneSecondWindow: slidingWindowMax(arrivals, 1000),
+        shortestSpanOfRPlusOneMs: shortestSpan(arrivals, rate + 1),
         responses429: stats.byStatus["429"] ?? 0,
         bursts: burstsOf(arrivals, 1000 / rate),
         byStatus: stats.byStatus,
@@ -505,6 +508,16 @@ async function politenessRun(rate: number, seconds: number, signal: AbortSignal)
       return run;
     },
   );
+}
+
+/** The shortest time (ms) covered by `n` consecutive sorted timestamps; null when there are fewer. */
+function shortestSpan(sorted: readonly number[], n: number): number | null {
+  let best: number | null = null;
+  for (let i = 0; i + n - 1 < sorted.length; i++) {
+    const span = (sorted[i + n - 1] as number) - (sorted[i] as number);
+    if (best === null || span < best) best = span;
+  }
+  return best === null ? null : round(best, 1);
 }
 
 /** Splits sorted arrival times into bursts wherever a gap exceeds 1.5 × the slot spacing. */

@@ -75,13 +75,16 @@ const GOOGLE_BOOKS_PAGE = 40;
  * leave over, so they are not reserved.
  */
 export function worstCaseSubrequests(config: Config, withRateLimiter: boolean): number {
-  const pages = enabledSources(config).reduce(
-    (n, s) =>
-      n +
-      Math.ceil(config.MAX_WORKS_PER_AUTHOR / (s === "openlibrary" ? OPEN_LIBRARY_PAGE : GOOGLE_BOOKS_PAGE)),
-    0,
-  );
-  return pages * (withRateLimiter ? 2 : 1);
+  return enabledSources(config).reduce((n, s) => {
+    const pages = Math.ceil(
+      config.MAX_WORKS_PER_AUTHOR / (s === "openlibrary" ? OPEN_LIBRARY_PAGE : GOOGLE_BOOKS_PAGE),
+    );
+    return n + pages * (withRateLimiter && providerRate(config, s) > 0 ? 2 : 1);
+  }, 0);
+}
+
+function providerRate(config: Config, source: SourceName): number {
+  return source === "openlibrary" ? config.OPENLIBRARY_RATE_PER_SECOND : config.GOOGLE_BOOKS_RATE_PER_SECOND;
 }
 
 /** Failures where no request left: the provider was not asked, so the author has not failed. */
@@ -100,7 +103,8 @@ function upstreamDeps(ctx: SourcesContext, counter: { requests: number }): Upstr
     userAgent: ctx.config.userAgent,
     timeoutMs: ctx.config.UPSTREAM_TIMEOUT_MS,
     beforeRequest: async (source) => {
-      ctx.subrequests?.take(ctx.rateLimiter ? 2 : 1);
+      // A provider with a rate limit costs a second subrequest: the call to its Durable Object.
+      ctx.subrequests?.take(ctx.rateLimiter && providerRate(ctx.config, source) > 0 ? 2 : 1);
       const breaker = ctx.breakers[source];
       if (breaker.retryInMs() > 0) {
         throw new UpstreamError({
