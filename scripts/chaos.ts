@@ -6,8 +6,10 @@
  * Flags: --authors N (default 5000), --max-depth N (default 2), --timeout-seconds N (default 570),
  * --verbose. Stays on loopback; stops itself and cleans up what it started; exit 1 if any check fails.
  */
-import { rmSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
+import { snapshotWorker } from "./bench/harness.ts";
 import { startOfflineStack } from "./dev-offline.ts";
 import { alwaysFails, CHAOS_FAULTS, NO_FAULTS } from "./fake-upstream/chaos-profile.ts";
 import { isEntryPoint, REPO_ROOT, shutdownAndExit, timestampForFile } from "./lib/processes.ts";
@@ -118,6 +120,46 @@ function check(audit: Audit, finalStatus: string | undefined, expectErrors: bool
   return failures;
 }
 
+/** docs/CHAOS.md: the last run's settings, checks and numbers, so the claim can be reproduced and compared. */
+function writeRecord(
+  opts: { authors: number; maxDepth: number; timeoutSeconds: number },
+  summary: Record<string, unknown>,
+  failures: string[],
+): void {
+  const text = `# Chaos soak
+
+Written by \`npm run chaos -- --authors ${opts.authors} --max-depth ${opts.maxDepth}\` on ${new Date().toISOString()}
+(${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}). Rewritten by every run.
+
+## Reproduce
+
+\`\`\`sh
+npm run chaos                        # 5,000 authors, maxDepth 2, stops itself within 10 minutes
+npm run chaos -- --authors 1000      # a shorter soak with the same checks
+\`\`\`
+
+## What is injected
+- Stand-in: ${JSON.stringify(CHAOS_FAULTS)} (HTTP 500 on 20%, 429 with Retry-After on 5%, 2% of requests hang
+  until the worker's timeout, 1% malformed JSON, 1% of authors always fail).
+- Worker (\`/__test/modes\`): the consumer throws on 2% of deliveries (before or after processing, so the
+  platform retries the whole batch) and every message sent to the warm queue is sent twice.
+- Worker settings for the soak's time scale: ${JSON.stringify(CHAOS_VARS)}.
+
+## What is checked (exit 1 if any fails)
+Every task terminal and the counts per state summing to the total; the job's counters equal to the task
+rows (nothing lost, nothing counted twice); the dead/failed set exactly the always-failing authors; every
+done author's works in KV and D1 and its processed marker; the job \`completed_with_errors\`; then, with the
+faults stopped, a redrive brings every task home and the same checks hold.
+
+## Result: ${failures.length === 0 ? "ALL CHECKS PASSED" : `${failures.length} CHECK(S) FAILED`}
+
+${failures.length === 0 ? "" : `${failures.map((f) => `- ${f}`).join("\n")}\n\n`}\`\`\`json
+${JSON.stringify(summary, null, 2)}
+\`\`\`
+`;
+  writeFileSync(`${REPO_ROOT}/docs/CHAOS.md`, text);
+}
+
 export async function runChaos(opts: {
   authors: number;
   maxDepth: number;
@@ -127,7 +169,11 @@ export async function runChaos(opts: {
   const started = Date.now();
   const deadline = started + opts.timeoutSeconds * 1000;
   const persistTo = `.wrangler/chaos-${timestampForFile()}`;
+  // Run a bundle of the worker made now: wrangler dev would reload on any edit to src/ during the soak,
+  // and a reload drops the local queue's in-memory messages.
+  const code = await snapshotWorker();
   const stack = await startOfflineStack({
+    script: code.bundle,
     port: 0,
     upstreamPort: 0,
     persistTo,
@@ -212,6 +258,7 @@ export async function runChaos(opts: {
       checksFailed: failures.length,
     };
     process.stdout.write(`\nChaos soak summary\n${JSON.stringify(summary, null, 2)}\n`);
+    writeRecord(opts, summary, failures);
     if (failures.length === 0) process.stdout.write("\nALL CHECKS PASSED\n");
     else process.stdout.write(`\nCHECKS FAILED:\n${failures.map((f) => `  - ${f}`).join("\n")}\n`);
     return { failures, summary };

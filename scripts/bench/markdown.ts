@@ -466,6 +466,12 @@ body read). The cron sweep is off on this stack (it would start sending the seed
     `\n${table(["Target", "Measured", "Target", "Result"], targetRows(of("progress")))}\n${whySection(of("progress"))}`,
   );
 
+  out.push(`## Chaos soak
+
+\`npm run chaos\` is measured separately; its last run is recorded in [CHAOS.md](CHAOS.md) (written by
+the chaos script: what was injected, what was checked, the summary, and whether every check passed).
+`);
+
   out.push(`## Method notes
 
 - **One bundle, fresh state per side.** The worker is bundled once per run (into a temporary directory
