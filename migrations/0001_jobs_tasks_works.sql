@@ -39,6 +39,8 @@ CREATE TABLE tasks (
   failures INTEGER NOT NULL DEFAULT 0,
   -- Fencing token: bumped whenever a fresh message replaces the current one; older copies are dropped.
   generation INTEGER NOT NULL DEFAULT 0,
+  -- generation * 1000 + delivery attempt of the last failure counted: duplicates of one attempt count once.
+  failure_mark INTEGER NOT NULL DEFAULT 0,
   error TEXT,
   works_count INTEGER,
   sources TEXT,

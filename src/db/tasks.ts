@@ -29,7 +29,7 @@ export function claimTasksStatement(
        FROM (SELECT value ->> 'j' AS j, value ->> 'a' AS a, value ->> 'g' AS g FROM json_each(?1)) AS m
        WHERE tasks.job_id = m.j AND tasks.author_key = m.a AND tasks.status IN ${OPEN_SQL}
          AND tasks.generation = m.g
-       RETURNING job_id, author_key, status, attempts, failures, generation`,
+       RETURNING job_id, author_key, status, attempts, failures, failure_mark, generation`,
     )
     .bind(JSON.stringify(refs.map((r) => ({ j: r.jobId, a: r.authorKey, g: r.gen }))), now);
 }
@@ -114,15 +114,19 @@ export function finishTasksStatements(
 
 export interface RetryNote extends TaskRef {
   error: string;
-  /** True when the author itself failed (counted towards dead); false for a deferral. */
-  failed: boolean;
+  /**
+   * When the author itself failed: `failureMark(gen, attempt)` of the failed delivery (a duplicate copy of
+   * the same attempt has the same mark and counts once); 0 for a deferral.
+   */
+  failedAttempt: number;
   /** A fresh message replaces the current one: bump the generation so older copies are dropped. */
   newGeneration?: boolean;
 }
 
 /**
  * A task whose message is being retried or deferred goes back to `queued`, keeping the last error for
- * the DLQ; a real failure also counts towards the task's own failure allowance.
+ * the DLQ. `failures` counts the author's own failed attempts, each identified by (generation, delivery
+ * attempt): at-least-once duplicates of one attempt do not use up the allowance twice.
  */
 export function requeueTasksStatement(
   db: D1Database,
@@ -133,12 +137,13 @@ export function requeueTasksStatement(
     j: n.jobId,
     a: n.authorKey,
     e: n.error,
-    f: n.failed ? 1 : 0,
+    f: n.failedAttempt,
     n: n.newGeneration ? 1 : 0,
   }));
   return db
     .prepare(
-      `UPDATE tasks SET status = 'queued', error = m.e, failures = failures + m.f,
+      `UPDATE tasks SET status = 'queued', error = m.e, failures = failures + (m.f > failure_mark),
+         failure_mark = MAX(failure_mark, m.f),
          generation = generation + m.n, updated_at = ?2
        FROM (SELECT value ->> 'j' AS j, value ->> 'a' AS a, value ->> 'e' AS e, value ->> 'f' AS f,
                     value ->> 'n' AS n FROM json_each(?1)) AS m
@@ -415,4 +420,9 @@ export function bumpGenerationStatement(
        RETURNING job_id, author_key, generation`,
     )
     .bind(JSON.stringify(refs.map((r) => ({ j: r.jobId, a: r.authorKey }))), now);
+}
+
+/** Identifies one delivery attempt of one message generation (attempts stay far below 1,000). */
+export function failureMark(generation: number, attempt: number): number {
+  return generation * 1000 + Math.min(attempt, 999);
 }

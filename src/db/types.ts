@@ -47,6 +47,7 @@ export interface TaskRow {
   attempts: number;
   failures: number;
   generation: number;
+  failure_mark: number;
   error: string | null;
   works_count: number | null;
   sources: string | null;

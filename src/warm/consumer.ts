@@ -6,6 +6,7 @@ import { completeJobsStatement, markJobsRunningStatement } from "../db/jobs";
 import {
   type ChildTask,
   claimTasksStatement,
+  failureMark,
   finishTasksStatements,
   insertChildTasksStatements,
   markPendingStatements,
@@ -46,7 +47,7 @@ type Outcome =
   | { kind: "skipped"; body: WarmMessage; marker: ProcessedMarker }
   | { kind: "failed"; body: WarmMessage; code: string; message: string }
   | { kind: "dead"; body: WarmMessage; code: string; message: string }
-  | { kind: "retry"; body: WarmMessage; code: string; message: string; delaySeconds: number }
+  | { kind: "retry"; body: WarmMessage; code: string; message: string; delaySeconds: number; attempt: number }
   | { kind: "defer"; body: WarmMessage; delaySeconds: number; reason: string };
 
 const taskId = (m: { jobId: string; authorKey: string }) => `${m.jobId}\u0000${m.authorKey}`;
@@ -112,6 +113,7 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
   const jobIds = [...new Set(entries.map((e) => e.body.jobId))];
   let claimed: Set<string>;
   const priorFailures = new Map<string, number>();
+  const priorMarks = new Map<string, number>();
   const generations = new Map<string, number>();
   try {
     const [, claimResult] = await env.DB.batch([
@@ -126,11 +128,13 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
       job_id: string;
       author_key: string;
       failures: number;
+      failure_mark: number;
       generation: number;
     }[];
     claimed = new Set(rows.map((r) => taskId({ jobId: r.job_id, authorKey: r.author_key })));
     for (const r of rows) {
       priorFailures.set(taskId({ jobId: r.job_id, authorKey: r.author_key }), Number(r.failures));
+      priorMarks.set(taskId({ jobId: r.job_id, authorKey: r.author_key }), Number(r.failure_mark));
       generations.set(taskId({ jobId: r.job_id, authorKey: r.author_key }), Number(r.generation));
     }
   } catch (error) {
@@ -153,10 +157,13 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
   metrics.subrequests = subrequests.used;
 
   // The author's own failure allowance (one try + max_retries) belongs to the task, not the message:
-  // deferrals and crashes do not use it up, so the consumer decides "dead" itself.
+  // deferrals and crashes do not use it up, duplicates of one attempt count once, and the consumer
+  // decides "dead" itself when the author fails its 4th attempt.
   for (const [i, outcome] of outcomes.entries()) {
     if (outcome.kind !== "retry") continue;
-    if ((priorFailures.get(taskId(outcome.body)) ?? 0) + 1 >= config.MAX_DELIVERIES) {
+    const id = taskId(outcome.body);
+    const counts = failureMark(outcome.body.gen, outcome.attempt) > (priorMarks.get(id) ?? 0) ? 1 : 0;
+    if ((priorFailures.get(id) ?? 0) + counts >= config.MAX_DELIVERIES) {
       outcomes[i] = { kind: "dead", body: outcome.body, code: outcome.code, message: outcome.message };
     }
   }
@@ -238,14 +245,14 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
         jobId: body.jobId,
         authorKey: body.authorKey,
         error: `${outcome.code}: ${outcome.message}`,
-        failed: true,
+        failedAttempt: failureMark(body.gen, outcome.attempt),
       });
     } else {
       retryNotes.push({
         jobId: body.jobId,
         authorKey: body.authorKey,
         error: `deferred: ${outcome.reason}`,
-        failed: false,
+        failedAttempt: 0,
         newGeneration: true,
       });
     }
@@ -433,6 +440,7 @@ async function warmOne(
       code: failure.code,
       message: failure.message,
       delaySeconds: backoff(deps.config, attempt, failure.retryAfterSeconds, deps.random),
+      attempt,
     };
   } finally {
     reservation.release();

@@ -326,6 +326,19 @@ describe("dead-letter consumer", () => {
     expect(await jobRow(jobId)).toMatchObject({ status: "completed_with_errors", dead_count: 1 });
   });
 
+  it("duplicate copies of the same attempt use up the author's allowance once", async () => {
+    upstream.configure({ statusRates: { "500": 1 } });
+    const { jobId, messages } = await seedJob([soloAuthor], 0);
+    await runBatch([queueMessage(messages[0], 1)], warmDeps());
+    await runBatch([queueMessage(messages[0], 1)], warmDeps());
+    expect(
+      await env.DB.prepare("SELECT failures, status FROM tasks WHERE job_id = ?1").bind(jobId).first(),
+    ).toEqual({
+      failures: 1,
+      status: "queued",
+    });
+  });
+
   it("a dead letter for an author that failed its allowance is marked dead, once", async () => {
     const { jobId, messages } = await seedJob([soloAuthor], 0);
     await env.DB.prepare(
