@@ -43,6 +43,8 @@ export default defineConfig(async () => {
       testTimeout: 30_000,
       // Test files share the in-process book-API stand-in and each resets all storage: run them one at a time.
       fileParallelism: false,
+      // Each request and consumer logs a JSON line; show them only for tests that fail.
+      silent: "passed-only",
       // The chaos soak makes the consumer throw on purpose (as a crash would): those, and only those,
       // are expected. Any other unhandled error still fails the run.
       onUnhandledError: (error) => !String(error?.message ?? "").startsWith("chaos: consumer crashed"),
