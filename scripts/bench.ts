@@ -271,8 +271,10 @@ async function main(): Promise<number> {
       "note: src/ changed during the run; every stack ran the bundle taken at the start (see results.code)\n",
     );
   }
-  if (code && code.migrationHashes.length > 1) {
-    process.stdout.write("note: migrations/ changed between stacks during the run (see results.code)\n");
+  if (code && Object.keys(code.extraMigrations).length > 0) {
+    process.stdout.write(
+      "note: new migration files appeared during the run (see results.code.extraMigrations)\n",
+    );
   }
   const others = new Set(results.overlap.flatMap((o) => o.otherProcesses));
   if (others.size > 0) {

@@ -4,10 +4,10 @@
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
-import { join, relative } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { type OfflineStack, type OfflineStackOptions, startOfflineStack } from "../dev-offline.ts";
 import type { FakeUpstream } from "../fake-upstream/handler.ts";
 import {
@@ -185,8 +185,15 @@ export interface CodeSnapshot {
   uncommitted: string[];
   /** Hash of src/ + wrangler.toml when the worker was bundled. */
   sourceHash: string;
-  /** Hash of migrations/ when each stack applied them (they are read from the working tree). */
-  migrationHashes: string[];
+  /** Hash of migrations/ when the snapshot was taken (every stack applies this copy first). */
+  migrationsHash: string;
+  /** Migration files in the snapshot. */
+  migrationFiles: string[];
+  /**
+   * Per stack: migration files present in the working tree but not in the snapshot when the stack
+   * started (startOfflineStack applies the working tree's migrations after ours, so these would run).
+   */
+  extraMigrations: Record<string, string[]>;
   /** Hash of src/ + wrangler.toml at the end of the run (different = someone edited during the run). */
   sourceHashAtEnd?: string;
   /** The bundle every stack runs (a temporary directory outside the repository). */
@@ -199,6 +206,15 @@ export interface CodeSnapshot {
 }
 
 let snapshot: CodeSnapshot | undefined;
+
+function wranglerJs(): string {
+  const require = createRequire(import.meta.url);
+  return join(require.resolve("wrangler/package.json"), "..", "bin", "wrangler.js");
+}
+
+function wranglerEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, WRANGLER_SEND_METRICS: "false", WRANGLER_LOG_PATH: LOG_DIR, FORCE_COLOR: "0" };
+}
 
 function git(args: string[]): string {
   try {
@@ -221,13 +237,13 @@ export async function snapshotWorker(): Promise<CodeSnapshot> {
   const outAbs = mkdtempSync(join(tmpdir(), "kindling-bench-worker-"));
   onCleanup(`remove ${outAbs}`, () => rmSync(outAbs, { recursive: true, force: true }));
   const sourceHash = treeHash(["src", "wrangler.toml"]);
-  const require = createRequire(import.meta.url);
-  const wranglerJs = join(require.resolve("wrangler/package.json"), "..", "bin", "wrangler.js");
+  const migrationsHash = treeHash(["migrations"]);
+  cpSync(join(REPO_ROOT, "migrations"), join(outAbs, "migrations"), { recursive: true });
   await runToCompletion({
     name: "bundle",
     command: process.execPath,
-    args: [wranglerJs, "deploy", "--dry-run", "--outdir", outAbs],
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", WRANGLER_LOG_PATH: LOG_DIR, FORCE_COLOR: "0" },
+    args: [wranglerJs(), "deploy", "--dry-run", "--outdir", outAbs],
+    env: wranglerEnv(),
     logFile: join(LOG_DIR, `bench-${runStamp}-bundle.log`),
     verbose: isVerbose(),
     timeoutMs: 120_000,
@@ -248,7 +264,9 @@ export async function snapshotWorker(): Promise<CodeSnapshot> {
       .split("\n")
       .filter(Boolean),
     sourceHash,
-    migrationHashes: [],
+    migrationsHash,
+    migrationFiles: readdirSync(join(outAbs, "migrations")).sort(),
+    extraMigrations: {},
     bundle: join(outAbs, "index.js"),
     rateLimiterStubBug: /\.apply\(stubTarget\b/.test(readFileSync(join(outAbs, "index.js"), "utf8")),
   };
@@ -282,9 +300,31 @@ export async function withStack<T>(
   let stack: OfflineStack | undefined;
   try {
     const code = await snapshotWorker();
-    const migrations = treeHash(["migrations"]);
-    if (!code.migrationHashes.includes(migrations)) code.migrationHashes.push(migrations);
     info(`  starting stack "${spec.name}" (state ${persistRel}) …`);
+    // The snapshot's migrations first: startOfflineStack then applies the working tree's, which are
+    // skipped by name (already applied) unless someone added a new file since the snapshot.
+    await runToCompletion({
+      name: "migrations",
+      command: process.execPath,
+      args: [
+        wranglerJs(),
+        "d1",
+        "migrations",
+        "apply",
+        "DB",
+        "--local",
+        "--persist-to",
+        persistAbs,
+        "--config",
+        join(dirname(code.bundle), "wrangler.toml"),
+      ],
+      env: { ...wranglerEnv(), CI: "true" },
+      logFile: join(LOG_DIR, `bench-${spec.name}-${runStamp}-snapshot-migrations.log`),
+      verbose: isVerbose(),
+      timeoutMs: 120_000,
+    });
+    const extra = readdirSync(join(REPO_ROOT, "migrations")).filter((f) => !code.migrationFiles.includes(f));
+    if (extra.length > 0) code.extraMigrations[spec.name] = extra;
     const started = Date.now();
     stack = await startOfflineStack({
       script: code.bundle,

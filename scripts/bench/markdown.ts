@@ -118,10 +118,16 @@ ${
     ? ` src/ changed during the run (hash at the end \`${r.code.sourceHashAtEnd}\`): the figures are for the snapshot.`
     : ""
 }${
-  r.code.migrationHashes.length > 1
-    ? ` **migrations/ changed between stacks** (hashes ${r.code.migrationHashes.join(", ")}): each stack applied the migrations present when it started.`
+  Object.keys(r.code.extraMigrations).length > 0
+    ? ` **New migration files appeared during the run** and were applied on top of the snapshot's on these stacks: ${Object.entries(
+        r.code.extraMigrations,
+      )
+        .map(([stack, files]) => `${stack} (${files.join(", ")})`)
+        .join("; ")}.`
     : ""
-}`
+}
+The D1 migrations were copied with the code (migrations hash \`${r.code.migrationsHash}\`) and each stack
+applied that copy, so schema and code match even if \`migrations/\` changes during the run.`
     : "No stack was started."
 }
 

@@ -176,7 +176,7 @@ export function computeTargets(results: BenchResults): Target[] {
       .join(", ");
     const superLinear = ig.scalingExponent !== null && ig.scalingExponent >= 1.5;
     t202.why =
-      `${kTimedOut ? `The upload had not answered after ${fmt(kTimedOut)} s, when its time limit stopped it. ` : ""}` +
+      `${kTimedOut ? `The full upload had not answered after ${fmt(kTimedOut)} s and was given up. ` : ""}` +
       `Uploads on the same stack took: ${probes}${
         ig.scalingExponent !== null ? ` — time grows as authors^${fmt(ig.scalingExponent, 2)}` : ""
       }. ${

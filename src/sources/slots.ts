@@ -10,6 +10,18 @@ export interface SlotGrant {
   waitMs: number;
 }
 
+/**
+ * How far apart grants are. R + 1 consecutive grants span 1 s plus an allowance for the jitter between a
+ * grant and the request's arrival (timers, the event loop), so the provider never sees more than R in any
+ * one-second window, not just the limiter. Whole milliseconds, rounded up: fractional spacing (1000/3) let
+ * float error squeeze in an extra grant.
+ */
+export const ARRIVAL_JITTER_ALLOWANCE_MS = 25;
+
+export function slotSpacingMs(ratePerSecond: number): number {
+  return Math.ceil((1000 + ARRIVAL_JITTER_ALLOWANCE_MS) / ratePerSecond);
+}
+
 export class SlotScheduler {
   private nextSlot = 0;
 
@@ -22,8 +34,7 @@ export class SlotScheduler {
     const slotAt = Math.max(now, this.nextSlot);
     const waitMs = slotAt - now;
     if (waitMs > maxWaitMs) return { granted: false, slotAt, waitMs };
-    // Whole milliseconds, rounded up: fractional spacing (1000/3) lets float error squeeze in an extra grant.
-    this.nextSlot = slotAt + Math.ceil(1000 / ratePerSecond);
+    this.nextSlot = slotAt + slotSpacingMs(ratePerSecond);
     return { granted: true, slotAt, waitMs };
   }
 

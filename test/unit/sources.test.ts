@@ -462,6 +462,19 @@ describe("two sources, settled", () => {
 });
 
 describe("global rate limit", () => {
+  it("R + 1 grants always span more than a second plus the arrival-jitter allowance", () => {
+    for (const rate of [1, 3, 7, 20, 50]) {
+      const scheduler = new SlotScheduler();
+      const slots = Array.from(
+        { length: rate + 1 },
+        () => scheduler.acquire(rate, 0, Number.POSITIVE_INFINITY).slotAt,
+      );
+      expect((slots.at(-1) ?? 0) - (slots[0] ?? 0)).toBeGreaterThanOrEqual(1000 + 25);
+      // ...while keeping at least 95% of R.
+      expect(1000 / ((slots[1] ?? 0) - (slots[0] ?? 0))).toBeGreaterThanOrEqual(0.95 * rate);
+    }
+  });
+
   it("no one-second window ever holds more than R grants, whatever the callers' timing", () => {
     const scheduler = new SlotScheduler();
     const rate = 3;
@@ -487,8 +500,8 @@ describe("global rate limit", () => {
     const scheduler = new SlotScheduler();
     for (let i = 0; i < 10; i++) scheduler.acquire(1, 0, 60_000);
     const refused = scheduler.acquire(1, 0, 5_000);
-    expect(refused).toMatchObject({ granted: false, waitMs: 10_000 });
-    expect(scheduler.acquire(1, 0, 60_000).slotAt).toBe(10_000);
+    expect(refused).toMatchObject({ granted: false, waitMs: 10 * 1025 });
+    expect(scheduler.acquire(1, 0, 60_000).slotAt).toBe(10 * 1025);
   });
 
   it("the Durable Object limiter paces concurrent callers across the whole worker and honours pauses", async () => {
