@@ -2,6 +2,7 @@
  * Kindling benchmarks: the real worker in local workerd (wrangler dev) against the book-API stand-in.
  *
  *   npm run bench [-- --only ingest,warm,politeness,cost,progress] [--quick] [--verbose] [--write]
+ *   npm run bench -- --render     (re-render docs/BENCHMARKS.md from bench/results.json, no run)
  *
  * Five scenarios (see docs/BENCHMARKS.md): ingest, warm throughput, politeness, cost per author and
  * progress read. Every side of a comparison gets a fresh stack (fresh state directory under .wrangler/,
@@ -14,7 +15,7 @@
  * Exit codes: 0 every selected scenario ran (missed targets are results, not failures); 1 a scenario
  * failed or timed out; 2 bad usage.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { parseArgs } from "node:util";
@@ -63,6 +64,8 @@ const USAGE = `usage: npm run bench [-- options]
   --verbose     show wrangler's output, stack start/stop and per-poll detail
   --write       write bench/results.json and docs/BENCHMARKS.md even for a --quick or --only run
                 (a full run of every scenario always writes them)
+  --render      run nothing: recompute the targets and explanations from bench/results.json and
+                rewrite docs/BENCHMARKS.md (after changing scripts/bench/report.ts or markdown.ts)
   -h, --help    this help`;
 
 const RESULTS_FILE = join(REPO_ROOT, "bench", "results.json");
@@ -82,6 +85,7 @@ function parseCli() {
         quick: { type: "boolean" },
         verbose: { type: "boolean", short: "v" },
         write: { type: "boolean" },
+        render: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -109,6 +113,7 @@ function parseCli() {
     quick: values.quick ?? false,
     verbose: values.verbose ?? false,
     write: values.write ?? false,
+    render: values.render ?? false,
     only,
   };
 }
@@ -137,10 +142,71 @@ async function timed<T>(name: string, fn: () => Promise<T>): Promise<ScenarioOut
   }
 }
 
+/** Targets, the table, the misses with their reasons and the notes about the run, on stdout. */
+function report(results: BenchResults): void {
+  results.targets = computeTargets(results);
+
+  process.stdout.write(`\n${formatTable(results)}\n\n`);
+  for (const [name, outcome] of Object.entries(results.scenarios)) {
+    if (outcome.status === "error" || outcome.status === "timed out") {
+      process.stdout.write(`${outcome.status.toUpperCase()} ${name}: ${outcome.error ?? ""}\n`);
+    }
+  }
+  for (const t of results.targets.filter((t) => t.met === false)) {
+    process.stdout.write(`MISSED ${t.id}: ${t.display} (target ${t.target})\n  ${t.why ?? ""}\n`);
+  }
+  const met = results.targets.filter((t) => t.met === true).length;
+  const missed = results.targets.filter((t) => t.met === false).length;
+  const unmeasured = results.targets.filter((t) => t.met === null).length;
+  process.stdout.write(
+    `\n${met} targets met, ${missed} missed, ${unmeasured} not measured · total ${results.totalSeconds} s\n`,
+  );
+  const code = results.code;
+  if (code && code.sourceHashAtEnd !== code.sourceHash) {
+    process.stdout.write(
+      "note: src/ changed during the run; every stack ran the bundle taken at the start (see results.code)\n",
+    );
+  }
+  if (code && Object.keys(code.extraMigrations ?? {}).length > 0) {
+    process.stdout.write(
+      "note: new migration files appeared during the run (see results.code.extraMigrations)\n",
+    );
+  }
+  const others = new Set(results.overlap.flatMap((o) => o.otherProcesses));
+  if (others.size > 0) {
+    process.stdout.write(
+      `note: other workerd/vitest/wrangler processes were running during the run (${others.size})\n`,
+    );
+  }
+}
+
+function writeResults(results: BenchResults): void {
+  mkdirSync(dirname(RESULTS_FILE), { recursive: true });
+  writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
+  mkdirSync(dirname(DOC_FILE), { recursive: true });
+  writeFileSync(DOC_FILE, renderMarkdown(results));
+  process.stdout.write(`wrote ${relative(REPO_ROOT, RESULTS_FILE)} and ${relative(REPO_ROOT, DOC_FILE)}\n`);
+}
+
 async function main(): Promise<number> {
   const cli = parseCli();
   if (cli.help) {
     process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (cli.render) {
+    let results: BenchResults;
+    try {
+      results = JSON.parse(readFileSync(RESULTS_FILE, "utf8")) as BenchResults;
+    } catch (error) {
+      process.stderr.write(
+        `bench: cannot read ${relative(REPO_ROOT, RESULTS_FILE)}: ${errorMessage(error)}\n`,
+      );
+      return 1;
+    }
+    results.renderedAt = new Date().toISOString();
+    report(results);
+    writeResults(results);
     return 0;
   }
   setVerbose(cli.verbose);
@@ -249,47 +315,11 @@ async function main(): Promise<number> {
   const code = finishSnapshot();
   if (code) results.code = code;
   results.totalSeconds = round((performance.now() - started) / 1000, 1);
-  results.targets = computeTargets(results);
-
-  process.stdout.write(`\n${formatTable(results)}\n\n`);
-  for (const [name, outcome] of Object.entries(results.scenarios)) {
-    if (outcome.status === "error" || outcome.status === "timed out") {
-      process.stdout.write(`${outcome.status.toUpperCase()} ${name}: ${outcome.error ?? ""}\n`);
-    }
-  }
-  for (const t of results.targets.filter((t) => t.met === false)) {
-    process.stdout.write(`MISSED ${t.id}: ${t.display} (target ${t.target})\n  ${t.why ?? ""}\n`);
-  }
-  const met = results.targets.filter((t) => t.met === true).length;
-  const missed = results.targets.filter((t) => t.met === false).length;
-  const unmeasured = results.targets.filter((t) => t.met === null).length;
-  process.stdout.write(
-    `\n${met} targets met, ${missed} missed, ${unmeasured} not measured · total ${results.totalSeconds} s\n`,
-  );
-  if (code && code.sourceHashAtEnd !== code.sourceHash) {
-    process.stdout.write(
-      "note: src/ changed during the run; every stack ran the bundle taken at the start (see results.code)\n",
-    );
-  }
-  if (code && Object.keys(code.extraMigrations).length > 0) {
-    process.stdout.write(
-      "note: new migration files appeared during the run (see results.code.extraMigrations)\n",
-    );
-  }
-  const others = new Set(results.overlap.flatMap((o) => o.otherProcesses));
-  if (others.size > 0) {
-    process.stdout.write(
-      `note: other workerd/vitest/wrangler processes were running during the run (${others.size})\n`,
-    );
-  }
+  report(results);
 
   const complete = !cli.quick && cli.only.length === SCENARIOS.length;
   if (complete || cli.write) {
-    mkdirSync(dirname(RESULTS_FILE), { recursive: true });
-    writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
-    mkdirSync(dirname(DOC_FILE), { recursive: true });
-    writeFileSync(DOC_FILE, renderMarkdown(results));
-    process.stdout.write(`wrote ${relative(REPO_ROOT, RESULTS_FILE)} and ${relative(REPO_ROOT, DOC_FILE)}\n`);
+    writeResults(results);
   } else {
     process.stdout.write("(--quick / --only run: results not written; add --write to write them)\n");
   }
