@@ -2,12 +2,14 @@
  * Benchmark plumbing: one fresh offline stack (stand-in + wrangler dev, fresh persisted state) per
  * scenario side, a small client for the worker's API and test hooks, time limits, and statistics.
  */
+
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { dirname, join, relative } from "node:path";
+import type { TestCounters } from "../../src/testing/counters.ts";
 import { type OfflineStack, type OfflineStackOptions, startOfflineStack } from "../dev-offline.ts";
 import type { FakeUpstream } from "../fake-upstream/handler.ts";
 import {
@@ -418,23 +420,8 @@ export function foreignProcesses(): string[] {
 // The worker's API and test hooks
 // ---------------------------------------------------------------------------------------------------------
 
-export interface Counters {
-  queueSendCalls: number;
-  queueSendBatchCalls: number;
-  queueMessagesSent: number;
-  kvReads: number;
-  kvWrites: number;
-  kvDeletes: number;
-  kvLists: number;
-  d1Batches: number;
-  d1Statements: number;
-  d1RowsWritten: number;
-  upstreamRequests: number;
-  rateLimiterCalls: number;
-  consumerInvocations: number;
-  consumerMessages: number;
-  crashes: number;
-}
+/** The worker's test-mode counters (`GET /__test/counters`): one definition, shared with the worker. */
+export type Counters = TestCounters;
 
 export type StateCounts = {
   total: number;
