@@ -36,7 +36,7 @@ const configSchema = z.object({
   MAX_DELIVERIES: positiveNumber(4),
   /** Hard cap on deliveries of one task, crashes included: past it a dead letter is final regardless. */
   MAX_TOTAL_ATTEMPTS: positiveNumber(12),
-  BREAKER_FAILURE_THRESHOLD: positiveNumber(3),
+  BREAKER_FAILURE_THRESHOLD: positiveNumber(5),
   /** Benchmark/chaos hooks (/__test/*, counters, naive modes). Never set in production. */
   TEST_HOOKS: flag("false"),
   BREAKER_COOLDOWN_SECONDS: nonNegativeNumber(15),

@@ -29,7 +29,7 @@ export class CircuitBreaker {
     opts: { failureThreshold?: number; coolDownMs?: number; now?: () => number } = {},
   ) {
     this.name = name;
-    this.failureThreshold = opts.failureThreshold ?? 3;
+    this.failureThreshold = opts.failureThreshold ?? 5;
     this.coolDownMs = opts.coolDownMs ?? 15_000;
     this.now = opts.now ?? Date.now;
   }

@@ -9,7 +9,7 @@ export interface UpstreamDeps {
   timeoutMs: number;
   /** Awaited before every request: the place for rate limiting, breakers and per-invocation budgets. */
   beforeRequest?: (source: SourceName) => Promise<void>;
-  /** Told about every request's outcome (breaker bookkeeping, counters). */
+  /** Told each call's outcome once, after its inline retries (breaker bookkeeping). */
   afterResponse?: (source: SourceName, outcome: { ok: boolean; status: number | null }) => void;
   /** Extra tries for a transient failure without Retry-After (a blip), before the attempt gives up. */
   inlineRetries?: number;
@@ -33,18 +33,29 @@ export async function getJson<T extends z.ZodType>(
 ): Promise<z.infer<T>> {
   const retries = deps.inlineRetries ?? 2;
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-  let lastFailure: unknown;
+  // The breaker hears one outcome per call, not per try: a blip an inline retry absorbed is not
+  // evidence of an outage, and one author whose query always fails must not trip it for everyone.
+  const giveUp = (error: UpstreamError): never => {
+    deps.afterResponse?.(source, { ok: false, status: error.upstreamStatus ?? null });
+    throw error;
+  };
+  let lastFailure: UpstreamError | undefined;
   for (let attempt = 0; ; attempt++) {
     try {
-      return await getJsonOnce(source, url, schema, deps);
+      // Held back (breaker, local rate limit, budget): no request left, so nothing to tell the breaker.
+      await deps.beforeRequest?.(source);
     } catch (error) {
-      // A retry refused by the breaker (which this very failure may have opened) must not hide the
-      // real failure: the attempt failed upstream, it was not merely held back.
-      if (error instanceof UpstreamError && error.code === "breaker_open" && lastFailure !== undefined)
-        throw lastFailure;
-      if (!(error instanceof UpstreamError) || error.kind !== "transient" || error.code === "breaker_open")
-        throw error;
-      if (attempt >= retries) throw error;
+      // A retry refused by the breaker must not hide the real failure: the call failed upstream.
+      if (lastFailure) return giveUp(lastFailure);
+      throw error;
+    }
+    try {
+      const data = await getJsonOnce(source, url, schema, deps);
+      deps.afterResponse?.(source, { ok: true, status: 200 });
+      return data;
+    } catch (error) {
+      if (!(error instanceof UpstreamError)) throw error;
+      if (error.kind !== "transient" || attempt >= retries) return giveUp(error);
       // A short Retry-After is waited out here (honoured, not shortened); a long one goes back to the
       // queue so the message is retried after at least that long.
       const wait =
@@ -53,7 +64,7 @@ export async function getJson<T extends z.ZodType>(
           : error.retryAfterSeconds <= MAX_INLINE_RETRY_AFTER_SECONDS
             ? error.retryAfterSeconds * 1000
             : null;
-      if (wait === null) throw error;
+      if (wait === null) return giveUp(error);
       lastFailure = error;
       await sleep(wait);
     }
@@ -70,7 +81,6 @@ async function getJsonOnce<T extends z.ZodType>(
   schema: T,
   deps: UpstreamDeps,
 ): Promise<z.infer<T>> {
-  await deps.beforeRequest?.(source);
   let response: Response;
   try {
     response = await deps.fetch(url, {
@@ -78,7 +88,6 @@ async function getJsonOnce<T extends z.ZodType>(
       signal: AbortSignal.timeout(deps.timeoutMs),
     });
   } catch (error) {
-    deps.afterResponse?.(source, { ok: false, status: null });
     const timedOut = error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError");
     throw new UpstreamError({
       source,
@@ -93,14 +102,12 @@ async function getJsonOnce<T extends z.ZodType>(
   if (!response.ok) {
     // Drain the body so the connection can be reused.
     await response.body?.cancel();
-    deps.afterResponse?.(source, { ok: false, status: response.status });
     throw upstreamStatusError(source, response.status, parseRetryAfter(response.headers.get("Retry-After")));
   }
   let body: unknown;
   try {
     body = await response.json();
   } catch (error) {
-    deps.afterResponse?.(source, { ok: false, status: response.status });
     throw new UpstreamError({
       source,
       code: "upstream_malformed",
@@ -112,7 +119,6 @@ async function getJsonOnce<T extends z.ZodType>(
   }
   const parsed = schema.safeParse(body);
   if (!parsed.success) {
-    deps.afterResponse?.(source, { ok: false, status: response.status });
     throw new UpstreamError({
       source,
       code: "upstream_malformed",
@@ -121,6 +127,5 @@ async function getJsonOnce<T extends z.ZodType>(
       upstreamStatus: response.status,
     });
   }
-  deps.afterResponse?.(source, { ok: true, status: response.status });
   return parsed.data;
 }

@@ -320,17 +320,17 @@ describe("merge", () => {
 });
 
 describe("circuit breaker", () => {
-  it("opens after 3 consecutive failures and lets one probe through after 15 s", () => {
+  it("opens after 5 consecutive failures and lets one probe through after 15 s", () => {
     let now = 0;
     const breaker = new CircuitBreaker("test", { now: () => now });
-    for (let i = 0; i < 2; i++) {
+    for (let i = 0; i < 4; i++) {
       expect(breaker.tryAcquire()).toBe(true);
       breaker.recordFailure();
     }
     expect(breaker.snapshot().state).toBe("closed");
     expect(breaker.tryAcquire()).toBe(true);
     breaker.recordFailure();
-    expect(breaker.snapshot()).toMatchObject({ state: "open", consecutiveFailures: 3, openUntil: 15_000 });
+    expect(breaker.snapshot()).toMatchObject({ state: "open", consecutiveFailures: 5, openUntil: 15_000 });
     expect(breaker.tryAcquire()).toBe(false);
     now = 14_999;
     expect(breaker.tryAcquire()).toBe(false);
@@ -364,14 +364,17 @@ describe("circuit breaker", () => {
       fetch: upstream.fetch,
       breakers: createProviderBreakers({ now: () => now }),
     };
-    // One attempt: the first try and two inline retries all fail, which is 3 consecutive failures.
-    await expect(fetchAuthorWorks("Ann Author", ctx)).rejects.toMatchObject({ kind: "transient" });
-    expect(upstream.stats().total).toBe(3);
+    // Each call is a first try and two inline retries, and counts as one failure: five calls open it.
+    for (let call = 1; call <= 5; call++) {
+      expect(ctx.breakers.openlibrary.snapshot().state).toBe("closed");
+      await expect(fetchAuthorWorks("Ann Author", ctx)).rejects.toMatchObject({ kind: "transient" });
+    }
+    expect(upstream.stats().total).toBe(15);
     expect(ctx.breakers.openlibrary.snapshot().state).toBe("open");
     // While open nothing is sent, and the author is "held back", not failed.
     const blocked = await fetchAuthorWorks("Ann Author", ctx).catch((e: AppError) => e);
     expect(blocked).toMatchObject({ code: "providers_held_back", kind: "transient", retryAfterSeconds: 15 });
-    expect(upstream.stats().total).toBe(3);
+    expect(upstream.stats().total).toBe(15);
     now += 15_000;
     upstream.configure({ statusRates: {} });
     const recovered = await fetchAuthorWorks("Ann Author", ctx);
@@ -380,16 +383,44 @@ describe("circuit breaker", () => {
   });
 });
 
-describe("a failed probe is a failure, not a hold-back", () => {
-  it("an inline retry refused by the breaker this failure opened reports the real upstream error", async () => {
+describe("what the breaker counts", () => {
+  it("a half-open probe whose inline retry is refused reports the real upstream error and re-opens", async () => {
+    let now = 0;
     const upstream = createFakeUpstream({ statusRates: { "500": 1 } });
     const config = loadConfig({ ...env, GOOGLE_BOOKS_ENABLED: "false" });
-    const breakers = createProviderBreakers({ failureThreshold: 2 });
+    const breakers = createProviderBreakers({ failureThreshold: 1, coolDownMs: 1000, now: () => now });
     const ctx: SourcesContext = { config, fetch: upstream.fetch, breakers };
+    await fetchAuthorWorks("Ann Author", ctx).catch(() => undefined);
+    expect(breakers.openlibrary.snapshot().state).toBe("open");
+    now += 1000;
     const error = await fetchAuthorWorks("Ann Author", ctx).catch((e: AppError) => e);
-    // Two real failures opened the breaker; the third try was refused: still a 500 failure, and counted.
-    expect(upstream.stats().total).toBe(2);
+    // The probe went out and failed; its inline retry was refused (the probe is still "in flight"), so
+    // the call gives up with the 500 it got, counted as a failure, and the breaker is open again.
+    expect(upstream.stats().total).toBe(4);
     expect(error).toMatchObject({ code: "upstream_unavailable", kind: "transient" });
+    expect(breakers.openlibrary.snapshot().state).toBe("open");
+  });
+
+  it("blips absorbed by an inline retry and one author's failing query do not trip it", async () => {
+    const upstream = createFakeUpstream({ failingAuthors: ["Always Fails"] });
+    let tries = 0;
+    // Two tries in three are a 500: each call's first try and first retry fail, its last retry succeeds.
+    const flaky: typeof fetch = async (input, init) =>
+      tries++ % 3 < 2 ? json({ error: "blip" }, 500) : upstream.fetch(input, init);
+    const config = loadConfig({ ...env, GOOGLE_BOOKS_ENABLED: "false" });
+    const breakers = createProviderBreakers({ failureThreshold: 2 });
+    const blips: SourcesContext = { config, fetch: flaky, breakers };
+    for (let call = 0; call < 4; call++) await fetchAuthorWorks("Peter Frankopan", blips);
+    expect(breakers.openlibrary.snapshot()).toMatchObject({ state: "closed", consecutiveFailures: 0 });
+    const ctx: SourcesContext = { config, fetch: upstream.fetch, breakers };
+    for (let round = 0; round < 3; round++) {
+      await expect(fetchAuthorWorks("Always Fails", ctx)).rejects.toMatchObject({ kind: "transient" });
+      await fetchAuthorWorks("Peter Frankopan", ctx);
+    }
+    expect(breakers.openlibrary.snapshot()).toMatchObject({ state: "closed", consecutiveFailures: 0 });
+    await expect(fetchAuthorWorks("Always Fails", ctx)).rejects.toMatchObject({ kind: "transient" });
+    await expect(fetchAuthorWorks("Always Fails", ctx)).rejects.toMatchObject({ kind: "transient" });
+    expect(breakers.openlibrary.snapshot().state).toBe("open");
   });
 });
 
