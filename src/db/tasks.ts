@@ -34,12 +34,24 @@ export function claimTasksStatement(
     .bind(JSON.stringify(refs.map((r) => ({ j: r.jobId, a: r.authorKey, g: r.gen }))), now);
 }
 
-export interface TerminalOutcome extends TaskRef {
+/** How a consumer outcome is guarded and counted; both absent for the sweeper's and DLQ's own verdicts. */
+export interface DeliveryGuard {
+  /** The message's generation: the row moves only if it is still the task's current one. */
+  gen?: number;
+  /** The delivery was not claimed (a first delivery), so this write counts its attempt. */
+  countAttempt?: boolean;
+}
+
+export interface TerminalOutcome extends TaskRef, DeliveryGuard {
   status: TerminalTaskStatus;
   worksCount?: number;
   error?: string | null;
   sources?: string | null;
 }
+
+/** SQL over a json_each row `m` (alias given) and a task row: no generation given, or the task's current one. */
+const currentGeneration = (generation: string, task: string) =>
+  `(${generation} IS NULL OR ${task}.generation = ${generation})`;
 
 const COUNTER_COLUMN: Record<TerminalTaskStatus, string> = {
   done: "done_count",
@@ -52,6 +64,7 @@ const COUNTER_COLUMN: Record<TerminalTaskStatus, string> = {
  * Terminal transitions for many tasks, with the job counters moved in the same statements' batch.
  * The counter update runs first and counts only rows that are still open, then the task update
  * closes exactly those rows: a redelivered message finds its task closed and moves nothing.
+ * Statements come in pairs (counter, task); each task update returns the rows it closed.
  * Callers must pass each task at most once.
  */
 export function finishTasksStatements(
@@ -73,6 +86,8 @@ export function finishTasksStatements(
       w: o.worksCount ?? 0,
       e: o.error ?? null,
       s: o.sources ?? null,
+      g: o.gen ?? null,
+      k: o.countAttempt ? 1 : 0,
     }));
     for (const chunk of chunkJson(rows)) {
       const column = COUNTER_COLUMN[status];
@@ -83,27 +98,31 @@ export function finishTasksStatements(
                ${column} = ${column} + (
                  SELECT COUNT(*) FROM json_each(?1) AS m JOIN tasks AS t
                    ON t.job_id = m.value ->> 'j' AND t.author_key = m.value ->> 'a'
-                 WHERE t.job_id = jobs.id AND t.status IN ${OPEN_SQL}),
+                 WHERE t.job_id = jobs.id AND t.status IN ${OPEN_SQL}
+                   AND ${currentGeneration("m.value ->> 'g'", "t")}),
                works_cached = works_cached + (
                  SELECT COALESCE(SUM(m.value ->> 'w'), 0) FROM json_each(?1) AS m JOIN tasks AS t
                    ON t.job_id = m.value ->> 'j' AND t.author_key = m.value ->> 'a'
-                 WHERE t.job_id = jobs.id AND t.status IN ${OPEN_SQL}),
+                 WHERE t.job_id = jobs.id AND t.status IN ${OPEN_SQL}
+                   AND ${currentGeneration("m.value ->> 'g'", "t")}),
                updated_at = ?2
              WHERE id IN (SELECT value ->> 'j' FROM json_each(?1))`,
           )
           .bind(chunk, now),
         db
           .prepare(
-            `UPDATE tasks SET status = ?3, works_count = m.w,
+            `UPDATE tasks SET status = ?3, works_count = m.w, attempts = tasks.attempts + m.k,
                error = CASE WHEN ?3 IN ('done', 'skipped') THEN NULL
-                            WHEN ?3 = 'dead' THEN 'retries exhausted after ' || tasks.attempts || ' attempts; last error: '
-                              || COALESCE(m.e, tasks.error, 'unknown')
+                            WHEN ?3 = 'dead' THEN 'retries exhausted after ' || (tasks.attempts + m.k)
+                              || ' attempts; last error: ' || COALESCE(m.e, tasks.error, 'unknown')
                             ELSE COALESCE(m.e, tasks.error) END,
                sources = COALESCE(m.s, tasks.sources),
                finished_at = ?2, updated_at = ?2
              FROM (SELECT value ->> 'j' AS j, value ->> 'a' AS a, value ->> 'w' AS w, value ->> 'e' AS e,
-                          value ->> 's' AS s FROM json_each(?1)) AS m
-             WHERE tasks.job_id = m.j AND tasks.author_key = m.a AND tasks.status IN ${OPEN_SQL}`,
+                          value ->> 's' AS s, value ->> 'g' AS g, value ->> 'k' AS k FROM json_each(?1)) AS m
+             WHERE tasks.job_id = m.j AND tasks.author_key = m.a AND tasks.status IN ${OPEN_SQL}
+               AND ${currentGeneration("m.g", "tasks")}
+             RETURNING job_id, author_key`,
           )
           .bind(chunk, now, status),
       );
@@ -112,7 +131,7 @@ export function finishTasksStatements(
   return statements;
 }
 
-export interface RetryNote extends TaskRef {
+export interface RetryNote extends TaskRef, DeliveryGuard {
   error: string;
   /**
    * When the author itself failed: `failureMark(gen, attempt)` of the failed delivery (a duplicate copy of
@@ -139,18 +158,39 @@ export function requeueTasksStatement(
     e: n.error,
     f: n.failedAttempt,
     n: n.newGeneration ? 1 : 0,
+    g: n.gen ?? null,
+    k: n.countAttempt ? 1 : 0,
   }));
   return db
     .prepare(
       `UPDATE tasks SET status = 'queued', error = m.e, failures = failures + (m.f > failure_mark),
-         failure_mark = MAX(failure_mark, m.f),
+         failure_mark = MAX(failure_mark, m.f), attempts = attempts + m.k,
          generation = generation + m.n, updated_at = ?2
        FROM (SELECT value ->> 'j' AS j, value ->> 'a' AS a, value ->> 'e' AS e, value ->> 'f' AS f,
-                    value ->> 'n' AS n FROM json_each(?1)) AS m
+                    value ->> 'n' AS n, value ->> 'g' AS g, value ->> 'k' AS k FROM json_each(?1)) AS m
        WHERE tasks.job_id = m.j AND tasks.author_key = m.a AND tasks.status IN ${OPEN_SQL}
+         AND ${currentGeneration("m.g", "tasks")}
        RETURNING job_id, author_key, generation`,
     )
     .bind(JSON.stringify(rows), now);
+}
+
+export interface FailureTally {
+  job_id: string;
+  author_key: string;
+  failures: number;
+  failure_mark: number;
+}
+
+/** How often each task's author has failed so far (read when a delivery that was not claimed fails). */
+export function failureTallyStatement(db: D1Database, refs: readonly TaskRef[]): D1PreparedStatement {
+  return db
+    .prepare(
+      `SELECT t.job_id, t.author_key, t.failures, t.failure_mark
+       FROM (SELECT value ->> 'j' AS j, value ->> 'a' AS a FROM json_each(?1)) AS m
+       JOIN tasks AS t ON t.job_id = m.j AND t.author_key = m.a`,
+    )
+    .bind(JSON.stringify(refs.map((r) => ({ j: r.jobId, a: r.authorKey }))));
 }
 
 export interface DeadLetterCheck {
@@ -188,12 +228,16 @@ export interface ChildTask {
 /**
  * New tasks for discovered co-authors. The job's total grows by the number of rows that do not exist
  * yet, then INSERT ... ON CONFLICT DO NOTHING adds exactly those; RETURNING names the new ones, the only
- * ones that get a message. Callers must pass each (job, author) at most once.
+ * ones that get a message. Only a parent that is done (earlier in the same batch) has children: an
+ * outcome whose own write was refused (an obsolete copy) adds none. The consumer inserts them `queued`,
+ * as their message goes out right after (one D1 batch on the happy path; an unsent one is moved back to
+ * `pending` for the sweeper). Callers must pass each (job, author) at most once.
  */
 export function insertChildTasksStatements(
   db: D1Database,
   children: readonly ChildTask[],
   now: number,
+  status: "pending" | "queued" = "pending",
 ): D1PreparedStatement[] {
   const statements: D1PreparedStatement[] = [];
   const rows = children.map((c) => ({
@@ -203,13 +247,15 @@ export function insertChildTasksStatements(
     d: c.depth,
     p: c.parentKey,
   }));
+  const parentDone = (m: string) =>
+    `EXISTS (SELECT 1 FROM tasks AS p WHERE p.job_id = ${m} ->> 'j' AND p.author_key = ${m} ->> 'p' AND p.status = 'done')`;
   for (const chunk of chunkJson(rows)) {
     statements.push(
       db
         .prepare(
           `UPDATE jobs SET total_tasks = total_tasks + (
              SELECT COUNT(*) FROM json_each(?1) AS m
-             WHERE m.value ->> 'j' = jobs.id
+             WHERE m.value ->> 'j' = jobs.id AND ${parentDone("m.value")}
                AND NOT EXISTS (SELECT 1 FROM tasks AS t WHERE t.job_id = m.value ->> 'j' AND t.author_key = m.value ->> 'a')),
              updated_at = ?2
            WHERE id IN (SELECT value ->> 'j' FROM json_each(?1))`,
@@ -218,12 +264,12 @@ export function insertChildTasksStatements(
       db
         .prepare(
           `INSERT INTO tasks (job_id, author_key, author_name, depth, parent_key, status, created_at, updated_at)
-           SELECT value ->> 'j', value ->> 'a', value ->> 'n', value ->> 'd', value ->> 'p', 'pending', ?2, ?2
-           FROM json_each(?1) WHERE true
+           SELECT value ->> 'j', value ->> 'a', value ->> 'n', value ->> 'd', value ->> 'p', ?3, ?2, ?2
+           FROM json_each(?1) WHERE ${parentDone("value")}
            ON CONFLICT (job_id, author_key) DO NOTHING
            RETURNING job_id, author_key, author_name, depth`,
         )
-        .bind(chunk, now),
+        .bind(chunk, now, status),
     );
   }
   return statements;

@@ -17,6 +17,8 @@ function wrapStatement(statement: D1PreparedStatement): D1PreparedStatement {
       if (prop === "bind") return (...args: unknown[]) => wrapStatement(target.bind(...args));
       if (prop === "run" || prop === "all" || prop === "first" || prop === "raw") {
         return async (...args: unknown[]) => {
+          // A lone statement is a round trip of its own, billed and timed like a batch of one.
+          counters.d1Batches++;
           counters.d1Statements++;
           const result = await (target[prop] as (...a: unknown[]) => Promise<unknown>).apply(target, args);
           if (prop !== "first" && prop !== "raw") counters.d1RowsWritten += rowsWritten(result);

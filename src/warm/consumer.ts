@@ -6,11 +6,12 @@ import { completeJobsStatement, markJobsRunningStatement } from "../db/jobs";
 import {
   type ChildTask,
   claimTasksStatement,
+  type FailureTally,
   failureMark,
+  failureTallyStatement,
   finishTasksStatements,
   insertChildTasksStatements,
   markPendingStatements,
-  markQueuedStatements,
   type RetryNote,
   requeueTasksStatement,
   type TerminalOutcome,
@@ -57,8 +58,10 @@ const DEFER_DELAY_SECONDS = 1;
 
 /**
  * The warm queue's consumer. Never throws: every message is acked or retried on its own.
- * I/O per batch: one D1 batch to claim, one to record every outcome, one more only when new
- * co-author tasks were sent; KV writes in parallel; one Analytics Engine point.
+ * I/O per batch on the happy path (first deliveries that succeed): one D1 batch recording every
+ * outcome, KV writes in parallel, one sendBatch for new co-authors, one Analytics Engine point.
+ * Redelivered and re-sent messages cost one more D1 batch first (the claim), a failed delivery that was
+ * not claimed one read of its failure tally, and a send that fails one write moving tasks to pending.
  */
 export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, deps: WarmDeps): Promise<void> {
   const startedAt = deps.now();
@@ -108,44 +111,46 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
     return;
   }
 
-  // 2. Claim: tasks still open move to running; closed ones mean this is a redelivery.
+  // 2. Claim what may be a second copy: a redelivery (attempts > 1) or a re-sent message (gen > 0) moves
+  // its task to running, and one whose task is closed or has moved on to a newer message is acked unworked
+  // before it costs an upstream request. A first delivery goes straight to work: its outcome is written
+  // under a generation guard (an obsolete copy's write changes nothing), so the happy path costs one D1
+  // batch, and a rare duplicate first delivery costs the providers a second fetch, never a double count.
   const entries = [...primaries.values()];
   const jobIds = [...new Set(entries.map((e) => e.body.jobId))];
-  let claimed: Set<string>;
+  const claimed = new Set<string>();
   const priorFailures = new Map<string, number>();
   const priorMarks = new Map<string, number>();
   const generations = new Map<string, number>();
-  try {
-    const [, claimResult] = await env.DB.batch([
-      markJobsRunningStatement(env.DB, jobIds, startedAt),
-      claimTasksStatement(
-        env.DB,
-        entries.map((e) => e.body),
-        startedAt,
-      ),
-    ]);
-    const rows = (claimResult?.results ?? []) as {
-      job_id: string;
-      author_key: string;
-      failures: number;
-      failure_mark: number;
-      generation: number;
-    }[];
-    claimed = new Set(rows.map((r) => taskId({ jobId: r.job_id, authorKey: r.author_key })));
-    for (const r of rows) {
-      priorFailures.set(taskId({ jobId: r.job_id, authorKey: r.author_key }), Number(r.failures));
-      priorMarks.set(taskId({ jobId: r.job_id, authorKey: r.author_key }), Number(r.failure_mark));
-      generations.set(taskId({ jobId: r.job_id, authorKey: r.author_key }), Number(r.generation));
+  const suspects = entries.filter((e) => e.message.attempts > 1 || e.body.gen > 0);
+  if (suspects.length > 0) {
+    try {
+      const [claimResult] = await env.DB.batch([
+        claimTasksStatement(
+          env.DB,
+          suspects.map((e) => e.body),
+          startedAt,
+        ),
+      ]);
+      const rows = (claimResult?.results ?? []) as (FailureTally & { generation: number })[];
+      for (const r of rows) {
+        const id = taskId({ jobId: r.job_id, authorKey: r.author_key });
+        claimed.add(id);
+        priorFailures.set(id, Number(r.failures));
+        priorMarks.set(id, Number(r.failure_mark));
+        generations.set(id, Number(r.generation));
+      }
+    } catch (error) {
+      retryAll(`claim failed: ${String(error)}`);
+      finish(env, metrics, startedAt, deps);
+      return;
     }
-  } catch (error) {
-    retryAll(`claim failed: ${String(error)}`);
-    finish(env, metrics, startedAt, deps);
-    return;
-  }
-  for (const id of [...primaries.keys()]) {
-    if (!claimed.has(id)) {
-      settle(id, (m) => m.ack());
-      primaries.delete(id);
+    for (const { body } of suspects) {
+      const id = taskId(body);
+      if (!claimed.has(id)) {
+        settle(id, (m) => m.ack());
+        primaries.delete(id);
+      }
     }
   }
   const work = [...primaries.values()];
@@ -159,6 +164,23 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
   // The author's own failure allowance (one try + max_retries) belongs to the task, not the message:
   // deferrals and crashes do not use it up, duplicates of one attempt count once, and the consumer
   // decides "dead" itself when the author fails its 4th attempt.
+  const untallied = outcomes.filter((o) => o.kind === "retry" && !claimed.has(taskId(o.body)));
+  if (untallied.length > 0) {
+    try {
+      const { results } = await failureTallyStatement(
+        env.DB,
+        untallied.map((o) => o.body),
+      ).all<FailureTally>();
+      for (const r of results) {
+        const id = taskId({ jobId: r.job_id, authorKey: r.author_key });
+        priorFailures.set(id, Number(r.failures));
+        priorMarks.set(id, Number(r.failure_mark));
+      }
+    } catch (error) {
+      // Without the tally the author's allowance is unknown: the retry counts it again next time.
+      console.warn(JSON.stringify({ msg: "failure tally unavailable", error: String(error) }));
+    }
+  }
   for (const [i, outcome] of outcomes.entries()) {
     if (outcome.kind !== "retry") continue;
     const id = taskId(outcome.body);
@@ -193,10 +215,12 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
   const retryNotes: RetryNote[] = [];
   const children = new Map<string, ChildTask>();
   const workEntries: { authorKey: string; work: Work }[] = [];
+  const guardOf = (body: WarmMessage) => ({ gen: body.gen, countAttempt: !claimed.has(taskId(body)) });
   for (const outcome of outcomes) {
     const { body } = outcome;
     if (outcome.kind === "done") {
       terminal.push({
+        ...guardOf(body),
         jobId: body.jobId,
         authorKey: body.authorKey,
         status: "done",
@@ -220,6 +244,7 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
       }
     } else if (outcome.kind === "skipped") {
       terminal.push({
+        ...guardOf(body),
         jobId: body.jobId,
         authorKey: body.authorKey,
         status: "skipped",
@@ -228,6 +253,7 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
       });
     } else if (outcome.kind === "failed") {
       terminal.push({
+        ...guardOf(body),
         jobId: body.jobId,
         authorKey: body.authorKey,
         status: "failed",
@@ -235,6 +261,7 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
       });
     } else if (outcome.kind === "dead") {
       terminal.push({
+        ...guardOf(body),
         jobId: body.jobId,
         authorKey: body.authorKey,
         status: "dead",
@@ -242,6 +269,7 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
       });
     } else if (outcome.kind === "retry") {
       retryNotes.push({
+        ...guardOf(body),
         jobId: body.jobId,
         authorKey: body.authorKey,
         error: `${outcome.code}: ${outcome.message}`,
@@ -249,6 +277,7 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
       });
     } else {
       retryNotes.push({
+        ...guardOf(body),
         jobId: body.jobId,
         authorKey: body.authorKey,
         error: `deferred: ${outcome.reason}`,
@@ -268,19 +297,26 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
   metrics.durationMs = deps.now() - startedAt;
   const childList = [...children.values()];
   const statements: D1PreparedStatement[] = [
+    markJobsRunningStatement(env.DB, jobIds, startedAt),
     ...upsertWorksStatements(env.DB, workEntries, now, TTL_SECONDS.bookByIsbn),
-    ...finishTasksStatements(env.DB, terminal, now),
   ];
+  const finishStart = statements.length;
+  statements.push(...finishTasksStatements(env.DB, terminal, now));
+  const finishEnd = statements.length;
   const requeueAt =
     retryNotes.length > 0 ? statements.push(requeueTasksStatement(env.DB, retryNotes, now)) - 1 : -1;
   const childStart = statements.length;
-  const childStatements = insertChildTasksStatements(env.DB, childList, now);
+  const childStatements = insertChildTasksStatements(env.DB, childList, now, "queued");
   statements.push(
     ...childStatements,
     completeJobsStatement(env.DB, jobIds, now),
     insertWarmEventStatement(env.DB, metrics, now),
   );
   let newChildren: WarmMessage[] = [];
+  // Tasks this batch's writes moved. An outcome whose write was refused (its task is closed or has moved on
+  // to a newer message) is acked, not retried, and writes no marker.
+  const requeuedIds = new Set<string>();
+  const closedIds = new Set<string>();
   try {
     const results = await env.DB.batch(statements);
     // The generation each requeued task now has, read from the same statement that set it: a racing
@@ -290,8 +326,15 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
       author_key: string;
       generation: number;
     }[];
-    for (const r of requeued)
-      generations.set(taskId({ jobId: r.job_id, authorKey: r.author_key }), Number(r.generation));
+    for (let i = finishStart + 1; i < finishEnd; i += 2) {
+      for (const r of (results[i]?.results ?? []) as { job_id: string; author_key: string }[])
+        closedIds.add(taskId({ jobId: r.job_id, authorKey: r.author_key }));
+    }
+    for (const r of requeued) {
+      const id = taskId({ jobId: r.job_id, authorKey: r.author_key });
+      generations.set(id, Number(r.generation));
+      requeuedIds.add(id);
+    }
     const maxDepthOf = new Map(work.map((w) => [w.body.jobId, w.body.maxDepth]));
     for (let i = childStart + 1; i < childStart + childStatements.length; i += 2) {
       const rows = (results[i]?.results ?? []) as {
@@ -320,29 +363,32 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
     return;
   }
 
-  // 6. Fan out: only the children that did not exist get a message; they become queued once sent.
+  // 6. Fan out: only the children that did not exist get a message. They were written `queued`; one whose
+  // message could not be sent goes back to `pending`, where the sweeper finds it.
   if (newChildren.length > 0) {
     const sent = await sendWarmMessages(env.WARM_QUEUE as Queue<WarmMessage>, newChildren);
     newChildren = sent.sent;
-    if (sent.sent.length > 0) {
+    if (sent.unsent.length > 0) {
       try {
-        await env.DB.batch(markQueuedStatements(env.DB, sent.sent, deps.now()));
+        await env.DB.batch(markPendingStatements(env.DB, sent.unsent, deps.now()));
       } catch (error) {
-        // Harmless: pending tasks are re-sent by the sweeper and duplicates find their task closed.
-        console.warn(JSON.stringify({ msg: "marking children queued failed", error: String(error) }));
+        // Left queued without a message: the stalled-job sweep re-sends it.
+        console.warn(JSON.stringify({ msg: "marking unsent children pending failed", error: String(error) }));
       }
     }
   }
 
-  // 7. Markers last: an author counts as warmed only once its works are recorded.
+  // 7. Markers last: an author counts as warmed only once its works and its task are recorded.
   await Promise.all(
-    done.map((o) =>
-      cache.set(
-        cacheKeys.processedMarker(o.body.authorName),
-        markerFor(o.body, o.works.length, now),
-        TTL_SECONDS.processedMarker,
+    done
+      .filter((o) => closedIds.has(taskId(o.body)))
+      .map((o) =>
+        cache.set(
+          cacheKeys.processedMarker(o.body.authorName),
+          markerFor(o.body, o.works.length, now),
+          TTL_SECONDS.processedMarker,
+        ),
       ),
-    ),
   );
 
   // 8. Deferred authors get a fresh copy (keeping their retry allowance: a spent budget or an open
@@ -373,7 +419,8 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
   // 9. Ack or retry each message on its own.
   for (const outcome of outcomes) {
     const id = taskId(outcome.body);
-    if (outcome.kind === "retry") settle(id, (m) => m.retry({ delaySeconds: outcome.delaySeconds }));
+    if (outcome.kind === "retry" && requeuedIds.has(id))
+      settle(id, (m) => m.retry({ delaySeconds: outcome.delaySeconds }));
     else settle(id, (m) => m.ack());
   }
   finish(env, metrics, startedAt, deps);

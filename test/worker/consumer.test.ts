@@ -5,6 +5,8 @@ import { hasCoAuthors, worksForAuthor } from "../../scripts/fake-upstream/catalo
 import { cacheKeys } from "../../src/cache/keys";
 import { authorKey } from "../../src/ingest/normalize";
 import { createProviderBreakers } from "../../src/sources";
+import { counters, resetCounters } from "../../src/testing/counters";
+import { instrumentEnv } from "../../src/testing/instrument";
 import { handleWarmBatch } from "../../src/warm/consumer";
 import { handleDeadLetterBatch } from "../../src/warm/dlq";
 import type { ProcessedMarker } from "../../src/warm/marker";
@@ -103,6 +105,28 @@ describe("warm consumer", () => {
       .bind(authorKey(soloAuthor))
       .first<{ n: number }>();
     expect(rows?.n).toBe(expected.length);
+  });
+
+  it("on the happy path a message batch costs one D1 round trip, fan-out included", async () => {
+    const { jobId, messages } = await seedJob([soloAuthor, coAuthoredAuthor], 1);
+    resetCounters();
+    const batch = createMessageBatch(
+      QUEUE,
+      messages.map((m) => queueMessage(m)),
+    );
+    await handleWarmBatch(batch, instrumentEnv(env), warmDeps());
+    const result = await getQueueResult(batch, createExecutionContext());
+    expect(result.explicitAcks).toHaveLength(2);
+    expect(counters).toMatchObject({ d1Batches: 1, queueSendBatchCalls: 1 });
+    // The co-authors were written `queued` in that one batch, and their messages went out.
+    const children = await env.DB.prepare(
+      "SELECT status, COUNT(*) AS n FROM tasks WHERE job_id = ?1 AND depth = 1 GROUP BY status",
+    )
+      .bind(jobId)
+      .all<{ status: string; n: number }>();
+    expect(children.results).toEqual([{ status: "queued", n: counters.queueMessagesSent }]);
+    expect(counters.queueMessagesSent).toBeGreaterThan(0);
+    expect(await taskCounts(jobId)).toMatchObject({ done: 2, queued: counters.queueMessagesSent });
   });
 
   it("retries a transient upstream failure with a delay and keeps the task open with its error", async () => {
@@ -224,7 +248,8 @@ describe("warm consumer", () => {
 
   it("while every provider's breaker is open, a message is re-sent as a fresh copy, keeping its retry allowance", async () => {
     const breakers = createProviderBreakers();
-    for (const breaker of Object.values(breakers)) for (let i = 0; i < 3; i++) breaker.recordFailure();
+    for (const breaker of Object.values(breakers))
+      while (breaker.snapshot().state !== "open") breaker.recordFailure();
     const { jobId, messages } = await seedJob([soloAuthor], 0);
     const message = queueMessage(messages[0]);
     const before = upstream.stats().total;
@@ -238,24 +263,41 @@ describe("warm consumer", () => {
     expect(task?.error).toMatch(/^deferred: .*circuit breaker is open/);
   });
 
-  it("a deferral hands the task to a fresh message one generation on; a stray copy of the old one is dropped", async () => {
+  it("a deferral hands the task to a fresh message one generation on; a stray copy of the old one changes nothing", async () => {
     const breakers = createProviderBreakers();
-    for (const breaker of Object.values(breakers)) for (let i = 0; i < 3; i++) breaker.recordFailure();
+    for (const breaker of Object.values(breakers))
+      while (breaker.snapshot().state !== "open") breaker.recordFailure();
     const { jobId, messages } = await seedJob([soloAuthor], 0);
     await runBatch([queueMessage(messages[0])], warmDeps({ breakers }));
     const task = await env.DB.prepare("SELECT generation, attempts FROM tasks WHERE job_id = ?1")
       .bind(jobId)
       .first();
     expect(task).toMatchObject({ generation: 1 });
-    // The duplicate of the original (generation 0) arrives late: acked, not processed, nothing sent upstream.
+    // A redelivered copy of the original (generation 0) is claimed first: acked, nothing sent upstream.
     const before = upstream.stats().total;
+    const redelivered = queueMessage({ ...messages[0], gen: 0 }, 2);
+    expect((await runBatch([redelivered], warmDeps())).explicitAcks).toEqual([redelivered.id]);
+    expect(upstream.stats().total).toBe(before);
+    // A duplicate first delivery of it is not claimed (the happy path has no claim): it is fetched, but its
+    // write is refused, so the task, the job's counters and the processed marker are untouched, and it is acked.
     const stray = queueMessage({ ...messages[0], gen: 0 });
     const result = await runBatch([stray], warmDeps());
     expect(result.explicitAcks).toEqual([stray.id]);
-    expect(upstream.stats().total).toBe(before);
-    expect(await env.DB.prepare("SELECT attempts FROM tasks WHERE job_id = ?1").bind(jobId).first()).toEqual({
-      attempts: (task as { attempts: number }).attempts,
+    expect(result.retryMessages).toEqual([]);
+    expect(upstream.stats().total).toBeGreaterThan(before);
+    expect(
+      await env.DB.prepare("SELECT status, generation, attempts FROM tasks WHERE job_id = ?1")
+        .bind(jobId)
+        .first(),
+    ).toEqual({ status: "queued", generation: 1, attempts: (task as { attempts: number }).attempts });
+    expect(await env.DB.prepare("SELECT done_count FROM jobs WHERE id = ?1").bind(jobId).first()).toEqual({
+      done_count: 0,
     });
+    expect(await env.CACHE.get(cacheKeys.processedMarker(soloAuthor))).toBeNull();
+    // The live copy (generation 1) then warms the author as usual.
+    const live = queueMessage({ ...messages[0], gen: 1 });
+    expect((await runBatch([live], warmDeps())).explicitAcks).toEqual([live.id]);
+    expect(await taskCounts(jobId)).toEqual({ done: 1 });
   });
 
   it("when a stale copy and the live copy share a batch, the live one is processed whatever their order", async () => {
