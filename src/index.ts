@@ -35,8 +35,9 @@ export default {
 
   async queue(batch, rawEnv) {
     const config = loadConfig(rawEnv);
-    const env = config.TEST_HOOKS ? instrumentEnv(rawEnv) : rawEnv;
-    if (batch.queue.startsWith(DEAD_LETTER_QUEUE_NAME)) {
+    const deadLetters = batch.queue.startsWith(DEAD_LETTER_QUEUE_NAME);
+    const env = config.TEST_HOOKS ? instrumentEnv(rawEnv, deadLetters ? "other" : "warm-consumer") : rawEnv;
+    if (deadLetters) {
       await handleDeadLetterBatch(batch, env, { config, now: Date.now });
       return;
     }

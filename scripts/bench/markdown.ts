@@ -166,9 +166,9 @@ authors; the full file goes first on its own fresh stack, as on the naive side. 
 
 **Consumers are held during the upload**, so the counters are the producer's own: the stand-in
 hangs every request (\`hangRate: 1\`) and the worker waits up to 10 min (\`UPSTREAM_TIMEOUT_MS\`).
-Miniflare delivers one consumer batch at a time, so exactly one batch of ≤ 10 messages starts, claims
-its tasks (1 D1 batch of 2 statements, subtracted below in "producer" and shown in the raw counters)
-and waits. Without the hold, consumers would process messages during the upload and their D1 and KV
+Miniflare delivers one consumer batch at a time, so exactly one batch of ≤ 10 messages starts and
+waits at its first upstream request (a first delivery makes no D1 call before fetching; any D1 round trip
+the warm consumer makes is counted apart by the worker and subtracted below in "producer"). Without the hold, consumers would process messages during the upload and their D1 and KV
 work would be mixed into the producer's counters. The worker's rates are 0 on these stacks, so the
 consumer goes straight to the (hanging) fetch without a rate-limiter call. The time to 202 includes
 everything the worker does before answering, as in production.
@@ -223,7 +223,7 @@ everything the worker does before answering, as in production.
             ),
           ],
           [
-            "D1 batches / statements (raw, incl. held consumer claim)",
+            "D1 batches / statements (raw, incl. the held consumer)",
             ...columns.map((c) =>
               cell(c, (m) => `${fmt(m.counters.d1Batches)} / ${fmt(m.counters.d1Statements)}`),
             ),
@@ -402,9 +402,10 @@ counts, not the worker's${
 ${statusLine("cost", s.cost)}What Cloudflare bills, from the counters the worker keeps in test mode, over the whole warm run of
 scenario 2 (upload and consumers; the benchmark's own progress polls are subtracted: each poll's cost
 is measured on the idle stack afterwards, 1 D1 batch of 2 statements, and multiplied by the number of
-polls). Per author = counter ÷ the job's tasks; per work = counter ÷ works cached; D1 batches per
-message batch = D1 batches ÷ consumer invocations (the upload's own 2 D1 batches are included, which
-adds ≈ 2 ÷ invocations); subrequests = stand-in requests + rate-limiter Durable Object calls (0 here:
+polls). A D1 round trip is a batch or a statement run on its own; both count as a "D1 batch" here.
+Per author = counter ÷ the job's tasks; per work = counter ÷ works cached; D1 batches per
+message batch = the warm consumer's own D1 round trips (counted apart by the worker, so the upload and the
+polls are not in it) ÷ consumer invocations; subrequests = stand-in requests + rate-limiter Durable Object calls (0 here:
 the rates are unlimited in this run, so the limiter is never asked). The naive consumer's figures are
 beside it for comparison.
 `);

@@ -312,14 +312,12 @@ export function computeTargets(results: BenchResults): Target[] {
   };
   if (d1PerBatch.met === false && cost) {
     d1PerBatch.why =
-      "By design the consumer (src/warm/consumer.ts) does one D1 batch to claim the message batch " +
-      "(mark the job running + move the tasks to running, so a redelivered message is recognised before " +
-      "any upstream call), one to record every outcome (works, task states, child tasks, job completion, " +
-      "the warm event), and one more to mark co-author tasks queued whenever new ones were sent. That is " +
-      `2 per batch at best and 3 with fan-out: ${fmt(cost.d1BatchesPerMessageBatch, 2)} measured ` +
-      `(${fmt(cost.totals.d1Batches)} batches for ${fmt(cost.messageBatches)} message batches, the upload's own ` +
-      "2 batches included). Meeting ≤ 1 would need the claim folded into the outcome batch, giving up the " +
-      "check that skips redelivered messages before they cost upstream requests.";
+      "On the happy path the consumer (src/warm/consumer.ts) makes one D1 round trip per message batch: " +
+      "the batch that records every outcome (job running, works, task states, child tasks written queued, " +
+      "job completion, the warm event). Redelivered or re-sent messages add a claim first, a failed " +
+      "first delivery a read of its failure tally, and an unsent child a write back to pending: " +
+      `${fmt(cost.d1BatchesPerMessageBatch, 2)} measured (${fmt(cost.totals.consumerD1Batches)} consumer round trips ` +
+      `for ${fmt(cost.messageBatches)} message batches), so this run was not all happy path.`;
   }
   targets.push(d1PerBatch);
 

@@ -162,8 +162,8 @@ function measureUpload(
     authorsPerSecond: round((queued || authors) / seconds, 0),
     counters,
     consumerInvocations: held,
-    producerD1Batches: counters.d1Batches - held,
-    producerD1Statements: counters.d1Statements - 2 * held,
+    producerD1Batches: counters.d1Batches - counters.consumerD1Batches,
+    producerD1Statements: counters.d1Statements - counters.consumerD1Statements,
     authorsPerSendBatchCall:
       counters.queueSendBatchCalls > 0 ? round((queued || authors) / counters.queueSendBatchCalls, 1) : null,
   };
@@ -745,7 +745,7 @@ export function costFigures(side: WarmSide): CostFigures {
       d1Statements: per(c.d1Statements, works),
       d1RowsWritten: per(c.d1RowsWritten, works),
     },
-    d1BatchesPerMessageBatch: per(c.d1Batches, c.consumerInvocations),
+    d1BatchesPerMessageBatch: per(c.consumerD1Batches, c.consumerInvocations),
     messagesPerBatch: per(c.consumerMessages, c.consumerInvocations),
   };
 }

@@ -10,8 +10,12 @@ export interface TestCounters {
   kvWrites: number;
   kvDeletes: number;
   kvLists: number;
+  /** D1 round trips: a batch, or a statement run on its own. */
   d1Batches: number;
+  /** The share of d1Batches made by the warm queue's consumer (what "per message batch" is about). */
+  consumerD1Batches: number;
   d1Statements: number;
+  consumerD1Statements: number;
   d1RowsWritten: number;
   upstreamRequests: number;
   rateLimiterCalls: number;
@@ -30,7 +34,9 @@ function zero(): TestCounters {
     kvDeletes: 0,
     kvLists: 0,
     d1Batches: 0,
+    consumerD1Batches: 0,
     d1Statements: 0,
+    consumerD1Statements: 0,
     d1RowsWritten: 0,
     upstreamRequests: 0,
     rateLimiterCalls: 0,

@@ -11,15 +11,14 @@ function rowsWritten(result: unknown): number {
   return Number(meta?.rows_written ?? 0);
 }
 
-function wrapStatement(statement: D1PreparedStatement): D1PreparedStatement {
+function wrapStatement(statement: D1PreparedStatement, scope: CounterScope): D1PreparedStatement {
   const proxy = new Proxy(statement, {
     get(target, prop) {
-      if (prop === "bind") return (...args: unknown[]) => wrapStatement(target.bind(...args));
+      if (prop === "bind") return (...args: unknown[]) => wrapStatement(target.bind(...args), scope);
       if (prop === "run" || prop === "all" || prop === "first" || prop === "raw") {
         return async (...args: unknown[]) => {
           // A lone statement is a round trip of its own, billed and timed like a batch of one.
-          counters.d1Batches++;
-          counters.d1Statements++;
+          countRoundTrip(scope, 1);
           const result = await (target[prop] as (...a: unknown[]) => Promise<unknown>).apply(target, args);
           if (prop !== "first" && prop !== "raw") counters.d1RowsWritten += rowsWritten(result);
           return result;
@@ -33,14 +32,13 @@ function wrapStatement(statement: D1PreparedStatement): D1PreparedStatement {
   return proxy;
 }
 
-function wrapD1(db: D1Database): D1Database {
+function wrapD1(db: D1Database, scope: CounterScope): D1Database {
   return new Proxy(db, {
     get(target, prop) {
-      if (prop === "prepare") return (sql: string) => wrapStatement(target.prepare(sql));
+      if (prop === "prepare") return (sql: string) => wrapStatement(target.prepare(sql), scope);
       if (prop === "batch") {
         return async (statements: D1PreparedStatement[]) => {
-          counters.d1Batches++;
-          counters.d1Statements += statements.length;
+          countRoundTrip(scope, statements.length);
           const results = await target.batch(statements.map((s) => rawStatements.get(s) ?? s));
           for (const r of results) counters.d1RowsWritten += rowsWritten(r);
           return results;
@@ -134,10 +132,21 @@ function wrapRateLimiter(namespace: Env["RATE_LIMITER"]): Env["RATE_LIMITER"] {
   });
 }
 
-export function instrumentEnv(env: Env): Env {
+/** Who is using the bindings: the warm queue's consumer has its own D1 count beside the total. */
+export type CounterScope = "warm-consumer" | "other";
+
+function countRoundTrip(scope: CounterScope, statements: number): void {
+  counters.d1Batches++;
+  counters.d1Statements += statements;
+  if (scope !== "warm-consumer") return;
+  counters.consumerD1Batches++;
+  counters.consumerD1Statements += statements;
+}
+
+export function instrumentEnv(env: Env, scope: CounterScope = "other"): Env {
   return {
     ...env,
-    DB: wrapD1(env.DB),
+    DB: wrapD1(env.DB, scope),
     CACHE: wrapKv(env.CACHE),
     WARM_QUEUE: wrapQueue(env.WARM_QUEUE),
     RATE_LIMITER: wrapRateLimiter(env.RATE_LIMITER),
