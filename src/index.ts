@@ -17,6 +17,10 @@ const app = createApp();
 // Only handlers and Durable Object classes may be exported from the main module (workerd rejects others).
 const DEAD_LETTER_QUEUE_NAME = "author-warming-dlq";
 
+function isFirstDelivery(message: Message<unknown>): boolean {
+  return message.attempts === 1 && (message.body as { gen?: unknown } | null)?.gen === 0;
+}
+
 /** A chaos run's simulated crash: the handler throws, so the platform retries the whole batch. */
 function maybeCrash(batchSize: number, where: string): void {
   if (modes.crashRate <= 0) return;
@@ -54,8 +58,14 @@ export default {
       counters.consumerInvocations++;
       counters.consumerMessages += batch.messages.length;
       maybeCrash(batch.messages.length, "before processing");
+      // Locally one warm batch runs at a time, so the difference is this invocation's own.
+      const d1Before = counters.consumerD1Batches;
       if (modes.consumer === "naive") await handleWarmBatchNaively(batch, env, deps);
       else await handleWarmBatch(batch, env, deps);
+      if (batch.messages.every(isFirstDelivery)) {
+        counters.firstDeliveryInvocations++;
+        counters.firstDeliveryD1Batches += counters.consumerD1Batches - d1Before;
+      }
       maybeCrash(batch.messages.length, "after processing");
       return;
     }

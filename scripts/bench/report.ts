@@ -306,18 +306,21 @@ export function computeTargets(results: BenchResults): Target[] {
     scenario: "cost",
     what: "D1 batches per consumer message batch (happy path)",
     target: "≤ 1",
-    value: cost?.d1BatchesPerMessageBatch ?? null,
-    display: cost ? fmt(cost.d1BatchesPerMessageBatch, 2) : "—",
-    met: cost ? cost.d1BatchesPerMessageBatch <= 1 : null,
+    value: cost?.happyPath.d1BatchesPerMessageBatch ?? null,
+    display: cost
+      ? `${fmt(cost.happyPath.d1BatchesPerMessageBatch, 2)} (${fmt(cost.happyPath.d1Batches)} round trips for ` +
+        `${fmt(cost.happyPath.messageBatches)} batches of first deliveries; ${fmt(cost.d1BatchesPerMessageBatch, 3)} over all ${fmt(cost.messageBatches)})`
+      : "—",
+    met: cost ? cost.happyPath.d1BatchesPerMessageBatch <= 1 : null,
   };
   if (d1PerBatch.met === false && cost) {
     d1PerBatch.why =
       "On the happy path the consumer (src/warm/consumer.ts) makes one D1 round trip per message batch: " +
       "the batch that records every outcome (job running, works, task states, child tasks written queued, " +
       "job completion, the warm event). Redelivered or re-sent messages add a claim first, a failed " +
-      "first delivery a read of its failure tally, and an unsent child a write back to pending: " +
-      `${fmt(cost.d1BatchesPerMessageBatch, 2)} measured (${fmt(cost.totals.consumerD1Batches)} consumer round trips ` +
-      `for ${fmt(cost.messageBatches)} message batches), so this run was not all happy path.`;
+      "first delivery a read of its failure tally, and an unsent child a write back to pending. Over the " +
+      `batches made only of first deliveries ${fmt(cost.happyPath.d1BatchesPerMessageBatch, 3)} were measured, so ` +
+      "something on the happy path made a round trip of its own.";
   }
   targets.push(d1PerBatch);
 
@@ -525,9 +528,9 @@ function rows(results: BenchResults): Row[] {
     ]);
     out.push([
       "",
-      "D1 batches / message batch",
-      two(k.d1BatchesPerMessageBatch),
-      two(n?.d1BatchesPerMessageBatch),
+      "D1 batches / message batch (first deliveries)",
+      two(k.happyPath?.d1BatchesPerMessageBatch),
+      two(n?.happyPath?.d1BatchesPerMessageBatch),
       "≤ 1",
       res("cost.d1_batches_per_message_batch"),
     ]);

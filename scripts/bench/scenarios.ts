@@ -713,7 +713,10 @@ export interface CostFigures {
     rateLimiterCalls: number;
   };
   perWork: { kvWrites: number; d1Statements: number; d1RowsWritten: number };
+  /** Every warm-consumer D1 round trip ÷ message batches, retries and deferrals included. */
   d1BatchesPerMessageBatch: number;
+  /** The same over the message batches made only of first deliveries (the happy path in a fault-free run). */
+  happyPath: { messageBatches: number; d1Batches: number; d1BatchesPerMessageBatch: number };
   messagesPerBatch: number;
 }
 
@@ -746,6 +749,11 @@ export function costFigures(side: WarmSide): CostFigures {
       d1RowsWritten: per(c.d1RowsWritten, works),
     },
     d1BatchesPerMessageBatch: per(c.consumerD1Batches, c.consumerInvocations),
+    happyPath: {
+      messageBatches: c.firstDeliveryInvocations,
+      d1Batches: c.firstDeliveryD1Batches,
+      d1BatchesPerMessageBatch: per(c.firstDeliveryD1Batches, c.firstDeliveryInvocations),
+    },
     messagesPerBatch: per(c.consumerMessages, c.consumerInvocations),
   };
 }

@@ -228,16 +228,20 @@ export interface ChildTask {
 /**
  * New tasks for discovered co-authors. The job's total grows by the number of rows that do not exist
  * yet, then INSERT ... ON CONFLICT DO NOTHING adds exactly those; RETURNING names the new ones, the only
- * ones that get a message. Only a parent that is done (earlier in the same batch) has children: an
- * outcome whose own write was refused (an obsolete copy) adds none. The consumer inserts them `queued`,
- * as their message goes out right after (one D1 batch on the happy path; an unsent one is moved back to
- * `pending` for the sweeper). Callers must pass each (job, author) at most once.
+ * ones that get a message. Callers must pass each (job, author) at most once.
+ *
+ * The consumer writes them `queued`, as their message goes out right after (one D1 batch on the happy
+ * path; an unsent one goes back to `pending` for the sweeper), and only under a parent that is done
+ * (earlier in the same batch): an outcome whose own write was refused (an obsolete copy) adds none.
  */
 export function insertChildTasksStatements(
   db: D1Database,
   children: readonly ChildTask[],
   now: number,
-  status: "pending" | "queued" = "pending",
+  opts: { status: "pending" | "queued"; onlyUnderDoneParent: boolean } = {
+    status: "pending",
+    onlyUnderDoneParent: false,
+  },
 ): D1PreparedStatement[] {
   const statements: D1PreparedStatement[] = [];
   const rows = children.map((c) => ({
@@ -248,7 +252,9 @@ export function insertChildTasksStatements(
     p: c.parentKey,
   }));
   const parentDone = (m: string) =>
-    `EXISTS (SELECT 1 FROM tasks AS p WHERE p.job_id = ${m} ->> 'j' AND p.author_key = ${m} ->> 'p' AND p.status = 'done')`;
+    opts.onlyUnderDoneParent
+      ? `EXISTS (SELECT 1 FROM tasks AS p WHERE p.job_id = ${m} ->> 'j' AND p.author_key = ${m} ->> 'p' AND p.status = 'done')`
+      : "true";
   for (const chunk of chunkJson(rows)) {
     statements.push(
       db
@@ -269,7 +275,7 @@ export function insertChildTasksStatements(
            ON CONFLICT (job_id, author_key) DO NOTHING
            RETURNING job_id, author_key, author_name, depth`,
         )
-        .bind(chunk, now, status),
+        .bind(chunk, now, opts.status),
     );
   }
   return statements;

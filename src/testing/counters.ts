@@ -21,6 +21,9 @@ export interface TestCounters {
   rateLimiterCalls: number;
   consumerInvocations: number;
   consumerMessages: number;
+  /** Warm-queue invocations whose every message was a first delivery of generation 0, and their D1 round trips. */
+  firstDeliveryInvocations: number;
+  firstDeliveryD1Batches: number;
   crashes: number;
 }
 
@@ -42,6 +45,8 @@ function zero(): TestCounters {
     rateLimiterCalls: 0,
     consumerInvocations: 0,
     consumerMessages: 0,
+    firstDeliveryInvocations: 0,
+    firstDeliveryD1Batches: 0,
     crashes: 0,
   };
 }

@@ -155,9 +155,30 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
   }
   const work = [...primaries.values()];
 
-  // 3. Warm each claimed author: processed marker first, then the sources.
-  const outcomes = await mapWithConcurrency(work, config.CONSUMER_CONCURRENCY, async ({ message, body }) =>
-    warmOne(body, message.attempts, cache, subrequests, deps),
+  // 3–4. Warm each claimed author (processed marker first, then the sources) and cache its works.
+  // Each author's works go to KV as soon as it is fetched, while other authors still wait on the
+  // providers, within what is left of the invocation's KV allowance (the rest are deferred, not failed).
+  const kvAdmission = new KvAdmission(kvOperations, work.length);
+  const written = new Set<string>();
+  const writesPerAuthor = Math.max(1, Math.floor(config.KV_WRITE_CONCURRENCY / config.CONSUMER_CONCURRENCY));
+  const outcomes = await mapWithConcurrency(
+    work,
+    config.CONSUMER_CONCURRENCY,
+    async ({ message, body }): Promise<Outcome> => {
+      const outcome = await warmOne(body, message.attempts, cache, subrequests, deps);
+      kvAdmission.markerRead();
+      if (outcome.kind !== "done") return outcome;
+      const units = kvWritesFor(outcome);
+      if (!kvAdmission.admit(units)) {
+        return { kind: "defer", body, delaySeconds: DEFER_DELAY_SECONDS, reason: "KV budget reached" };
+      }
+      // Fail-open: a KV error never fails the author.
+      const puts = await writeAuthorToCache(cache, outcome, written, writesPerAuthor, () =>
+        kvAdmission.settle(1),
+      );
+      kvAdmission.settle(units - 1 - puts); // one unit stays promised for the processed marker
+      return outcome;
+    },
   );
   metrics.subrequests = subrequests.used;
 
@@ -190,24 +211,7 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
     }
   }
 
-  // Admit results while the invocation's KV allowance lasts; the rest are deferred, not failed.
-  let kvLeft = kvOperations.remaining();
-  for (const [i, outcome] of outcomes.entries()) {
-    if (outcome.kind !== "done") continue;
-    const cost = kvWritesFor(outcome);
-    if (cost > kvLeft) {
-      outcomes[i] = {
-        kind: "defer",
-        body: outcome.body,
-        delaySeconds: DEFER_DELAY_SECONDS,
-        reason: "KV budget reached",
-      };
-    } else kvLeft -= cost;
-  }
-
-  // 4. KV: works by ISBN and title, the author's list. Fail-open: a KV error never fails the author.
   const done = outcomes.filter((o): o is Extract<Outcome, { kind: "done" }> => o.kind === "done");
-  await writeWorksToCache(cache, done, config);
 
   // 5. One D1 batch records everything: works, task outcomes with their counters, children, completion.
   const now = deps.now();
@@ -306,7 +310,10 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
   const requeueAt =
     retryNotes.length > 0 ? statements.push(requeueTasksStatement(env.DB, retryNotes, now)) - 1 : -1;
   const childStart = statements.length;
-  const childStatements = insertChildTasksStatements(env.DB, childList, now, "queued");
+  const childStatements = insertChildTasksStatements(env.DB, childList, now, {
+    status: "queued",
+    onlyUnderDoneParent: true,
+  });
   statements.push(
     ...childStatements,
     completeJobsStatement(env.DB, jobIds, now),
@@ -494,35 +501,69 @@ async function warmOne(
   }
 }
 
-async function writeWorksToCache(
+/**
+ * Writes one author's works (by ISBN and by title) and its list; returns how many puts it made. A key
+ * another author of the batch already wrote is skipped: two puts to one key within a second are
+ * throttled by KV, and one write per key is enough. `beforePut` runs just before each put takes its unit.
+ */
+async function writeAuthorToCache(
   cache: Cache,
-  done: readonly Extract<Outcome, { kind: "done" }>[],
-  config: Config,
-): Promise<void> {
+  { body, works }: Extract<Outcome, { kind: "done" }>,
+  written: Set<string>,
+  concurrency: number,
+  beforePut: () => void,
+): Promise<number> {
   const writes: { key: string; value: unknown; ttl: number }[] = [];
-  const seen = new Set<string>();
   const add = (key: string, value: unknown, ttl: number) => {
-    // Two puts to one key in the same second are throttled by KV; one write per key is enough.
-    if (seen.has(key)) return;
-    seen.add(key);
+    if (written.has(key)) return;
+    written.add(key);
     writes.push({ key, value, ttl });
   };
-  for (const { body, works } of done) {
-    for (const work of works) {
-      if (work.isbn13) add(cacheKeys.bookByIsbn(work.isbn13), work, TTL_SECONDS.bookByIsbn);
-      add(
-        cacheKeys.bookByTitle(work.title, work.authors[0] ?? body.authorName),
-        work,
-        TTL_SECONDS.bookByTitle,
-      );
-    }
-    add(
-      cacheKeys.authorWorks(body.authorName),
-      { author: body.authorName, works, updatedAt: new Date().toISOString() },
-      TTL_SECONDS.authorWorks,
-    );
+  for (const work of works) {
+    if (work.isbn13) add(cacheKeys.bookByIsbn(work.isbn13), work, TTL_SECONDS.bookByIsbn);
+    add(cacheKeys.bookByTitle(work.title, work.authors[0] ?? body.authorName), work, TTL_SECONDS.bookByTitle);
   }
-  await mapWithConcurrency(writes, config.KV_WRITE_CONCURRENCY, (w) => cache.set(w.key, w.value, w.ttl));
+  add(
+    cacheKeys.authorWorks(body.authorName),
+    { author: body.authorName, works, updatedAt: new Date().toISOString() },
+    TTL_SECONDS.authorWorks,
+  );
+  await mapWithConcurrency(writes, concurrency, (w) => {
+    beforePut();
+    return cache.set(w.key, w.value, w.ttl);
+  });
+  return writes.length;
+}
+
+/**
+ * The invocation's KV allowance shared by authors that finish at different times: an author is admitted
+ * only if its writes fit beside what earlier authors were promised and the marker reads still to come.
+ */
+class KvAdmission {
+  private promised = 0;
+  private readonly budget: Budget;
+  private unreadMarkers: number;
+
+  constructor(budget: Budget, authors: number) {
+    this.budget = budget;
+    this.unreadMarkers = authors;
+  }
+
+  /** An author's marker read is done (called after it, so the read is counted twice meanwhile: safe). */
+  markerRead(): void {
+    this.unreadMarkers--;
+  }
+
+  admit(units: number): boolean {
+    if (units > this.budget.remaining() - this.promised - this.unreadMarkers) return false;
+    this.promised += units;
+    return true;
+  }
+
+  /** Promised units that are no longer owed: about to be taken by a put (synchronously), or not needed. */
+  settle(units: number): void {
+    this.promised -= units;
+  }
 }
 
 function finish(env: Env, metrics: InvocationMetrics, startedAt: number, deps: WarmDeps): void {

@@ -6,6 +6,7 @@ import {
 } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
+import { hasCoAuthors } from "../../scripts/fake-upstream/catalogue.ts";
 import { cacheKeys } from "../../src/cache/keys";
 import { loadConfig } from "../../src/config";
 import worker from "../../src/index";
@@ -14,6 +15,7 @@ import { durableRateLimiter } from "../../src/sources/rate-limit";
 import { counters, modes, resetCounters } from "../../src/testing/counters";
 import { instrumentEnv } from "../../src/testing/instrument";
 import { handleWarmBatchNaively } from "../../src/testing/naive";
+import { handleWarmBatch } from "../../src/warm/consumer";
 import { jobRow, resetAll } from "../support/db";
 import { call, TOKEN } from "../support/http";
 import { queueMessage, seedJob, warmDeps } from "../support/jobs";
@@ -153,5 +155,27 @@ describe("the naive consumer (measured against, never deployed)", () => {
     expect(job?.works_cached).toBeGreaterThan(0);
     expect(await env.CACHE.get(cacheKeys.processedMarker(author))).not.toBeNull();
     expect(await env.CACHE.get(cacheKeys.authorWorks(author))).not.toBeNull();
+  });
+
+  it("fans out to the same co-authors as the real one", async () => {
+    let author = "";
+    for (let i = 0; !author; i++) if (hasCoAuthors(`Social Writer ${i}`)) author = `Social Writer ${i}`;
+    const deps = { config: warmDeps().config, fetch: upstream.fetch, breakers: createProviderBreakers() };
+    const childrenAfter = async (consumer: "naive" | "real") => {
+      await resetAll();
+      const { jobId, messages } = await seedJob([author], 1);
+      const batch = createMessageBatch("author-warming-queue", [queueMessage(messages[0])]);
+      if (consumer === "naive") await handleWarmBatchNaively(batch, env, deps);
+      else await handleWarmBatch(batch, env, warmDeps());
+      const { results } = await env.DB.prepare(
+        "SELECT author_key FROM tasks WHERE job_id = ?1 AND depth = 1 ORDER BY author_key",
+      )
+        .bind(jobId)
+        .all<{ author_key: string }>();
+      return results.map((r) => r.author_key);
+    };
+    const naive = await childrenAfter("naive");
+    expect(naive.length).toBeGreaterThan(0);
+    expect(naive).toEqual(await childrenAfter("real"));
   });
 });
