@@ -231,7 +231,7 @@ function git(args: string[]): string {
  * would otherwise reload the worker whenever someone edits src/ mid-run (other engineers work in this
  * tree), and the two sides of a comparison could measure different code.
  */
-export async function snapshotWorker(options: { warmBatchSize?: number } = {}): Promise<CodeSnapshot> {
+export async function snapshotWorker(): Promise<CodeSnapshot> {
   if (snapshot) return snapshot;
   // Its own directory outside the repository, with a copy of wrangler.toml (wrangler dev looks for its
   // config next to the script): bindings, vars and compatibility settings are frozen with the code,
@@ -256,9 +256,10 @@ export async function snapshotWorker(options: { warmBatchSize?: number } = {}): 
   // no_bundle: wrangler dev serves the bundle as is. Bundling again would put it under esbuild's watch
   // mode, which also watches the listings of the directories it looked in (/tmp changes all the time)
   // and reloads the worker, losing its in-memory counters and modes, whenever they change.
-  let frozen = config.replace(/^main\s*=.*$/m, 'main = "index.js"');
-  if (options.warmBatchSize !== undefined) frozen = withWarmBatchSize(frozen, options.warmBatchSize);
-  writeFileSync(join(outAbs, "wrangler.toml"), `no_bundle = true\n${frozen}`);
+  writeFileSync(
+    join(outAbs, "wrangler.toml"),
+    `no_bundle = true\n${config.replace(/^main\s*=.*$/m, 'main = "index.js"')}`,
+  );
   snapshot = {
     commit: git(["rev-parse", "--short", "HEAD"]),
     uncommitted: git(["status", "--porcelain", "--", "src", "migrations", "wrangler.toml"])
@@ -275,13 +276,6 @@ export async function snapshotWorker(options: { warmBatchSize?: number } = {}): 
     `worker bundled from the working tree at ${snapshot.commit} (src hash ${sourceHash}) → ${snapshot.bundle}`,
   );
   return snapshot;
-}
-
-/** The warm queue consumer's `max_batch_size` in a copy of wrangler.toml set to `size`. */
-function withWarmBatchSize(config: string, size: number): string {
-  const block = /(\[\[queues\.consumers\]\]\s*\nqueue = "author-warming-queue"\s*\nmax_batch_size = )\d+/;
-  if (!block.test(config)) throw new Error("wrangler.toml: no max_batch_size for the warm queue's consumer");
-  return config.replace(block, `$1${size}`);
 }
 
 /** Closes the snapshot record: notes whether src/ changed while the run was going. */
