@@ -104,6 +104,22 @@ export class Reservation implements Allowance {
   }
 }
 
+/** A gate for at most `limit` calls in flight, shared by callers that start at different times. */
+export function createLimiter(limit: number): <R>(fn: () => Promise<R>) => Promise<R> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async (fn) => {
+    while (active >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    active++;
+    try {
+      return await fn();
+    } finally {
+      active--;
+      waiting.shift()?.();
+    }
+  };
+}
+
 /** Runs `fn` over `items` with at most `limit` in flight, keeping result order. */
 export async function mapWithConcurrency<T, R>(
   items: readonly T[],

@@ -18,7 +18,7 @@ import {
 } from "../db/tasks";
 import { upsertWorksStatements } from "../db/works";
 import { classifyFailure } from "../errors";
-import { Budget, mapWithConcurrency } from "../lib/budget";
+import { Budget, createLimiter, mapWithConcurrency } from "../lib/budget";
 import {
   fetchAuthorWorks,
   type ProviderBreakers,
@@ -160,7 +160,7 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
   // providers, within what is left of the invocation's KV allowance (the rest are deferred, not failed).
   const kvAdmission = new KvAdmission(kvOperations, work.length);
   const written = new Set<string>();
-  const writesPerAuthor = Math.max(1, Math.floor(config.KV_WRITE_CONCURRENCY / config.CONSUMER_CONCURRENCY));
+  const kvWriteSlot = createLimiter(config.KV_WRITE_CONCURRENCY);
   const outcomes = await mapWithConcurrency(
     work,
     config.CONSUMER_CONCURRENCY,
@@ -173,7 +173,7 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
         return { kind: "defer", body, delaySeconds: DEFER_DELAY_SECONDS, reason: "KV budget reached" };
       }
       // Fail-open: a KV error never fails the author.
-      const puts = await writeAuthorToCache(cache, outcome, written, writesPerAuthor, () =>
+      const puts = await writeAuthorToCache(cache, outcome, written, kvWriteSlot, () =>
         kvAdmission.settle(1),
       );
       kvAdmission.settle(units - 1 - puts); // one unit stays promised for the processed marker
@@ -510,7 +510,7 @@ async function writeAuthorToCache(
   cache: Cache,
   { body, works }: Extract<Outcome, { kind: "done" }>,
   written: Set<string>,
-  concurrency: number,
+  kvWriteSlot: ReturnType<typeof createLimiter>,
   beforePut: () => void,
 ): Promise<number> {
   const writes: { key: string; value: unknown; ttl: number }[] = [];
@@ -528,10 +528,14 @@ async function writeAuthorToCache(
     { author: body.authorName, works, updatedAt: new Date().toISOString() },
     TTL_SECONDS.authorWorks,
   );
-  await mapWithConcurrency(writes, concurrency, (w) => {
-    beforePut();
-    return cache.set(w.key, w.value, w.ttl);
-  });
+  await Promise.all(
+    writes.map((w) =>
+      kvWriteSlot(() => {
+        beforePut();
+        return cache.set(w.key, w.value, w.ttl);
+      }),
+    ),
+  );
   return writes.length;
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Budget } from "../../src/lib/budget";
+import { Budget, createLimiter } from "../../src/lib/budget";
 import { retryDelaySeconds } from "../../src/warm/backoff";
 
 describe("retry backoff", () => {
@@ -72,5 +72,33 @@ describe("budgets and reservations", () => {
     expect(big).not.toBeNull();
     big?.take(10);
     expect(() => big?.take(1)).toThrow(expect.objectContaining({ code: "budget_exhausted" }));
+  });
+});
+
+describe("a shared limiter", () => {
+  it("keeps at most its limit in flight across callers that join late, and runs every call", async () => {
+    const run = createLimiter(3);
+    let inFlight = 0;
+    let most = 0;
+    const task = (ms: number) =>
+      run(async () => {
+        inFlight++;
+        most = Math.max(most, inFlight);
+        await new Promise((resolve) => setTimeout(resolve, ms));
+        inFlight--;
+        return ms;
+      });
+    const early = [5, 10, 15, 20].map(task);
+    await new Promise((resolve) => setTimeout(resolve, 7));
+    const late = [1, 2, 3, 4, 5].map(task);
+    expect(await Promise.all([...early, ...late])).toEqual([5, 10, 15, 20, 1, 2, 3, 4, 5]);
+    expect(most).toBe(3);
+    expect(inFlight).toBe(0);
+  });
+
+  it("frees the slot when a call fails", async () => {
+    const run = createLimiter(1);
+    await expect(run(() => Promise.reject(new Error("boom")))).rejects.toThrow("boom");
+    expect(await run(async () => "next")).toBe("next");
   });
 });
