@@ -109,9 +109,10 @@ function politenessTargets(run: PolitenessRun): Target[] {
           `average, separated by gaps of ${fmt(b.meanGapMs)} ms, and ${fmt(b.idleShare * 100, 1)} % of the busy ` +
           "period had no request due. A burst is one consumer message batch (≤ 10 authors, one Open Library " +
           "request each): locally miniflare delivers the next batch only after the previous invocation has " +
-          "returned, and after its requests each invocation still writes the works to KV (serialised by the " +
-          "simulator), records outcomes in D1 and writes markers with nothing in flight, so the slots in " +
-          "between go unused. With several consumer invocations in flight (production) other batches' " +
+          "returned, and after its last request each invocation still writes the last authors' works to KV " +
+          "(the earlier ones are written while the later ones wait for their slots), records every outcome in " +
+          "one D1 batch and writes the markers with nothing in flight, so the slots in between go unused. " +
+          "With several consumer invocations in flight (production) other batches' " +
           "requests would fill those gaps; the local figure is a lower bound.",
       );
     }
