@@ -96,7 +96,7 @@ export async function getJobProgress(
   return { job, counts: (countResult?.results ?? []) as StateCount[] };
 }
 
-/** Marks jobs running once their first message is picked up. */
+/** Marks jobs running: written with the first outcomes the consumer records. */
 export function markJobsRunningStatement(
   db: D1Database,
   jobIds: readonly string[],
