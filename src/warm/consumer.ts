@@ -119,8 +119,16 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
   const entries = [...primaries.values()];
   const jobIds = [...new Set(entries.map((e) => e.body.jobId))];
   const claimed = new Set<string>();
-  const priorFailures = new Map<string, number>();
-  const priorMarks = new Map<string, number>();
+  // How often each author already failed (from the claim, or read when a first delivery fails).
+  const tallies = new Map<string, { failures: number; mark: number }>();
+  const noteTallies = (rows: readonly FailureTally[]) => {
+    for (const r of rows) {
+      tallies.set(taskId({ jobId: r.job_id, authorKey: r.author_key }), {
+        failures: Number(r.failures),
+        mark: Number(r.failure_mark),
+      });
+    }
+  };
   const generations = new Map<string, number>();
   const suspects = entries.filter((e) => e.message.attempts > 1 || e.body.gen > 0);
   if (suspects.length > 0) {
@@ -133,11 +141,10 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
         ),
       ]);
       const rows = (claimResult?.results ?? []) as (FailureTally & { generation: number })[];
+      noteTallies(rows);
       for (const r of rows) {
         const id = taskId({ jobId: r.job_id, authorKey: r.author_key });
         claimed.add(id);
-        priorFailures.set(id, Number(r.failures));
-        priorMarks.set(id, Number(r.failure_mark));
         generations.set(id, Number(r.generation));
       }
     } catch (error) {
@@ -192,11 +199,7 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
         env.DB,
         untallied.map((o) => o.body),
       ).all<FailureTally>();
-      for (const r of results) {
-        const id = taskId({ jobId: r.job_id, authorKey: r.author_key });
-        priorFailures.set(id, Number(r.failures));
-        priorMarks.set(id, Number(r.failure_mark));
-      }
+      noteTallies(results);
     } catch (error) {
       // Without the tally the author's allowance is unknown: the retry counts it again next time.
       console.warn(JSON.stringify({ msg: "failure tally unavailable", error: String(error) }));
@@ -204,9 +207,9 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
   }
   for (const [i, outcome] of outcomes.entries()) {
     if (outcome.kind !== "retry") continue;
-    const id = taskId(outcome.body);
-    const counts = failureMark(outcome.body.gen, outcome.attempt) > (priorMarks.get(id) ?? 0) ? 1 : 0;
-    if ((priorFailures.get(id) ?? 0) + counts >= config.MAX_DELIVERIES) {
+    const prior = tallies.get(taskId(outcome.body)) ?? { failures: 0, mark: 0 };
+    const counts = failureMark(outcome.body.gen, outcome.attempt) > prior.mark ? 1 : 0;
+    if (prior.failures + counts >= config.MAX_DELIVERIES) {
       outcomes[i] = { kind: "dead", body: outcome.body, code: outcome.code, message: outcome.message };
     }
   }

@@ -129,6 +129,36 @@ describe("warm consumer", () => {
     expect(await taskCounts(jobId)).toMatchObject({ done: 2, queued: counters.queueMessagesSent });
   });
 
+  it("co-authors whose messages could not be sent go back to pending for the sweeper", async () => {
+    const { jobId, messages } = await seedJob([coAuthoredAuthor], 1);
+    const failingQueue = {
+      send: () => Promise.reject(new Error("queue down")),
+      sendBatch: () => Promise.reject(new Error("queue down")),
+    };
+    const batch = createMessageBatch(QUEUE, [queueMessage(messages[0])]);
+    await handleWarmBatch(batch, { ...env, WARM_QUEUE: failingQueue as unknown as Queue }, warmDeps());
+    expect((await getQueueResult(batch, createExecutionContext())).explicitAcks).toHaveLength(1);
+    const counts = await taskCounts(jobId);
+    expect(counts.done).toBe(1);
+    expect(counts.pending).toBeGreaterThan(0);
+    expect(counts.queued).toBeUndefined();
+  });
+
+  it("acks instead of retrying a failed copy whose task has moved on to a newer message", async () => {
+    upstream.configure({ statusRates: { "503": 1 } });
+    const { jobId, messages } = await seedJob([soloAuthor], 0);
+    await env.DB.prepare("UPDATE tasks SET generation = 1 WHERE job_id = ?1").bind(jobId).run();
+    const stale = queueMessage({ ...messages[0], gen: 0 });
+    const result = await runBatch([stale]);
+    expect(result.explicitAcks).toEqual([stale.id]);
+    expect(result.retryMessages).toEqual([]);
+    expect(
+      await env.DB.prepare("SELECT status, failures, attempts, error FROM tasks WHERE job_id = ?1")
+        .bind(jobId)
+        .first(),
+    ).toEqual({ status: "queued", failures: 0, attempts: 0, error: null });
+  });
+
   it("retries a transient upstream failure with a delay and keeps the task open with its error", async () => {
     upstream.configure({ statusRates: { "503": 1 }, retryAfterSeconds: 7 });
     const { jobId, messages } = await seedJob([soloAuthor], 0);
