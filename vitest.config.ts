@@ -13,6 +13,10 @@ export default defineConfig(async () => {
             TEST_MIGRATIONS: migrations,
             ENVIRONMENT: "test",
             API_TOKEN: "test-token",
+            READ_TOKEN: "test-read-token",
+            // The public read allowance is pinned by its own tests (createApp with a small allowance).
+            PUBLIC_READ_MISSES_PER_MINUTE: "0",
+            PUBLIC_READ_MISSES_GLOBAL_PER_MINUTE: "0",
             // Retries come back at once in tests; production backs off from 5 s.
             RETRY_BASE_SECONDS: "0",
             RETRY_MAX_SECONDS: "0",

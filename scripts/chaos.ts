@@ -59,10 +59,17 @@ const post = (body: unknown, token?: string): RequestInit => ({
   body: JSON.stringify(body),
 });
 
-async function waitForTerminal(url: string, jobId: string, deadline: number): Promise<Progress | null> {
+async function waitForTerminal(
+  url: string,
+  token: string,
+  jobId: string,
+  deadline: number,
+): Promise<Progress | null> {
   let lastLine = 0;
   while (Date.now() < deadline) {
-    const progress = await json<Progress>(`${url}/api/jobs/${jobId}`);
+    const progress = await json<Progress>(`${url}/api/jobs/${jobId}`, {
+      headers: { Authorization: `Bearer ${token}` },
+    });
     if (Date.now() - lastLine > 10_000) {
       lastLine = Date.now();
       log(
@@ -212,7 +219,7 @@ export async function runChaos(opts: {
       body: csv,
     });
     const soakDeadline = started + (opts.timeoutSeconds - 90) * 1000;
-    const soaked = await waitForTerminal(stack.url, created.jobId, soakDeadline);
+    const soaked = await waitForTerminal(stack.url, stack.token, created.jobId, soakDeadline);
     const counters = await json<Record<string, number>>(`${stack.url}/__test/counters`);
     const stats = await json<{ total: number; byStatus: Record<string, number> }>(
       `${stack.upstreamUrl}/__stats`,
@@ -240,7 +247,7 @@ export async function runChaos(opts: {
         post({}, stack.token),
       );
       log(`redrive re-sent ${redrive.requeued} tasks`);
-      redriven = await waitForTerminal(stack.url, created.jobId, deadline);
+      redriven = await waitForTerminal(stack.url, stack.token, created.jobId, deadline);
       final = await audit(stack.url, created.jobId);
       failures.push(
         ...(redriven

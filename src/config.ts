@@ -12,6 +12,13 @@ const nonNegativeNumber = (fallback: number) => z.coerce.number().min(0).default
 const configSchema = z.object({
   ENVIRONMENT: z.string().default("production"),
   API_TOKEN: z.string().optional(),
+  /** Read-only token: job lists, progress, failures and the dashboard's data, no changes. */
+  READ_TOKEN: z.string().optional(),
+  /** Signs per-job read links; rotating it revokes every link (default: derived from API_TOKEN). */
+  JOB_LINK_SECRET: z.string().optional(),
+  /** Upstream misses the public read API may cause per client, and for all clients together, per minute. */
+  PUBLIC_READ_MISSES_PER_MINUTE: nonNegativeNumber(10),
+  PUBLIC_READ_MISSES_GLOBAL_PER_MINUTE: nonNegativeNumber(60),
   OPENLIBRARY_BASE_URL: z.string().url().default("https://openlibrary.org"),
   OPENLIBRARY_ENABLED: flag("true"),
   OPENLIBRARY_RATE_PER_SECOND: nonNegativeNumber(3),

@@ -653,7 +653,10 @@ export async function runProgress(sizes: Sizes, signal: AbortSignal): Promise<Pr
     const url = `${stack.url}/api/jobs/${seeded.jobId}`;
     const once = async (): Promise<{ ms: number; body: string }> => {
       const started = performance.now();
-      const response = await fetch(url, { signal: AbortSignal.any([signal, AbortSignal.timeout(30_000)]) });
+      const response = await fetch(url, {
+        headers: { Authorization: `Bearer ${stack.token}` },
+        signal: AbortSignal.any([signal, AbortSignal.timeout(30_000)]),
+      });
       const body = await response.text();
       const ms = performance.now() - started;
       if (!response.ok)

@@ -1,6 +1,7 @@
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { createCache, isolateKvBreaker } from "../cache/kv";
+import { createCache, isolateReaderKvBreaker } from "../cache/kv";
+import { publicReadAllowance } from "../cache/read-allowance";
 import { loadConfig } from "../config";
 import { AppError } from "../errors";
 import type { CircuitBreaker } from "../lib/breaker";
@@ -34,7 +35,7 @@ export function createApp(options: AppOptions = {}) {
   const app = new Hono<AppEnv>();
   app.use("*", async (c, next) => {
     const config = loadConfig(c.env);
-    const kvBreaker = options.kvBreaker ?? isolateKvBreaker;
+    const kvBreaker = options.kvBreaker ?? isolateReaderKvBreaker;
     const providerBreakers = options.providerBreakers ?? isolateBreakers(config);
     const cache = createCache(c.env.CACHE, { breaker: kvBreaker });
     c.set("config", config);
@@ -50,6 +51,9 @@ export function createApp(options: AppOptions = {}) {
         ? durableRateLimiter(c.env.RATE_LIMITER, config, { maxWaitMs: READ_MAX_SLOT_WAIT_MS })
         : undefined,
       subrequests: new Budget("subrequest", config.SUBREQUEST_BUDGET),
+      allowance: c.env.RATE_LIMITER
+        ? publicReadAllowance(c.env.RATE_LIMITER, config, c.req.header("CF-Connecting-IP") ?? "unknown")
+        : undefined,
     });
     const started = Date.now();
     await next();

@@ -18,16 +18,38 @@ export function dashboardPage(): string {
 <body>
 <h1>Kindling</h1>
 <p class="muted">Cache-warming jobs, newest first. <span id="health"></span></p>
+<form id="login" hidden>
+  <label>Token (API_TOKEN or READ_TOKEN): <input id="token" type="password" autocomplete="off" size="40"></label>
+  <button>Show jobs</button> <span id="login-error" class="muted"></span>
+</form>
 <table>
   <thead><tr><th>Job</th><th>Status</th><th>Progress</th><th>Tasks</th><th>Failed</th><th>Works cached</th><th>Created</th></tr></thead>
   <tbody id="jobs"><tr><td colspan="7" class="muted">loading…</td></tr></tbody>
 </table>
 <script>
+// Job data needs a token; it lives in this tab's session storage only, never in a cookie or the URL.
+const TOKEN_KEY = "kindling.token";
+const login = document.getElementById("login");
+login.addEventListener("submit", (event) => {
+  event.preventDefault();
+  sessionStorage.setItem(TOKEN_KEY, document.getElementById("token").value.trim());
+  refresh();
+});
+function askForToken(message) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  login.hidden = false;
+  document.getElementById("login-error").textContent = message;
+}
 async function refresh() {
-  const [jobs, health] = await Promise.all([
-    fetch("/api/jobs?limit=25").then((r) => r.json()),
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (!token) return askForToken("");
+  const [jobsResponse, health] = await Promise.all([
+    fetch("/api/jobs?limit=25", { headers: { Authorization: "Bearer " + token } }),
     fetch("/health").then((r) => r.json()).catch(() => null),
   ]);
+  if (jobsResponse.status === 401) return askForToken("that token was refused");
+  login.hidden = true;
+  const jobs = await jobsResponse.json();
   document.getElementById("health").textContent = health
     ? "Health: " + health.status + " · dead letters: " + health.deadLetters.count
     : "Health: unreachable";

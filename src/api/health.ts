@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { isolateKvBreaker } from "../cache/kv";
 import { deadLetterCountStatement } from "../db/jobs";
 import type { AppEnv } from "./context";
 
@@ -34,7 +35,9 @@ export const healthApi = new Hono<AppEnv>().get("/", async (c) => {
       checks: { d1, kv, queues },
       deadLetters: { count: deadLetters, threshold, alert: deadLetters > threshold },
       breakers: {
+        /** The read API's KV breaker and the warmer's: readers cannot open the warmer's. */
         kv: c.var.kvBreaker.snapshot(),
+        kvWarmer: isolateKvBreaker.snapshot(),
         openlibrary: c.var.providerBreakers.openlibrary.snapshot(),
         googlebooks: c.var.providerBreakers.googlebooks.snapshot(),
       },

@@ -1,21 +1,25 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { getJob, getJobProgress, listRecentJobs } from "../db/jobs";
+import { bumpReadLinkVersion } from "../db/read-links";
 import { listFailures } from "../db/tasks";
 import { badRequest, notFound } from "../errors";
 import { createJobFromUpload } from "../ingest/plan";
 import { readUpload } from "../ingest/upload";
 import { redriveJob } from "../warm/redrive";
-import { requireToken } from "./auth";
+import { jobReadLinks, requireReader, requireToken, withReadLinks } from "./auth";
 import type { AppEnv } from "./context";
 import { describeProgress, summarizeJob } from "./progress";
 import { validate } from "./validation";
 
+/** A job's read link carries `?key=`; the guard checks it, the routes accept it. */
+const readKeyQuery = { key: z.string().max(64).optional() };
 const jobIdParam = z.object({ id: z.string().uuid("job id must be a UUID") });
 const idempotencyHeader = z.object({
   "idempotency-key": z.string().min(1).max(200, "Idempotency-Key is at most 200 characters").optional(),
 });
 const failuresQuery = z.object({
+  ...readKeyQuery,
   limit: z.coerce.number().int().min(1).max(500).default(100),
   cursor: z.string().max(1024).optional(),
 });
@@ -38,15 +42,16 @@ export const jobsApi = new Hono<AppEnv>()
       const key = c.req.valid("header")["idempotency-key"] ?? null;
       const { created, replayed } = await createJobFromUpload(c.env, c.var.config, upload, key, Date.now());
       if (replayed) c.header("Idempotent-Replayed", "true");
-      c.header("Location", created.links.progress);
-      return c.json(created, 202);
+      const answer = await withReadLinks(c.env.DB, c.var.config, created);
+      c.header("Location", answer.links.progress);
+      return c.json(answer, 202);
     },
   )
-  .get("/", validate("query", listQuery), async (c) => {
+  .get("/", requireReader, validate("query", listQuery), async (c) => {
     const jobs = await listRecentJobs(c.env.DB, c.req.valid("query").limit);
     return c.json({ jobs: jobs.map(summarizeJob) });
   })
-  .get("/:id", validate("param", jobIdParam), async (c) => {
+  .get("/:id", requireReader, validate("param", jobIdParam), async (c) => {
     const { id } = c.req.valid("param");
     const progress = await getJobProgress(c.env.DB, id);
     if (!progress) throw notFound("Job", id);
@@ -56,32 +61,48 @@ export const jobsApi = new Hono<AppEnv>()
     const result = await redriveJob(c.env, c.req.valid("param").id, Date.now());
     return c.json({ ...result, links: { progress: `/api/jobs/${result.jobId}` } }, 202);
   })
-  .get("/:id/failures", validate("param", jobIdParam), validate("query", failuresQuery), async (c) => {
+  .post("/:id/read-link", requireToken, validate("param", jobIdParam), async (c) => {
     const { id } = c.req.valid("param");
-    const { limit, cursor } = c.req.valid("query");
-    const job = await getJob(c.env.DB, id);
-    if (!job) throw notFound("Job", id);
-    let after: string | null = null;
-    if (cursor) {
-      try {
-        after = decodeURIComponent(atob(cursor));
-      } catch {
-        throw badRequest("invalid_cursor", "cursor must be a value returned as nextCursor");
-      }
-    }
-    const rows = await listFailures(c.env.DB, id, limit, after);
-    const last = rows.at(-1);
+    const version = await bumpReadLinkVersion(c.env.DB, id);
+    if (version === null) throw notFound("Job", id);
     return c.json({
       jobId: id,
-      failures: rows.map((t) => ({
-        author: t.author_name,
-        authorKey: t.author_key,
-        status: t.status,
-        depth: t.depth,
-        attempts: t.attempts,
-        error: t.error,
-        updatedAt: new Date(t.updated_at).toISOString(),
-      })),
-      nextCursor: rows.length === limit && last ? btoa(encodeURIComponent(last.author_key)) : null,
+      revoked: "every earlier read link of this job",
+      links: await jobReadLinks(c.var.config, id, version),
     });
-  });
+  })
+  .get(
+    "/:id/failures",
+    requireReader,
+    validate("param", jobIdParam),
+    validate("query", failuresQuery),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const { limit, cursor } = c.req.valid("query");
+      const job = await getJob(c.env.DB, id);
+      if (!job) throw notFound("Job", id);
+      let after: string | null = null;
+      if (cursor) {
+        try {
+          after = decodeURIComponent(atob(cursor));
+        } catch {
+          throw badRequest("invalid_cursor", "cursor must be a value returned as nextCursor");
+        }
+      }
+      const rows = await listFailures(c.env.DB, id, limit, after);
+      const last = rows.at(-1);
+      return c.json({
+        jobId: id,
+        failures: rows.map((t) => ({
+          author: t.author_name,
+          authorKey: t.author_key,
+          status: t.status,
+          depth: t.depth,
+          attempts: t.attempts,
+          error: t.error,
+          updatedAt: new Date(t.updated_at).toISOString(),
+        })),
+        nextCursor: rows.length === limit && last ? btoa(encodeURIComponent(last.author_key)) : null,
+      });
+    },
+  );

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { badRequest } from "../errors";
 import { createJobFromUpload } from "../ingest/plan";
 import { readUpload } from "../ingest/upload";
-import { requireToken } from "./auth";
+import { requireToken, withReadLinks } from "./auth";
 import type { AppEnv } from "./context";
 import { validate } from "./validation";
 
@@ -34,6 +34,6 @@ export const warmingApi = new Hono<AppEnv>().post(
     const key = c.req.valid("header")["idempotency-key"] ?? null;
     const { created, replayed } = await createJobFromUpload(c.env, c.var.config, upload, key, Date.now());
     if (replayed) c.header("Idempotent-Replayed", "true");
-    return c.json(created, 202);
+    return c.json(await withReadLinks(c.env.DB, c.var.config, created), 202);
   },
 );

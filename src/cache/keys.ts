@@ -13,7 +13,7 @@ export const TTL_SECONDS = {
   processedMarker: 90 * DAY,
 } as const;
 
-/** KV keys are limited to 512 bytes; longer natural keys are replaced by a hash of themselves. */
+/** KV keys are limited to 512 bytes; longer natural keys (and list prefixes) are hashed. */
 const KV_KEY_MAX_BYTES = 512;
 const encoder = new TextEncoder();
 
@@ -30,8 +30,24 @@ function fnv1a64(text: string): string {
 
 function boundedKey(prefix: string, natural: string): string {
   const key = prefix + natural;
-  if (encoder.encode(key).byteLength <= KV_KEY_MAX_BYTES) return key;
+  if (keyFits(key)) return key;
   return `${prefix}#${fnv1a64(natural)}`;
+}
+
+/** Whether KV accepts this key: non-empty and at most 512 bytes of UTF-8. */
+export function keyFits(key: string): boolean {
+  return key.length > 0 && encoder.encode(key).byteLength <= KV_KEY_MAX_BYTES;
+}
+
+/**
+ * Each half of a title key is bounded on its own (hashed past 240 bytes), so the title half alone is a
+ * listable prefix that always fits: `book:title:` (11) + 240 + `|` + 240 ≤ 512.
+ */
+const TITLE_KEY_PART_MAX_BYTES = 240;
+
+function boundedPart(natural: string): string {
+  if (encoder.encode(natural).byteLength <= TITLE_KEY_PART_MAX_BYTES) return natural;
+  return `#${fnv1a64(natural)}`;
 }
 
 export const KEY_PREFIX = {
@@ -42,11 +58,11 @@ export const KEY_PREFIX = {
 } as const;
 
 export const cacheKeys = {
-  bookByIsbn: (isbn13: string) => `${KEY_PREFIX.bookByIsbn}${isbn13}`,
+  bookByIsbn: (isbn13: string) => boundedKey(KEY_PREFIX.bookByIsbn, isbn13),
   /** Title + primary author; the reader can list `bookByTitlePrefix` when it has no author. */
   bookByTitle: (title: string, author: string) =>
-    boundedKey(KEY_PREFIX.bookByTitle, `${normalizeTitle(title)}|${authorKey(author)}`),
-  bookByTitlePrefix: (title: string) => `${KEY_PREFIX.bookByTitle}${normalizeTitle(title)}|`,
+    `${KEY_PREFIX.bookByTitle}${boundedPart(normalizeTitle(title))}|${boundedPart(authorKey(author))}`,
+  bookByTitlePrefix: (title: string) => `${KEY_PREFIX.bookByTitle}${boundedPart(normalizeTitle(title))}|`,
   authorWorks: (author: string) => boundedKey(KEY_PREFIX.authorWorks, authorKey(author)),
   processedMarker: (author: string) => boundedKey(KEY_PREFIX.processedMarker, authorKey(author)),
 };

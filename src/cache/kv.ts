@@ -1,5 +1,6 @@
 import { type BreakerSnapshot, CircuitBreaker } from "../lib/breaker";
 import type { Budget } from "../lib/budget";
+import { keyFits } from "./keys";
 
 /**
  * The fail-open cache: a KV failure never fails a request or a warm. A read error is a miss, a write
@@ -32,8 +33,17 @@ export function createKvBreaker(now: () => number = Date.now): CircuitBreaker {
   return new CircuitBreaker("kv", { failureThreshold: 3, coolDownMs: 15_000, now });
 }
 
-/** One per isolate, so a KV outage noticed by one request is respected by the next. */
+/**
+ * One per isolate and per side, so a KV outage noticed by one call is respected by the next, and the
+ * public read API (anyone's input) can never open the breaker the warmer writes through.
+ */
 export const isolateKvBreaker = createKvBreaker();
+export const isolateReaderKvBreaker = createKvBreaker();
+
+/** KV refused the call because of what was asked (bad key, value too large), not because it is down. */
+function isInputError(error: unknown): boolean {
+  return /\b(400|413|414)\b|key length|too long|too large|invalid key|exceeds/i.test(String(error));
+}
 
 export function createCache(
   kv: KVNamespace,
@@ -43,6 +53,12 @@ export function createCache(
   const stats: CacheStats = { hits: 0, misses: 0, reads: 0, writes: 0, deletes: 0, errors: 0, bypassed: 0 };
 
   async function guarded<R>(op: string, key: string, fallback: R, fn: () => Promise<R>): Promise<R> {
+    if (!keyFits(key)) {
+      // Callers build keys through keys.ts, which bounds them; this is the last line, never a KV error.
+      stats.bypassed++;
+      console.warn(JSON.stringify({ msg: "kv key refused before the call", op, bytes: key.length }));
+      return fallback;
+    }
     if (!breaker.tryAcquire()) {
       stats.bypassed++;
       return fallback;
@@ -61,9 +77,12 @@ export function createCache(
       breaker.recordSuccess();
       return result;
     } catch (error) {
-      breaker.recordFailure();
+      if (isInputError(error)) breaker.recordNeutral();
+      else breaker.recordFailure();
       stats.errors++;
-      console.error(JSON.stringify({ msg: "kv operation failed", op, key, error: String(error) }));
+      console.error(
+        JSON.stringify({ msg: "kv operation failed", op, key: key.slice(0, 200), error: String(error) }),
+      );
       return fallback;
     }
   }

@@ -12,6 +12,7 @@ import {
 import type { Work } from "../sources/types";
 import { cacheKeys, TTL_SECONDS } from "./keys";
 import type { Cache } from "./kv";
+import type { ReadAllowance } from "./read-allowance";
 
 /** What the read API answers with: the data and whether the cache had it. */
 export interface CacheAnswer<T> {
@@ -26,6 +27,8 @@ export interface ReaderContext {
   breakers: ProviderBreakers;
   rateLimiter?: RateLimiter | undefined;
   subrequests?: Allowance | undefined;
+  /** Spent before each miss goes upstream (the public read allowance); absent = unlimited. */
+  allowance?: ReadAllowance | undefined;
 }
 
 /** The value an author's works are cached under (and the warmer writes). */
@@ -35,8 +38,15 @@ export interface AuthorWorksEntry {
   updatedAt: string;
 }
 
-/** A miss goes to the sources; their failures become a 503 the client can retry, never a 500. */
-async function fromSources(load: () => Promise<AuthorWorksResult>): Promise<AuthorWorksResult> {
+/**
+ * A miss goes to the sources, once the caller's read allowance grants it (else 429); their failures
+ * become a 503 the client can retry, never a 500.
+ */
+async function fromSources(
+  ctx: ReaderContext,
+  load: () => Promise<AuthorWorksResult>,
+): Promise<AuthorWorksResult> {
+  await ctx.allowance?.();
   try {
     return await load();
   } catch (error) {
@@ -74,7 +84,7 @@ export async function readBookByIsbn(ctx: ReaderContext, isbn13: string): Promis
   const key = cacheKeys.bookByIsbn(isbn13);
   const cached = await ctx.cache.get<Work>(key);
   if (cached) return { value: cached, hit: true };
-  const result = await fromSources(() => searchBooks({ isbn: isbn13 }, sourcesContext(ctx), 10));
+  const result = await fromSources(ctx, () => searchBooks({ isbn: isbn13 }, sourcesContext(ctx), 10));
   const work = result.works.find((w) => w.isbn13s.includes(isbn13)) ?? null;
   if (work) await ctx.cache.set(key, work, TTL_SECONDS.bookByIsbn);
   return { value: work, hit: false };
@@ -104,7 +114,7 @@ export async function searchBooksByTitle(
     const found = entries.filter((w): w is Work => w !== null && matches(w));
     if (found.length > 0) return { value: found, hit: true };
   }
-  const result = await fromSources(() => searchBooks({ title, author }, sourcesContext(ctx), 20));
+  const result = await fromSources(ctx, () => searchBooks({ title, author }, sourcesContext(ctx), 20));
   await Promise.all(
     result.works.map((w) =>
       ctx.cache.set(cacheKeys.bookByTitle(w.title, w.authors[0] ?? author ?? ""), w, TTL_SECONDS.bookByTitle),
@@ -124,7 +134,7 @@ export async function readAuthorWorks(
   const key = cacheKeys.authorWorks(author);
   const cached = await ctx.cache.get<AuthorWorksEntry>(key);
   if (cached) return { value: cached, hit: true };
-  const result = await fromSources(() => fetchAuthorWorks(author, sourcesContext(ctx)));
+  const result = await fromSources(ctx, () => fetchAuthorWorks(author, sourcesContext(ctx)));
   const entry: AuthorWorksEntry = { author, works: result.works, updatedAt: new Date().toISOString() };
   if (result.works.length > 0) await ctx.cache.set(key, entry, TTL_SECONDS.authorWorks);
   return { value: entry, hit: false };

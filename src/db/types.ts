@@ -35,6 +35,7 @@ export interface JobRow {
   started_at: number | null;
   completed_at: number | null;
   updated_at: number;
+  read_link_version: number;
 }
 
 export interface TaskRow {

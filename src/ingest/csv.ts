@@ -32,12 +32,16 @@
  * - Unreadable input: any papaparse error (`MissingQuotes`, `InvalidQuotes`) or a NUL character
  *   (binary or UTF-16 file) → `unreadable_csv`. Ragged rows (too few/many fields) are fine: with
  *   `header: false` papaparse does not report them and missing cells read as empty.
+ * - Limits (`limits.ts`): an author name longer than MAX_AUTHOR_NAME_CHARS is not warmed; its row is
+ *   counted in `rowsRejected` (the first few listed in `rejections` with the reason), the row's other
+ *   authors still count. Nothing past the limits reaches D1 or the queue.
  * - `maxRows`: once exceeded, rows are only counted (no more extraction) so the 413 can say how many
  *   rows the file has.
  */
 import Papa from "papaparse";
 import { type AppError, badRequest } from "../errors";
 import { toIsbn13 } from "./isbn";
+import { authorNameProblem, echo, MAX_REJECTION_EXAMPLES } from "./limits";
 import { authorKey, cleanAuthorName } from "./normalize";
 
 export type ExportFormat = "goodreads" | "storygraph" | "generic";
@@ -65,6 +69,15 @@ export interface ParsedExport {
   isbns: string[];
   /** Data rows in which no author name was found. */
   rowsWithoutAuthor: number;
+  /** Data rows with a value that breaks a limit (`limits.ts`); their other authors still count. */
+  rowsRejected: number;
+  /** The first few refused rows, with why. */
+  rejections: RowRejection[];
+}
+
+export interface RowRejection {
+  row: number;
+  reason: string;
 }
 
 export interface ParseExportOptions {
@@ -211,6 +224,8 @@ export function parseLibraryExport(text: string, opts: ParseExportOptions = {}):
   let rows = 0;
   let rowsWithoutAuthor = 0;
   let authorMentions = 0;
+  let rowsRejected = 0;
+  const rejections: RowRejection[] = [];
   const authors: ExportAuthor[] = [];
   const seenAuthors = new Set<string>();
   const isbns = new Set<string>();
@@ -255,7 +270,7 @@ export function parseLibraryExport(text: string, opts: ParseExportOptions = {}):
         if (plan === null) {
           const columnsFound = fields
             .slice(0, MAX_HEADERS_IN_ERROR)
-            .map((name) => name.replace(/^\uFEFF/, "").trim());
+            .map((name) => echo(name.replace(/^\uFEFF/, "").trim()));
           failure = badRequest(
             "no_author_column",
             `No author column found: looked for a column named ${AUTHOR_COLUMNS_LOOKED_FOR.map((c) => `"${c}"`).join(", ")} (any case)`,
@@ -270,12 +285,18 @@ export function parseLibraryExport(text: string, opts: ParseExportOptions = {}):
       if (overLimit || plan === null) return;
 
       let rowHasAuthor = false;
+      let rowProblem = null as string | null;
       for (const column of plan.authorColumns) {
         const cell = fields[column.index];
         if (!cell) continue;
         for (const part of splitCell(cell, column.split)) {
           const name = cleanAuthorName(part);
           if (name === "") continue;
+          const problem = authorNameProblem(name);
+          if (problem !== null) {
+            rowProblem ??= problem;
+            continue;
+          }
           rowHasAuthor = true;
           authorMentions++;
           const key = authorKey(name);
@@ -285,7 +306,11 @@ export function parseLibraryExport(text: string, opts: ParseExportOptions = {}):
           }
         }
       }
-      if (!rowHasAuthor) rowsWithoutAuthor++;
+      if (rowProblem !== null) {
+        rowsRejected++;
+        if (rejections.length < MAX_REJECTION_EXAMPLES)
+          rejections.push({ row: rowNumber, reason: rowProblem });
+      } else if (!rowHasAuthor) rowsWithoutAuthor++;
 
       for (const index of plan.isbnColumns) {
         const isbn = toIsbn13(fields[index]);
@@ -315,7 +340,12 @@ export function parseLibraryExport(text: string, opts: ParseExportOptions = {}):
     throw badRequest("no_rows", "The CSV has a header row but no data rows");
   }
   if (authors.length === 0) {
-    throw badRequest("no_authors", `None of the ${rows} rows names an author`, { rows, format });
+    const refused = rowsRejected > 0 ? ` (${rowsRejected} refused: ${rejections[0]?.reason})` : "";
+    throw badRequest("no_authors", `None of the ${rows} rows names a usable author${refused}`, {
+      rows,
+      format,
+      ...(rowsRejected > 0 ? { rowsRejected, rejections } : {}),
+    });
   }
   return {
     format,
@@ -325,5 +355,7 @@ export function parseLibraryExport(text: string, opts: ParseExportOptions = {}):
     duplicatesSkipped: authorMentions - authors.length,
     isbns: [...isbns],
     rowsWithoutAuthor,
+    rowsRejected,
+    rejections,
   };
 }

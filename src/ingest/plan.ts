@@ -2,11 +2,11 @@ import type { Config } from "../config";
 import { createJobStatements, findJobByIdempotencyKey, getJob } from "../db/jobs";
 import { markQueuedStatements } from "../db/tasks";
 import type { JobRow } from "../db/types";
-import { AppError } from "../errors";
+import { AppError, badRequest } from "../errors";
 import { enabledSources } from "../sources";
 import { modes } from "../testing/counters";
 import { sendOneByOne } from "../testing/naive";
-import { sendWarmMessages, type WarmMessage } from "../warm/messages";
+import { partitionValid, sendWarmMessages, warmMessageFor, warmQueue } from "../warm/messages";
 import { parseLibraryExport } from "./csv";
 import type { Upload } from "./upload";
 
@@ -25,6 +25,9 @@ export interface JobCreated {
   authorsQueued: number;
   authorsPending: number;
   duplicatesSkipped: number;
+  /** Rows with a value past a limit (e.g. an author name over 300 characters): not warmed. */
+  rowsRejected: number;
+  rejections: { row: number; reason: string }[];
   estimatedWorks: number;
   estimatedDuration: { seconds: number; text: string };
   links: { progress: string; failures: string };
@@ -65,7 +68,13 @@ function estimate(config: Config, authors: number, maxDepth: number) {
   };
 }
 
-export function describeCreatedJob(config: Config, job: JobRow, queued: number, pending: number): JobCreated {
+export function describeCreatedJob(
+  config: Config,
+  job: JobRow,
+  queued: number,
+  pending: number,
+  refused: Pick<JobCreated, "rowsRejected" | "rejections"> = { rowsRejected: 0, rejections: [] },
+): JobCreated {
   const rootAuthors = queued + pending;
   return {
     jobId: job.id,
@@ -77,6 +86,7 @@ export function describeCreatedJob(config: Config, job: JobRow, queued: number, 
     authorsQueued: queued,
     authorsPending: pending,
     duplicatesSkipped: job.duplicates_skipped,
+    ...refused,
     ...estimate(config, rootAuthors, job.max_depth),
     links: { progress: `/api/jobs/${job.id}`, failures: `/api/jobs/${job.id}/failures` },
   };
@@ -105,6 +115,29 @@ export async function createJobFromUpload(
   }
   const parsed = parseLibraryExport(upload.text, { maxRows: config.UPLOAD_MAX_ROWS });
   const jobId = crypto.randomUUID();
+  // Every message is checked before anything is written: a refused upload leaves no job behind.
+  const { valid: messages, invalid } = partitionValid(
+    parsed.authors.map((a) =>
+      warmMessageFor({
+        job_id: jobId,
+        author_key: a.key,
+        author_name: a.name,
+        depth: 0,
+        max_depth: upload.options.maxDepth,
+        generation: 0,
+      }),
+    ),
+  );
+  if (invalid.length > 0) {
+    const author = parsed.authors.find((a) => a.key === invalid[0]?.message.authorKey);
+    throw badRequest(
+      "invalid_row",
+      `row ${author?.firstRow ?? "?"} cannot be warmed: ${invalid[0]?.reason}`,
+      {
+        row: author?.firstRow,
+      },
+    );
+  }
   try {
     await env.DB.batch(
       createJobStatements(
@@ -132,16 +165,7 @@ export async function createJobFromUpload(
     }
     throw error;
   }
-  const messages: WarmMessage[] = parsed.authors.map((a) => ({
-    v: 1,
-    jobId,
-    authorKey: a.key,
-    authorName: a.name,
-    depth: 0,
-    maxDepth: upload.options.maxDepth,
-    gen: 0,
-  }));
-  const queue = env.WARM_QUEUE as Queue<WarmMessage>;
+  const queue = warmQueue(env);
   const sent =
     modes.producer === "naive"
       ? await sendOneByOne(queue, messages)
@@ -159,7 +183,11 @@ export async function createJobFromUpload(
       unsent: sent.unsent.length,
     }),
   );
-  return { created: describeCreatedJob(config, job, sent.sent.length, sent.unsent.length), replayed: false };
+  const refused = { rowsRejected: parsed.rowsRejected, rejections: parsed.rejections };
+  return {
+    created: describeCreatedJob(config, job, sent.sent.length, sent.unsent.length, refused),
+    replayed: false,
+  };
 }
 
 function replay(config: Config, job: JobRow, requestHash: string): JobCreated {

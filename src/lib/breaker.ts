@@ -58,6 +58,11 @@ export class CircuitBreaker {
     if (this.state !== "closed") this.transition("closed");
   }
 
+  /** The call ended without saying anything about the dependency's health (e.g. the caller's own bad input). */
+  recordNeutral(): void {
+    this.probeInFlight = false;
+  }
+
   recordFailure(): void {
     this.failures++;
     this.probeInFlight = false;

@@ -1,3 +1,4 @@
+import { authorNameProblem } from "../ingest/limits";
 import { authorKey, normalizeTitle } from "../ingest/normalize";
 import type { SourceName, SourceWork, Work } from "./types";
 
@@ -105,6 +106,8 @@ export function coAuthorsOf(author: string, works: readonly Work[]): { key: stri
   for (const work of works) {
     for (const name of work.authors) {
       const key = authorKey(name);
+      // An upstream name past the ingest limits would be a task that can never become a message.
+      if (authorNameProblem(name) !== null) continue;
       if (key && key !== self && !found.has(key)) found.set(key, name);
     }
   }

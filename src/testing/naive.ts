@@ -36,7 +36,7 @@ export async function sendOneByOne(
       unsent.push(message);
     }
   }
-  return { sent, unsent, calls: messages.length };
+  return { sent, unsent, invalid: [], calls: messages.length };
 }
 
 export async function handleWarmBatchNaively(

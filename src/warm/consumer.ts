@@ -30,8 +30,9 @@ import { coAuthorsOf } from "../sources/merge";
 import type { Work } from "../sources/types";
 import { retryDelaySeconds } from "./backoff";
 import { isFreshEnough, markerFor, type ProcessedMarker } from "./marker";
-import { sendWarmMessages, type WarmMessage, warmMessageSchema } from "./messages";
+import { sendWarmMessages, taskId, type WarmMessage, warmMessageSchema, warmQueue } from "./messages";
 import { emptyMetrics, type InvocationMetrics, writeAnalyticsPoint } from "./metrics";
+import { failPoisonTasks } from "./poison";
 
 export interface WarmDeps {
   config: Config;
@@ -50,8 +51,6 @@ type Outcome =
   | { kind: "dead"; body: WarmMessage; code: string; message: string }
   | { kind: "retry"; body: WarmMessage; code: string; message: string; delaySeconds: number; attempt: number }
   | { kind: "defer"; body: WarmMessage; delaySeconds: number; reason: string };
-
-const taskId = (m: { jobId: string; authorKey: string }) => `${m.jobId}\u0000${m.authorKey}`;
 
 /** Messages deferred for lack of budget come back almost at once, as fresh messages. */
 const DEFER_DELAY_SECONDS = 1;
@@ -179,12 +178,14 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
       if (!kvAdmission.admit(units)) {
         return { kind: "defer", body, delaySeconds: DEFER_DELAY_SECONDS, reason: "KV budget reached" };
       }
-      // Fail-open: a KV error never fails the author.
-      const puts = await writeAuthorToCache(cache, outcome, written, kvWriteSlot, () =>
+      const { puts, failed } = await writeAuthorToCache(cache, outcome, written, kvWriteSlot, () =>
         kvAdmission.settle(1),
       );
       kvAdmission.settle(units - 1 - puts); // one unit stays promised for the processed marker
-      return outcome;
+      if (failed === 0) return outcome;
+      // Works that are not in KV are not cached: the author is not done and gets no marker.
+      kvAdmission.settle(1);
+      return cacheWriteFailed(body, message.attempts, failed, cache, deps);
     },
   );
   metrics.subrequests = subrequests.used;
@@ -376,7 +377,8 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
   // 6. Fan out: only the children that did not exist get a message. They were written `queued`; one whose
   // message could not be sent goes back to `pending`, where the sweeper finds it.
   if (newChildren.length > 0) {
-    const sent = await sendWarmMessages(env.WARM_QUEUE as Queue<WarmMessage>, newChildren);
+    const sent = await sendWarmMessages(warmQueue(env), newChildren);
+    await failPoisonTasks(env.DB, sent.invalid, deps.now());
     newChildren = sent.sent;
     if (sent.unsent.length > 0) {
       try {
@@ -414,7 +416,7 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
   }
   const unsent: WarmMessage[] = [];
   for (const [delaySeconds, messages] of byDelay) {
-    const result = await sendWarmMessages(env.WARM_QUEUE as Queue<WarmMessage>, messages, { delaySeconds });
+    const result = await sendWarmMessages(warmQueue(env), messages, { delaySeconds });
     unsent.push(...result.unsent);
   }
   if (unsent.length > 0) {
@@ -505,7 +507,8 @@ async function warmOne(
 }
 
 /**
- * Writes one author's works (by ISBN and by title) and its list; returns how many puts it made. A key
+ * Writes one author's works (by ISBN and by title) and its list; returns how many puts it made and how
+ * many of them failed (KV error, breaker open or budget: the value is not in KV either way). A key
  * another author of the batch already wrote is skipped: two puts to one key within a second are
  * throttled by KV, and one write per key is enough. `beforePut` runs just before each put takes its unit.
  */
@@ -515,7 +518,7 @@ async function writeAuthorToCache(
   written: Set<string>,
   kvWriteSlot: ReturnType<typeof createLimiter>,
   beforePut: () => void,
-): Promise<number> {
+): Promise<{ puts: number; failed: number }> {
   const writes: { key: string; value: unknown; ttl: number }[] = [];
   const add = (key: string, value: unknown, ttl: number) => {
     if (written.has(key)) return;
@@ -531,7 +534,7 @@ async function writeAuthorToCache(
     { author: body.authorName, works, updatedAt: new Date().toISOString() },
     TTL_SECONDS.authorWorks,
   );
-  await Promise.all(
+  const results = await Promise.all(
     writes.map((w) =>
       kvWriteSlot(() => {
         beforePut();
@@ -539,7 +542,33 @@ async function writeAuthorToCache(
       }),
     ),
   );
-  return writes.length;
+  return { puts: writes.length, failed: results.filter((ok) => !ok).length };
+}
+
+/**
+ * An author whose KV writes did not all land: deferred while the KV breaker is open (KV's outage is not
+ * the author's fault, so its allowance is kept), retried with backoff when KV refused the writes.
+ */
+function cacheWriteFailed(
+  body: WarmMessage,
+  attempt: number,
+  failed: number,
+  cache: Cache,
+  deps: WarmDeps,
+): Outcome {
+  const breaker = cache.breaker;
+  if (breaker.state === "open" && breaker.openUntil !== null) {
+    const delaySeconds = Math.max(DEFER_DELAY_SECONDS, Math.ceil((breaker.openUntil - deps.now()) / 1000));
+    return { kind: "defer", body, delaySeconds, reason: `KV unavailable (${failed} writes not made)` };
+  }
+  return {
+    kind: "retry",
+    body,
+    code: "cache_write_failed",
+    message: `${failed} KV writes failed; the author's works are not cached`,
+    delaySeconds: backoff(deps.config, attempt, undefined, deps.random),
+    attempt,
+  };
 }
 
 /**

@@ -10,8 +10,9 @@ import {
 } from "../db/tasks";
 import { TERMINAL_TASK_STATUSES } from "../db/types";
 import { retryDelaySeconds } from "./backoff";
-import { sendWarmMessages, type WarmMessage, warmMessageSchema } from "./messages";
+import { sendWarmMessages, type WarmMessage, warmMessageFor, warmMessageSchema, warmQueue } from "./messages";
 import { emptyMetrics, writeAnalyticsPoint } from "./metrics";
+import { failPoisonTasks } from "./poison";
 
 /**
  * The dead-letter queue's consumer: a message lands here once the warm queue gave up retrying it.
@@ -46,15 +47,7 @@ export async function handleDeadLetterBatch(
       if (task.failures >= deps.config.MAX_DELIVERIES || task.attempts >= deps.config.MAX_TOTAL_ATTEMPTS) {
         dead.push({ jobId: task.job_id, authorKey: task.author_key, status: "dead", error: null });
       } else {
-        again.push({
-          v: 1,
-          jobId: task.job_id,
-          authorKey: task.author_key,
-          authorName: task.author_name,
-          depth: Number(task.depth),
-          maxDepth: Number(task.max_depth),
-          gen: Number(task.generation),
-        });
+        again.push(warmMessageFor(task));
       }
     }
     metrics.failed = dead.length;
@@ -78,7 +71,8 @@ export async function handleDeadLetterBatch(
         baseSeconds: deps.config.RETRY_BASE_SECONDS,
         maxSeconds: deps.config.RETRY_MAX_SECONDS,
       });
-      const sent = await sendWarmMessages(env.WARM_QUEUE as Queue<WarmMessage>, fresh, { delaySeconds });
+      const sent = await sendWarmMessages(warmQueue(env), fresh, { delaySeconds });
+      await failPoisonTasks(env.DB, sent.invalid, deps.now());
       if (sent.unsent.length > 0) throw new Error(`could not re-send ${sent.unsent.length} dead letters`);
       console.log(
         JSON.stringify({

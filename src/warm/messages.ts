@@ -1,11 +1,12 @@
 import { z } from "zod";
+import { MAX_AUTHOR_KEY_CHARS, MAX_AUTHOR_NAME_CHARS } from "../ingest/limits";
 
 /** The warm queue's message: validated when sent and again when received. */
 export const warmMessageSchema = z.object({
   v: z.literal(1),
   jobId: z.string().min(1).max(64),
-  authorKey: z.string().min(1).max(1024),
-  authorName: z.string().min(1).max(1024),
+  authorKey: z.string().min(1).max(MAX_AUTHOR_KEY_CHARS),
+  authorName: z.string().min(1).max(MAX_AUTHOR_NAME_CHARS),
   depth: z.number().int().min(0).max(3),
   maxDepth: z.number().int().min(0).max(3),
   /** The task's generation when this message was sent; a copy from an older generation is obsolete. */
@@ -13,6 +14,39 @@ export const warmMessageSchema = z.object({
 });
 
 export type WarmMessage = z.infer<typeof warmMessageSchema>;
+
+/** A task as D1 returns it, with what its message needs. */
+export interface TaskMessageRow {
+  job_id: string;
+  author_key: string;
+  author_name: string;
+  depth: number;
+  max_depth: number;
+  generation: number;
+}
+
+/** The one place a task row becomes a warm message (unvalidated: `sendWarmMessages` checks it). */
+export function warmMessageFor(row: TaskMessageRow): WarmMessage {
+  return {
+    v: 1,
+    jobId: row.job_id,
+    authorKey: row.author_key,
+    authorName: row.author_name,
+    depth: Number(row.depth),
+    maxDepth: Number(row.max_depth),
+    gen: Number(row.generation),
+  };
+}
+
+/** The warm queue binding, typed. */
+export function warmQueue(env: Env): Queue<WarmMessage> {
+  return env.WARM_QUEUE as Queue<WarmMessage>;
+}
+
+/** The identity of a task (and of its messages) within a batch. */
+export function taskId(m: { jobId: string; authorKey: string }): string {
+  return `${m.jobId}\u0000${m.authorKey}`;
+}
 
 /** Platform limits for one `sendBatch` call. */
 export const SEND_BATCH_MAX_MESSAGES = 100;
@@ -46,7 +80,27 @@ export function planSendBatches(messages: readonly WarmMessage[]): WarmMessage[]
 export interface SendResult {
   sent: WarmMessage[];
   unsent: WarmMessage[];
+  /** Messages that break the schema: never sent; the caller fails their tasks (poison, not a crash). */
+  invalid: { message: WarmMessage; reason: string }[];
   calls: number;
+}
+
+/** Splits messages into those the schema accepts and those it refuses, with a short reason each. */
+export function partitionValid(messages: readonly WarmMessage[]): {
+  valid: WarmMessage[];
+  invalid: SendResult["invalid"];
+} {
+  const valid: WarmMessage[] = [];
+  const invalid: SendResult["invalid"] = [];
+  for (const message of messages) {
+    const parsed = warmMessageSchema.safeParse(message);
+    if (parsed.success) valid.push(parsed.data);
+    else {
+      const issue = parsed.error.issues[0];
+      invalid.push({ message, reason: `invalid_task: ${issue?.path.join(".")} ${issue?.message}` });
+    }
+  }
+  return { valid, invalid };
 }
 
 /**
@@ -58,7 +112,10 @@ export async function sendWarmMessages(
   messages: readonly WarmMessage[],
   options: { concurrency?: number; delaySeconds?: number } = {},
 ): Promise<SendResult> {
-  const batches = planSendBatches(messages.map((m) => warmMessageSchema.parse(m)));
+  const { valid, invalid } = partitionValid(messages);
+  if (invalid.length > 0)
+    console.error(JSON.stringify({ msg: "invalid warm messages not sent", count: invalid.length }));
+  const batches = planSendBatches(valid);
   const sent: WarmMessage[] = [];
   const unsent: WarmMessage[] = [];
   let next = 0;
@@ -80,5 +137,5 @@ export async function sendWarmMessages(
     }
   };
   await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 6, batches.length) }, worker));
-  return { sent, unsent, calls: batches.length };
+  return { sent, unsent, invalid, calls: batches.length };
 }

@@ -1,7 +1,8 @@
 import { getJob } from "../db/jobs";
 import { markQueuedStatements, type RedriveCandidate, redriveStatements } from "../db/tasks";
 import { AppError, notFound } from "../errors";
-import { sendWarmMessages, type WarmMessage } from "./messages";
+import { sendWarmMessages, warmMessageFor, warmQueue } from "./messages";
+import { failPoisonTasks } from "./poison";
 
 export interface RedriveResult {
   jobId: string;
@@ -28,16 +29,9 @@ export async function redriveJob(env: Env, jobId: string, now: number): Promise<
       details: { status: job.status },
     });
   }
-  const messages: WarmMessage[] = reopened.map((t) => ({
-    v: 1,
-    jobId,
-    authorKey: t.author_key,
-    authorName: t.author_name,
-    depth: Number(t.depth),
-    maxDepth: job.max_depth,
-    gen: Number(t.generation),
-  }));
-  const sent = await sendWarmMessages(env.WARM_QUEUE as Queue<WarmMessage>, messages);
+  const messages = reopened.map((t) => warmMessageFor({ ...t, job_id: jobId, max_depth: job.max_depth }));
+  const sent = await sendWarmMessages(warmQueue(env), messages);
+  await failPoisonTasks(env.DB, sent.invalid, now);
   if (sent.sent.length > 0) await env.DB.batch(markQueuedStatements(env.DB, sent.sent, now));
   console.log(
     JSON.stringify({ msg: "job redriven", jobId, requeued: sent.sent.length, unsent: sent.unsent.length }),

@@ -7,69 +7,78 @@ import {
   markQueuedStatements,
   takeStalledTasks,
 } from "../db/tasks";
-import { sendWarmMessages, type WarmMessage } from "./messages";
+import { sendWarmMessages, warmMessageFor, warmQueue } from "./messages";
+import { failPoisonTasks } from "./poison";
 
 export interface SweepReport {
   resent: number;
   markedDead: number;
+  poisoned: number;
   jobsChecked: number;
+  /** Phases that threw; the others still ran. */
+  errors: string[];
 }
 
 const SWEEP_LIMIT = 1000;
 
 /**
  * The cron sweep, so nothing is lost between the platform's pieces:
+ * - tasks that used up every delivery but were never marked dead (dead-letter consumer lost) become dead;
  * - tasks still pending (their message never reached the queue) are sent again;
  * - open tasks of a job where nothing has moved for STALL_SECONDS (messages lost) are sent again;
- * - tasks that used up every delivery but were never marked dead (dead-letter consumer lost) become dead;
  * - jobs with no open task left are completed.
+ * Each phase runs on its own: one failing (or one task that cannot become a message) never stops the rest.
  */
 export async function sweep(env: Env, deps: { config: Config; now: () => number }): Promise<SweepReport> {
   const now = deps.now();
-  const { config } = deps;
+  const report: SweepReport = { resent: 0, markedDead: 0, poisoned: 0, jobsChecked: 0, errors: [] };
+  const phase = async (name: string, run: () => Promise<void>) => {
+    try {
+      await run();
+    } catch (error) {
+      report.errors.push(`${name}: ${String(error)}`);
+      console.error(JSON.stringify({ msg: "sweep phase failed", phase: name, error: String(error) }));
+    }
+  };
   // First settle what can never be delivered again, so the re-sends below do not revive it.
+  await phase("exhausted", async () => {
+    report.markedDead = await settleExhausted(env.DB, deps.config, now);
+  });
+  await phase("resend", async () => {
+    const stale = [
+      ...(await listStalePendingTasks(env.DB, now, deps.config.STALE_PENDING_SECONDS, SWEEP_LIMIT)),
+      ...(await takeStalledTasks(env.DB, now, deps.config.STALL_SECONDS, SWEEP_LIMIT)),
+    ];
+    if (stale.length === 0) return;
+    const result = await sendWarmMessages(warmQueue(env), stale.map(warmMessageFor));
+    report.poisoned = await failPoisonTasks(env.DB, result.invalid, now);
+    if (result.sent.length > 0) await env.DB.batch(markQueuedStatements(env.DB, result.sent, now));
+    report.resent = result.sent.length;
+  });
+  await phase("complete", async () => {
+    const jobIds = await listUnfinishedJobIds(env.DB, SWEEP_LIMIT);
+    await env.DB.batch([completeJobsStatement(env.DB, jobIds, now)]);
+    report.jobsChecked = jobIds.length;
+  });
+  console.log(JSON.stringify({ msg: "sweep", ...report }));
+  return report;
+}
+
+async function settleExhausted(db: D1Database, config: Config, now: number): Promise<number> {
   const exhausted = await listExhaustedTasks(
-    env.DB,
+    db,
     config.MAX_DELIVERIES,
     config.MAX_TOTAL_ATTEMPTS,
     now - config.EXHAUSTED_GRACE_SECONDS * 1000,
     SWEEP_LIMIT,
   );
-  if (exhausted.length > 0) {
-    await env.DB.batch(
-      finishTasksStatements(
-        env.DB,
-        exhausted.map((t) => ({
-          ...t,
-          status: "dead" as const,
-          error: null,
-        })),
-        now,
-      ),
-    );
-  }
-  const stale = [
-    ...(await listStalePendingTasks(env.DB, now, config.STALE_PENDING_SECONDS, SWEEP_LIMIT)),
-    ...(await takeStalledTasks(env.DB, now, config.STALL_SECONDS, SWEEP_LIMIT)),
-  ];
-  let resent = 0;
-  if (stale.length > 0) {
-    const messages: WarmMessage[] = stale.map((t) => ({
-      v: 1,
-      jobId: t.job_id,
-      authorKey: t.author_key,
-      authorName: t.author_name,
-      depth: t.depth,
-      maxDepth: t.max_depth,
-      gen: Number(t.generation),
-    }));
-    const result = await sendWarmMessages(env.WARM_QUEUE as Queue<WarmMessage>, messages);
-    if (result.sent.length > 0) await env.DB.batch(markQueuedStatements(env.DB, result.sent, now));
-    resent = result.sent.length;
-  }
-  const jobIds = await listUnfinishedJobIds(env.DB, SWEEP_LIMIT);
-  await env.DB.batch([completeJobsStatement(env.DB, jobIds, now)]);
-  const report = { resent, markedDead: exhausted.length, jobsChecked: jobIds.length };
-  console.log(JSON.stringify({ msg: "sweep", ...report }));
-  return report;
+  if (exhausted.length === 0) return 0;
+  await db.batch(
+    finishTasksStatements(
+      db,
+      exhausted.map((t) => ({ ...t, status: "dead" as const, error: null })),
+      now,
+    ),
+  );
+  return exhausted.length;
 }

@@ -15,12 +15,17 @@ export function uploadCsv(csv: string, query = "", headers: Record<string, strin
   });
 }
 
+/** Calls a route that needs the admin token. */
+export function callAsAdmin(path: string, init: RequestInit = {}): Promise<Response> {
+  return call(path, { ...init, headers: { Authorization: `Bearer ${TOKEN}`, ...init.headers } });
+}
+
 /** Polls the job until it is no longer queued or running. */
 export async function waitForJob(jobId: string, timeoutMs = 20_000): Promise<Record<string, unknown>> {
   const deadline = Date.now() + timeoutMs;
   let last: Record<string, unknown> = {};
   while (Date.now() < deadline) {
-    const response = await call(`/api/jobs/${jobId}`);
+    const response = await call(`/api/jobs/${jobId}`, { headers: { Authorization: `Bearer ${TOKEN}` } });
     last = (await response.json()) as Record<string, unknown>;
     if (last.status !== "queued" && last.status !== "running") return last;
     await new Promise((r) => setTimeout(r, 50));

@@ -3,7 +3,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { createApp } from "../../src/api/app";
 import storygraph from "../fixtures/storygraph-2025.csv?raw";
 import { jobRow, resetAll } from "../support/db";
-import { call, TOKEN, uploadCsv, waitForJob } from "../support/http";
+import { call, callAsAdmin, TOKEN, uploadCsv, waitForJob } from "../support/http";
 
 interface ErrorBody {
   error: { code: string; message: string; details?: Record<string, unknown> };
@@ -41,11 +41,14 @@ describe("POST /api/jobs", () => {
       priority: "normal",
       authorsQueued: 187,
       duplicatesSkipped: 21,
-      links: { progress: `/api/jobs/${body.jobId}` },
+      rowsRejected: 0,
     });
+    expect((body.links as { progress: string }).progress).toMatch(
+      new RegExp(`^/api/jobs/${body.jobId}\\?key=[\\w-]{22}$`),
+    );
     expect(body.estimatedWorks).toBeGreaterThan(0);
     expect((body.estimatedDuration as { seconds: number }).seconds).toBeGreaterThan(0);
-    expect(response.headers.get("Location")).toBe(`/api/jobs/${body.jobId}`);
+    expect(response.headers.get("Location")).toBe((body.links as { progress: string }).progress);
     const job = await jobRow(String(body.jobId));
     expect(job).toMatchObject({ root_tasks: 187, rows_total: 193 });
   });
@@ -268,17 +271,17 @@ describe("reading jobs", () => {
   });
 
   it("GET /api/jobs/:id answers 404 for an unknown job and 400 for a malformed id", async () => {
-    await expectError(await call(`/api/jobs/${crypto.randomUUID()}`), 404, "not_found");
-    await expectError(await call("/api/jobs/not-a-uuid"), 400, "invalid_request");
+    await expectError(await callAsAdmin(`/api/jobs/${crypto.randomUUID()}`), 404, "not_found");
+    await expectError(await callAsAdmin("/api/jobs/not-a-uuid"), 400, "invalid_request");
   });
 
   it("GET /api/jobs lists recent jobs, newest first", async () => {
     const a = (await (await uploadCsv(small, "?maxDepth=0")).json()) as { jobId: string };
     await new Promise((r) => setTimeout(r, 5));
     const b = (await (await uploadCsv(small, "?maxDepth=0")).json()) as { jobId: string };
-    const list = (await (await call("/api/jobs?limit=10")).json()) as { jobs: { jobId: string }[] };
+    const list = (await (await callAsAdmin("/api/jobs?limit=10")).json()) as { jobs: { jobId: string }[] };
     expect(list.jobs.map((j) => j.jobId)).toEqual([b.jobId, a.jobId]);
-    await expectError(await call("/api/jobs?limit=0"), 400, "invalid_request");
+    await expectError(await callAsAdmin("/api/jobs?limit=0"), 400, "invalid_request");
   });
 
   it("GET /api/jobs/:id/failures lists failed tasks with their reason, paginated", async () => {
@@ -289,7 +292,7 @@ describe("reading jobs", () => {
     )
       .bind(jobId)
       .run();
-    const page1 = (await (await call(`/api/jobs/${jobId}/failures?limit=1`)).json()) as {
+    const page1 = (await (await callAsAdmin(`/api/jobs/${jobId}/failures?limit=1`)).json()) as {
       failures: { author: string; error: string; status: string }[];
       nextCursor: string | null;
     };
@@ -300,12 +303,12 @@ describe("reading jobs", () => {
       error: "upstream_rejected: test",
     });
     const page2 = (await (
-      await call(`/api/jobs/${jobId}/failures?limit=1&cursor=${page1.nextCursor}`)
+      await callAsAdmin(`/api/jobs/${jobId}/failures?limit=1&cursor=${page1.nextCursor}`)
     ).json()) as {
       failures: { author: string }[];
     };
     expect(page2.failures.map((f) => f.author)).toEqual(["Bea Writer"]);
-    await expectError(await call(`/api/jobs/${crypto.randomUUID()}/failures`), 404, "not_found");
+    await expectError(await callAsAdmin(`/api/jobs/${crypto.randomUUID()}/failures`), 404, "not_found");
   });
 });
 

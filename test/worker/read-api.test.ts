@@ -7,7 +7,7 @@ import { createKvBreaker } from "../../src/cache/kv";
 import { createProviderBreakers } from "../../src/sources";
 import type { Work } from "../../src/sources/types";
 import { resetAll } from "../support/db";
-import { call, TOKEN, uploadCsv, waitForJob } from "../support/http";
+import { call, callAsAdmin, TOKEN, uploadCsv, waitForJob } from "../support/http";
 import { upstream } from "../support/upstream";
 
 interface WorksBody {
@@ -269,12 +269,12 @@ describe("hit rate", () => {
       | { totals: { hits: number; misses: number; rate: number | null }; byHour: unknown[] }
       | undefined;
     for (let i = 0; i < 50; i++) {
-      stats = (await (await call("/api/analytics/cache?hours=24")).json()) as typeof stats;
+      stats = (await (await callAsAdmin("/api/analytics/cache?hours=24")).json()) as typeof stats;
       if ((stats?.totals.hits ?? 0) + (stats?.totals.misses ?? 0) >= 4) break;
       await new Promise((r) => setTimeout(r, 20));
     }
     expect(stats?.totals).toEqual({ hits: 2, misses: 2, rate: 0.5 });
     expect(stats?.byHour).toHaveLength(1);
-    expect((await call("/api/analytics/cache?hours=0")).status).toBe(400);
+    expect((await callAsAdmin("/api/analytics/cache?hours=0")).status).toBe(400);
   });
 });

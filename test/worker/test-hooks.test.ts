@@ -17,7 +17,7 @@ import { instrumentEnv } from "../../src/testing/instrument";
 import { handleWarmBatchNaively } from "../../src/testing/naive";
 import { handleWarmBatch } from "../../src/warm/consumer";
 import { jobRow, resetAll } from "../support/db";
-import { call, TOKEN } from "../support/http";
+import { call, callAsAdmin, TOKEN } from "../support/http";
 import { queueMessage, seedJob, warmDeps } from "../support/jobs";
 import { upstream } from "../support/upstream";
 
@@ -97,7 +97,7 @@ describe("test hooks", () => {
     });
     expect(response.status).toBe(201);
     const { jobId } = (await response.json()) as { jobId: string };
-    const progress = (await (await call(`/api/jobs/${jobId}`)).json()) as {
+    const progress = (await (await callAsAdmin(`/api/jobs/${jobId}`)).json()) as {
       counts: Record<string, number>;
       byDepth: unknown[];
     };

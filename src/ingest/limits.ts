@@ -1,0 +1,28 @@
+/**
+ * Limits every work item meets before anything is written. The parser enforces them row by row, the
+ * queue message schema repeats them, so an item that passed ingest can always become a message.
+ */
+
+/** Longest author name (UTF-16 units) that becomes a work item; longer cells are refused per row. */
+export const MAX_AUTHOR_NAME_CHARS = 300;
+
+/** An author key is the name case-folded; lower-casing can lengthen a string (e.g. "İ" → "i̇"). */
+export const MAX_AUTHOR_KEY_CHARS = MAX_AUTHOR_NAME_CHARS * 3;
+
+/** How many refused rows an upload's answer lists as examples (the count is always exact). */
+export const MAX_REJECTION_EXAMPLES = 5;
+
+/** Echoed input (header cells, values) is cut to this many characters in error bodies. */
+export const MAX_ECHOED_CHARS = 100;
+
+/** Whether a cleaned author name may become a work item. */
+export function authorNameProblem(name: string): string | null {
+  if (name.length > MAX_AUTHOR_NAME_CHARS)
+    return `author name is ${name.length} characters long; the limit is ${MAX_AUTHOR_NAME_CHARS}`;
+  return null;
+}
+
+/** Cuts an echoed value so an error body stays small whatever the input. */
+export function echo(value: string): string {
+  return value.length <= MAX_ECHOED_CHARS ? value : `${value.slice(0, MAX_ECHOED_CHARS)}…`;
+}
