@@ -84,6 +84,8 @@ export function finishTasksStatements(
       j: o.jobId,
       a: o.authorKey,
       w: o.worksCount ?? 0,
+      // Only works this task wrote count as cached: a skipped author's marker count is informative only.
+      c: status === "done" ? (o.worksCount ?? 0) : 0,
       e: o.error ?? null,
       s: o.sources ?? null,
       g: o.gen ?? null,
@@ -101,7 +103,7 @@ export function finishTasksStatements(
                  WHERE t.job_id = jobs.id AND t.status IN ${OPEN_SQL}
                    AND ${currentGeneration("m.value ->> 'g'", "t")}),
                works_cached = works_cached + (
-                 SELECT COALESCE(SUM(m.value ->> 'w'), 0) FROM json_each(?1) AS m JOIN tasks AS t
+                 SELECT COALESCE(SUM(m.value ->> 'c'), 0) FROM json_each(?1) AS m JOIN tasks AS t
                    ON t.job_id = m.value ->> 'j' AND t.author_key = m.value ->> 'a'
                  WHERE t.job_id = jobs.id AND t.status IN ${OPEN_SQL}
                    AND ${currentGeneration("m.value ->> 'g'", "t")}),
