@@ -16,7 +16,6 @@ import { isEntryPoint, REPO_ROOT, shutdownAndExit, timestampForFile } from "./li
 
 /** Worker settings for the soak's time scale (documented in docs/BENCHMARKS.md). */
 const CHAOS_VARS = {
-  TEST_HOOKS: "true",
   RETRY_BASE_SECONDS: "1",
   RETRY_MAX_SECONDS: "4",
   UPSTREAM_TIMEOUT_MS: "1000",

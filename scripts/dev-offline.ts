@@ -38,6 +38,9 @@ import {
   waitForHttp,
 } from "./lib/processes.ts";
 
+/** The instrumented worker (counters, naive modes, chaos hooks) that bench and chaos run; see ARCHITECTURE.md. */
+export const INSTRUMENTED_ENTRY = "test/support/instrumented/entry.ts";
+
 export const DEFAULT_PORT = 8787;
 export const DEFAULT_UPSTREAM_PORT = 8790;
 export const DEFAULT_PERSIST_TO = ".wrangler/state";

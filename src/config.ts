@@ -44,8 +44,6 @@ const configSchema = z.object({
   /** Hard cap on deliveries of one task, crashes included: past it a dead letter is final regardless. */
   MAX_TOTAL_ATTEMPTS: positiveNumber(12),
   BREAKER_FAILURE_THRESHOLD: positiveNumber(5),
-  /** Benchmark/chaos hooks (/__test/*, counters, naive modes). Never set in production. */
-  TEST_HOOKS: flag("false"),
   BREAKER_COOLDOWN_SECONDS: nonNegativeNumber(15),
   EXHAUSTED_GRACE_SECONDS: positiveNumber(3600),
 });

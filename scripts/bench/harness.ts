@@ -9,8 +9,13 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, write
 import { createRequire } from "node:module";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { dirname, join, relative } from "node:path";
-import type { TestCounters } from "../../src/testing/counters.ts";
-import { type OfflineStack, type OfflineStackOptions, startOfflineStack } from "../dev-offline.ts";
+import type { TestCounters } from "../../test/support/instrumented/counters.ts";
+import {
+  INSTRUMENTED_ENTRY,
+  type OfflineStack,
+  type OfflineStackOptions,
+  startOfflineStack,
+} from "../dev-offline.ts";
 import type { FakeUpstream } from "../fake-upstream/handler.ts";
 import {
   errorMessage,
@@ -238,13 +243,13 @@ export async function snapshotWorker(): Promise<CodeSnapshot> {
   // and wrangler's watcher sees only this directory, which nothing changes.
   const outAbs = mkdtempSync(join(tmpdir(), "kindling-bench-worker-"));
   onCleanup(`remove ${outAbs}`, () => rmSync(outAbs, { recursive: true, force: true }));
-  const sourceHash = treeHash(["src", "wrangler.toml"]);
+  const sourceHash = treeHash(["src", "test/support/instrumented", "wrangler.toml"]);
   const migrationsHash = treeHash(["migrations"]);
   cpSync(join(REPO_ROOT, "migrations"), join(outAbs, "migrations"), { recursive: true });
   await runToCompletion({
     name: "bundle",
     command: process.execPath,
-    args: [wranglerJs(), "deploy", "--dry-run", "--outdir", outAbs],
+    args: [wranglerJs(), "deploy", INSTRUMENTED_ENTRY, "--dry-run", "--outdir", outAbs],
     env: wranglerEnv(),
     logFile: join(LOG_DIR, `bench-${runStamp}-bundle.log`),
     verbose: isVerbose(),
@@ -258,7 +263,7 @@ export async function snapshotWorker(): Promise<CodeSnapshot> {
   // and reloads the worker, losing its in-memory counters and modes, whenever they change.
   writeFileSync(
     join(outAbs, "wrangler.toml"),
-    `no_bundle = true\n${config.replace(/^main\s*=.*$/m, 'main = "index.js"')}`,
+    `no_bundle = true\n${config.replace(/^main\s*=.*$/m, 'main = "entry.js"')}`,
   );
   snapshot = {
     commit: git(["rev-parse", "--short", "HEAD"]),
@@ -269,8 +274,8 @@ export async function snapshotWorker(): Promise<CodeSnapshot> {
     migrationsHash,
     migrationFiles: readdirSync(join(outAbs, "migrations")).sort(),
     extraMigrations: {},
-    bundle: join(outAbs, "index.js"),
-    rateLimiterStubBug: /\.apply\(stubTarget\b/.test(readFileSync(join(outAbs, "index.js"), "utf8")),
+    bundle: join(outAbs, "entry.js"),
+    rateLimiterStubBug: /\.apply\(stubTarget\b/.test(readFileSync(join(outAbs, "entry.js"), "utf8")),
   };
   info(
     `worker bundled from the working tree at ${snapshot.commit} (src hash ${sourceHash}) → ${snapshot.bundle}`,
@@ -280,12 +285,12 @@ export async function snapshotWorker(): Promise<CodeSnapshot> {
 
 /** Closes the snapshot record: notes whether src/ changed while the run was going. */
 export function finishSnapshot(): CodeSnapshot | undefined {
-  if (snapshot) snapshot.sourceHashAtEnd = treeHash(["src", "wrangler.toml"]);
+  if (snapshot) snapshot.sourceHashAtEnd = treeHash(["src", "test/support/instrumented", "wrangler.toml"]);
   return snapshot;
 }
 
 /**
- * Starts a fresh stack (own state directory, free ports, TEST_HOOKS on), runs `fn`, then stops the
+ * Starts a fresh stack (own state directory, free ports, the instrumented worker), runs `fn`, then stops the
  * stack and deletes its state directory, whatever happens (also on Ctrl-C through the cleanup hooks).
  */
 export async function withStack<T>(
@@ -337,7 +342,7 @@ export async function withStack<T>(
       sweepEverySeconds: spec.sweepEverySeconds ?? 0,
       logName: `bench-${spec.name}`,
       upstream: spec.upstream ?? {},
-      vars: { TEST_HOOKS: "true", ...spec.vars },
+      vars: { ...spec.vars },
       log: (m) => debug(m),
     });
     ownGroups.add(stack.wrangler.pid);

@@ -502,8 +502,6 @@ async function politenessRun(rate: number, seconds: number, signal: AbortSignal)
         MAX_WORKS_PER_AUTHOR: String(POLITENESS_WORKS_PER_AUTHOR),
         OPENLIBRARY_RATE_PER_SECOND: String(rate),
         GOOGLE_BOOKS_ENABLED: "false",
-        // No test hooks: this scenario needs no worker counters (it reads the stand-in's).
-        TEST_HOOKS: "false",
       },
       sweepEverySeconds: 30,
       recordArrivals: true,

@@ -16,7 +16,6 @@ import type { AppEnv } from "./context";
 import { dashboardPage } from "./dashboard";
 import { healthApi } from "./health";
 import { jobsApi } from "./jobs";
-import { testHooksApi } from "./test-hooks";
 import { warmingApi } from "./warming";
 
 export interface AppOptions {
@@ -76,7 +75,6 @@ export function createApp(options: AppOptions = {}) {
   app.route("/api/cache", cacheAdminApi);
   app.route("/api/analytics", analyticsApi);
   app.route("/health", healthApi);
-  app.route("/__test", testHooksApi);
   app.get("/", (c) => c.html(dashboardPage()));
   app.notFound((c) =>
     c.json({ error: { code: "not_found", message: `no route for ${c.req.method} ${c.req.path}` } }, 404),

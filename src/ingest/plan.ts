@@ -4,8 +4,6 @@ import { markQueuedStatements } from "../db/tasks";
 import type { JobRow } from "../db/types";
 import { AppError, badRequest } from "../errors";
 import { enabledSources } from "../sources";
-import { modes } from "../testing/counters";
-import { sendOneByOne } from "../testing/naive";
 import { partitionValid, sendWarmMessages, warmMessageFor, warmQueue } from "../warm/messages";
 import { parseLibraryExport } from "./csv";
 import type { Upload } from "./upload";
@@ -165,11 +163,7 @@ export async function createJobFromUpload(
     }
     throw error;
   }
-  const queue = warmQueue(env);
-  const sent =
-    modes.producer === "naive"
-      ? await sendOneByOne(queue, messages)
-      : await sendWarmMessages(queue, messages);
+  const sent = await sendWarmMessages(warmQueue(env), messages);
   if (sent.sent.length > 0) await env.DB.batch(markQueuedStatements(env.DB, sent.sent, now));
   const job = await getJob(env.DB, jobId);
   if (!job) throw new AppError({ code: "internal_error", message: `job ${jobId} vanished after creation` });

@@ -5,13 +5,13 @@ import { hasCoAuthors, worksForAuthor } from "../../scripts/fake-upstream/catalo
 import { cacheKeys } from "../../src/cache/keys";
 import { authorKey } from "../../src/ingest/normalize";
 import { createProviderBreakers } from "../../src/sources";
-import { counters, resetCounters } from "../../src/testing/counters";
-import { instrumentEnv } from "../../src/testing/instrument";
 import { handleWarmBatch } from "../../src/warm/consumer";
 import { handleDeadLetterBatch } from "../../src/warm/dlq";
 import type { ProcessedMarker } from "../../src/warm/marker";
 import { jobRow, resetAll, taskCounts } from "../support/db";
 import { waitForJob } from "../support/http";
+import { counters, resetCounters } from "../support/instrumented/counters";
+import { instrumentEnv } from "../support/instrumented/instrument";
 import { type QueueMessageInput, queueMessage, seedJob, warmDeps } from "../support/jobs";
 import { upstream } from "../support/upstream";
 

@@ -1,43 +1,25 @@
-import { cacheKeys, TTL_SECONDS } from "../cache/keys";
-import type { Config } from "../config";
-import { completeJobsStatement, markJobsRunningStatement } from "../db/jobs";
+import { cacheKeys, TTL_SECONDS } from "../../../src/cache/keys";
+import type { Config } from "../../../src/config";
+import { completeJobsStatement, markJobsRunningStatement } from "../../../src/db/jobs";
 import {
   claimTasksStatement,
   finishTasksStatements,
   insertChildTasksStatements,
   markQueuedStatements,
-} from "../db/tasks";
-import { upsertWorksStatements } from "../db/works";
-import { classifyFailure } from "../errors";
-import { fetchAuthorWorks, type ProviderBreakers, type RateLimiter } from "../sources";
-import { coAuthorsOf } from "../sources/merge";
-import { retryDelaySeconds } from "../warm/backoff";
-import { markerFor } from "../warm/marker";
-import { type SendResult, type WarmMessage, warmMessageSchema } from "../warm/messages";
+} from "../../../src/db/tasks";
+import { upsertWorksStatements } from "../../../src/db/works";
+import { classifyFailure } from "../../../src/errors";
+import { fetchAuthorWorks, type ProviderBreakers, type RateLimiter } from "../../../src/sources";
+import { coAuthorsOf } from "../../../src/sources/merge";
+import { retryDelaySeconds } from "../../../src/warm/backoff";
+import { markerFor } from "../../../src/warm/marker";
+import { type SendResult, type WarmMessage, warmMessageSchema } from "../../../src/warm/messages";
 
 /**
  * The original design, kept only to be measured against (benchmarks switch to it at runtime when
  * TEST_HOOKS is on). It is correct, just naive: one message after another, one awaited KV put per key,
  * one D1 round trip per step, one `send()` per author or co-author.
  */
-
-/** The naive producer: one send() per author. */
-export async function sendOneByOne(
-  queue: Queue<WarmMessage>,
-  messages: readonly WarmMessage[],
-): Promise<SendResult> {
-  const sent: WarmMessage[] = [];
-  const unsent: WarmMessage[] = [];
-  for (const message of messages) {
-    try {
-      await queue.send(message, { contentType: "json" });
-      sent.push(message);
-    } catch {
-      unsent.push(message);
-    }
-  }
-  return { sent, unsent, invalid: [], calls: messages.length };
-}
 
 export async function handleWarmBatchNaively(
   batch: MessageBatch<unknown>,

@@ -75,7 +75,16 @@ function wrapKv(kv: KVNamespace): KVNamespace {
 
 const MAX_SEND_BATCH = 100;
 
-function wrapQueue(queue: Queue): Queue {
+/** The original design's producer: one `send()` per message (only for uploads, when the mode says so). */
+async function sendOneByOne(queue: Queue, messages: MessageSendRequest[], options?: QueueSendBatchOptions) {
+  for (const message of messages) {
+    counters.queueSendCalls++;
+    counters.queueMessagesSent++;
+    await queue.send(message.body, { contentType: message.contentType, delaySeconds: options?.delaySeconds });
+  }
+}
+
+function wrapQueue(queue: Queue, scope: CounterScope): Queue {
   return new Proxy(queue, {
     get(target, prop) {
       if (prop === "send") {
@@ -91,6 +100,7 @@ function wrapQueue(queue: Queue): Queue {
       if (prop === "sendBatch") {
         return async (messages: Iterable<MessageSendRequest>, options?: QueueSendBatchOptions) => {
           const list = [...messages];
+          if (scope === "api" && modes.producer === "naive") return sendOneByOne(target, list, options);
           const all = modes.duplicateDelivery ? [...list, ...list] : list;
           for (let i = 0; i < all.length; i += MAX_SEND_BATCH) {
             const chunk = all.slice(i, i + MAX_SEND_BATCH);
@@ -123,6 +133,10 @@ function wrapRateLimiter(namespace: Env["RATE_LIMITER"]): Env["RATE_LIMITER"] {
               counters.rateLimiterCalls++;
               return stub.pause(milliseconds);
             },
+            takeAllowance: (perMinute: number) => {
+              counters.rateLimiterCalls++;
+              return stub.takeAllowance(perMinute);
+            },
           } as unknown as typeof stub;
         };
       }
@@ -133,7 +147,7 @@ function wrapRateLimiter(namespace: Env["RATE_LIMITER"]): Env["RATE_LIMITER"] {
 }
 
 /** Who is using the bindings: the warm queue's consumer has its own D1 count beside the total. */
-export type CounterScope = "warm-consumer" | "other";
+export type CounterScope = "warm-consumer" | "api" | "other";
 
 function countRoundTrip(scope: CounterScope, statements: number): void {
   counters.d1Batches++;
@@ -148,7 +162,7 @@ export function instrumentEnv(env: Env, scope: CounterScope = "other"): Env {
     ...env,
     DB: wrapD1(env.DB, scope),
     CACHE: wrapKv(env.CACHE),
-    WARM_QUEUE: wrapQueue(env.WARM_QUEUE),
+    WARM_QUEUE: wrapQueue(env.WARM_QUEUE, scope),
     RATE_LIMITER: wrapRateLimiter(env.RATE_LIMITER),
   };
 }

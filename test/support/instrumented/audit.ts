@@ -1,8 +1,8 @@
-import { cacheKeys } from "../cache/keys";
-import type { AuthorWorksEntry } from "../cache/reader";
-import { getJob } from "../db/jobs";
-import type { JobRow } from "../db/types";
-import { mapWithConcurrency } from "../lib/budget";
+import { cacheKeys } from "../../../src/cache/keys";
+import type { AuthorWorksEntry } from "../../../src/cache/reader";
+import { getJob } from "../../../src/db/jobs";
+import type { JobRow } from "../../../src/db/types";
+import { mapWithConcurrency } from "../../../src/lib/budget";
 
 export interface JobAudit {
   job: JobRow | null;

@@ -1,10 +1,10 @@
 import { Hono } from "hono";
 import { z } from "zod";
-import { AppError } from "../errors";
-import { auditJob } from "../testing/audit";
-import { counters, modes, resetCounters } from "../testing/counters";
-import type { AppEnv } from "./context";
-import { validate } from "./validation";
+import type { AppEnv } from "../../../src/api/context";
+import { validate } from "../../../src/api/validation";
+import { AppError } from "../../../src/errors";
+import { auditJob } from "./audit";
+import { counters, modes, resetCounters } from "./counters";
 
 const modesPatch = z
   .object({
@@ -28,19 +28,15 @@ const seedBody = z.object({
 });
 
 /**
- * Benchmark and chaos hooks: counters of billable operations, runtime modes, and a seeded job.
- * Mounted only when TEST_HOOKS is "true" (never in production); otherwise every path here is a 404.
+ * Benchmark and chaos hooks: counters of billable operations, runtime modes, and a seeded job. Served only
+ * by the instrumented entry (`entry.ts`); the production worker has no such routes.
  */
-export const testHooksApi = new Hono<AppEnv>()
-  .use(async (c, next) => {
-    if (!c.var.config.TEST_HOOKS) {
-      throw new AppError({
-        code: "not_found",
-        message: `no route for ${c.req.method} ${c.req.path}`,
-        httpStatus: 404,
-      });
-    }
-    await next();
+export const testHooksApi = new Hono<{ Bindings: Env }>()
+  .basePath("/__test")
+  .onError((error, c) => {
+    const status = error instanceof AppError ? error.httpStatus : 500;
+    const code = error instanceof AppError ? error.code : "internal_error";
+    return c.json({ error: { code, message: error.message } }, status as 400);
   })
   .get("/counters", (c) => c.json(counters))
   .delete("/counters", (c) => {

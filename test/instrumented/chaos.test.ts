@@ -1,10 +1,10 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { alwaysFails, CHAOS_FAULTS, NO_FAULTS } from "../../scripts/fake-upstream/chaos-profile.ts";
-import { auditJob } from "../../src/testing/audit";
-import { counters, modes, resetCounters } from "../../src/testing/counters";
 import { resetAll } from "../support/db";
 import { call, TOKEN, uploadCsv, waitForJob } from "../support/http";
+import { auditJob } from "../support/instrumented/audit";
+import { counters, modes, resetCounters } from "../support/instrumented/counters";
 import { upstream } from "../support/upstream";
 
 describe("chaos soak (short variant of npm run chaos)", () => {

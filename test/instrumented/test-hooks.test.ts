@@ -12,16 +12,15 @@ import { loadConfig } from "../../src/config";
 import worker from "../../src/index";
 import { createProviderBreakers } from "../../src/sources";
 import { durableRateLimiter } from "../../src/sources/rate-limit";
-import { counters, modes, resetCounters } from "../../src/testing/counters";
-import { instrumentEnv } from "../../src/testing/instrument";
-import { handleWarmBatchNaively } from "../../src/testing/naive";
 import { handleWarmBatch } from "../../src/warm/consumer";
 import { jobRow, resetAll } from "../support/db";
 import { call, callAsAdmin, TOKEN } from "../support/http";
+import { counters, modes, resetCounters } from "../support/instrumented/counters";
+import instrumented from "../support/instrumented/entry";
+import { instrumentEnv } from "../support/instrumented/instrument";
+import { handleWarmBatchNaively } from "../support/instrumented/naive";
 import { queueMessage, seedJob, warmDeps } from "../support/jobs";
 import { upstream } from "../support/upstream";
-
-const hooksEnv = { ...env, TEST_HOOKS: "true" } as Env;
 
 async function hooked(path: string, init: RequestInit = {}) {
   const ctx = createExecutionContext();
@@ -29,7 +28,7 @@ async function hooked(path: string, init: RequestInit = {}) {
     unknown,
     IncomingRequestCfProperties
   >;
-  const response = await worker.fetch(request, hooksEnv, ctx);
+  const response = await instrumented.fetch(request, env, ctx);
   await waitOnExecutionContext(ctx);
   return response;
 }
@@ -46,10 +45,10 @@ describe("test hooks", () => {
     });
   });
 
-  it("do not exist unless TEST_HOOKS is on", async () => {
+  it("exist only in the instrumented entry, never in the production one", async () => {
     const off = await worker.fetch(
       new Request("http://kindling.test/__test/counters") as Request<unknown, IncomingRequestCfProperties>,
-      { ...env, TEST_HOOKS: "false" } as Env,
+      env,
       createExecutionContext(),
     );
     expect(off.status).toBe(404);

@@ -1,0 +1,69 @@
+/**
+ * The instrumented worker for benchmarks, chaos runs and the tests that drive them. It wraps the production
+ * entry (`src/index.ts`) from outside, so production code has no test branch:
+ * - every binding is counted (what Cloudflare bills) and, in chaos runs, every queue message sent twice;
+ * - upstream requests are counted by wrapping the isolate's `fetch`;
+ * - `/__test/*` (counters, modes, audit, a seeded job) is served here, never by the production app;
+ * - naive modes swap in the original design's producer (one `send()` per message) and consumer;
+ * - chaos runs make the consumer throw before or after a batch, as a crash would.
+ */
+
+import { loadConfig } from "../../../src/config";
+import worker, { ProviderRateLimiter } from "../../../src/index";
+import { consumerDeps, isDeadLetterBatch } from "../../../src/warm/deps";
+import { counters, modes } from "./counters";
+import { testHooksApi } from "./hooks-api";
+import { instrumentEnv, instrumentFetch } from "./instrument";
+import { handleWarmBatchNaively } from "./naive";
+
+export { ProviderRateLimiter };
+
+const underlyingFetch = globalThis.fetch;
+globalThis.fetch = instrumentFetch((input, init) => underlyingFetch(input, init));
+
+function isFirstDelivery(message: Message<unknown>): boolean {
+  return message.attempts === 1 && (message.body as { gen?: unknown } | null)?.gen === 0;
+}
+
+/** A chaos run's simulated crash: the handler throws, so the platform retries the whole batch. */
+function maybeCrash(batchSize: number, where: string): void {
+  if (modes.crashRate <= 0) return;
+  const crashProbability = 1 - (1 - modes.crashRate) ** batchSize;
+  if (Math.random() < crashProbability / 2) {
+    counters.crashes++;
+    throw new Error(`chaos: consumer crashed ${where}`);
+  }
+}
+
+async function warmBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  counters.consumerInvocations++;
+  counters.consumerMessages += batch.messages.length;
+  maybeCrash(batch.messages.length, "before processing");
+  // Locally one warm batch runs at a time, so the difference is this invocation's own.
+  const d1Before = counters.consumerD1Batches;
+  const scoped = instrumentEnv(env, "warm-consumer");
+  if (modes.consumer === "naive")
+    await handleWarmBatchNaively(batch, scoped, consumerDeps(scoped, loadConfig(env)));
+  else await worker.queue(batch, scoped);
+  if (batch.messages.every(isFirstDelivery)) {
+    counters.firstDeliveryInvocations++;
+    counters.firstDeliveryD1Batches += counters.consumerD1Batches - d1Before;
+  }
+  maybeCrash(batch.messages.length, "after processing");
+}
+
+export default {
+  fetch(request, env, ctx) {
+    if (new URL(request.url).pathname.startsWith("/__test")) return testHooksApi.fetch(request, env, ctx);
+    return worker.fetch(request, instrumentEnv(env, "api"), ctx);
+  },
+
+  async queue(batch, env) {
+    if (isDeadLetterBatch(batch)) return worker.queue(batch, instrumentEnv(env, "other"));
+    await warmBatch(batch, env);
+  },
+
+  scheduled(controller, env, ctx) {
+    return worker.scheduled(controller, instrumentEnv(env, "other"), ctx);
+  },
+} satisfies ExportedHandler<Env>;
