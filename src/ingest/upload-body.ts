@@ -1,0 +1,108 @@
+import { AppError, badRequest } from "../errors";
+
+/** 413 with the limit; `received` only when the client declared it (never an unbounded echo). */
+export function tooLarge(limit: number, received?: number): AppError {
+  return new AppError({
+    code: "payload_too_large",
+    message: `upload exceeds the limit of ${limit} bytes (${Math.round(limit / 1024 / 1024)} MiB)`,
+    httpStatus: 413,
+    kind: "permanent",
+    details: { limitBytes: limit, ...(received === undefined ? {} : { receivedBytes: received }) },
+  });
+}
+
+/** The Content-Length the client declared, if it is a plain number. */
+export function declaredLength(request: Request): number | undefined {
+  const raw = request.headers.get("Content-Length");
+  if (raw === null || !/^\d{1,15}$/.test(raw.trim())) return undefined;
+  return Number(raw);
+}
+
+/**
+ * Yields the body's chunks, refusing (413) as soon as the declared or read size passes `maxBytes`.
+ * A body that breaks off mid-way (client gone, broken chunking) is the client's doing: 400, not a 500.
+ */
+export async function* bodyChunks(
+  request: Request,
+  maxBytes: number,
+  limit: number,
+): AsyncGenerator<Uint8Array> {
+  const declared = declaredLength(request);
+  if (declared !== undefined && declared > maxBytes) throw tooLarge(limit, declared);
+  if (!request.body) return;
+  const reader = request.body.getReader();
+  let total = 0;
+  try {
+    for (;;) {
+      let result: ReadableStreamReadResult<Uint8Array>;
+      try {
+        result = await reader.read();
+      } catch (error) {
+        throw badRequest(
+          "upload_interrupted",
+          "the upload broke off before the whole body arrived; send it again",
+          {
+            reason: String(error instanceof Error ? error.message : error).slice(0, 200),
+          },
+        );
+      }
+      if (result.done) return;
+      total += result.value.byteLength;
+      if (total > maxBytes) throw tooLarge(limit);
+      yield result.value;
+    }
+  } finally {
+    // Stop reading whatever is left (refused or interrupted); ignore a stream that is already broken.
+    await reader.cancel().catch(() => {});
+  }
+}
+
+/**
+ * One growing byte buffer with a hard limit: the only copy of an upload's file bytes.
+ * Sized up front from a hint (Content-Length) so the common case never reallocates.
+ */
+export class ByteSink {
+  bytes: Uint8Array;
+  length = 0;
+  private readonly limit: number;
+
+  constructor(limit: number, expected = 64 * 1024) {
+    this.limit = limit;
+    this.bytes = new Uint8Array(Math.max(0, Math.min(limit, expected)));
+  }
+
+  /** Makes room for `n` more bytes; may pass the limit by one chunk, which `check()` then refuses. */
+  reserve(n: number): void {
+    const needed = this.length + n;
+    if (needed <= this.bytes.byteLength) return;
+    // Doubling keeps copies rare; capping at the limit keeps a near-limit file from taking 2x.
+    const grown = new Uint8Array(Math.max(needed, Math.min(this.bytes.byteLength * 2, this.limit)));
+    grown.set(this.bytes.subarray(0, this.length));
+    this.bytes = grown;
+  }
+
+  push(chunk: Uint8Array): void {
+    if (this.length + chunk.byteLength > this.limit) throw tooLarge(this.limit);
+    this.reserve(chunk.byteLength);
+    this.bytes.set(chunk, this.length);
+    this.length += chunk.byteLength;
+  }
+
+  /** Refuses once the bytes written pass the limit. */
+  check(): void {
+    if (this.length > this.limit) throw tooLarge(this.limit);
+  }
+
+  /** The bytes written; a view when the spare room is small, else a copy so the spare is freed. */
+  result(): Uint8Array {
+    if (this.bytes.byteLength - this.length <= 1024 * 1024) return this.bytes.subarray(0, this.length);
+    return this.bytes.slice(0, this.length);
+  }
+}
+
+/** Reads a whole body into one buffer of at most `limit` bytes (sized from Content-Length when given). */
+export async function readLimited(request: Request, limit: number): Promise<Uint8Array> {
+  const sink = new ByteSink(limit, declaredLength(request));
+  for await (const chunk of bodyChunks(request, limit, limit)) sink.push(chunk);
+  return sink.result();
+}
