@@ -12,6 +12,9 @@
  */
 import fc from "fast-check";
 
+/** Bytes backed by a plain ArrayBuffer (what fetch and Request accept as a body). */
+export type Bytes = Uint8Array<ArrayBuffer>;
+
 export type Shape = "csv" | "multipart" | "json" | "legacy" | "wrong-type";
 export const SHAPES: readonly Shape[] = ["csv", "multipart", "json", "legacy", "wrong-type"];
 
@@ -29,7 +32,7 @@ export interface FuzzRequest {
   /** Path and query, e.g. "/api/jobs?maxDepth=0". */
   path: string;
   headers: Record<string, string>;
-  body: Uint8Array;
+  body: Bytes;
   /** Sent with a wrong or missing token (the answer must be 401, never a job). */
   badToken: boolean;
 }
@@ -313,9 +316,9 @@ export function csvCases(fixtures: Fixtures): fc.Arbitrary<CsvCase> {
 // ---------------------------------------------------------------------------------------------------------
 
 const encoder = new TextEncoder();
-const utf8 = (text: string) => encoder.encode(text);
+const utf8 = (text: string): Bytes => new Uint8Array(encoder.encode(text));
 
-function concat(parts: (string | Uint8Array)[]): Uint8Array {
+function concat(parts: (string | Bytes)[]): Bytes {
   const chunks = parts.map((p) => (typeof p === "string" ? utf8(p) : p));
   const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
   let offset = 0;
@@ -392,7 +395,7 @@ const EXTRA_QUERY = fc.oneof(
 );
 
 /** A CSV case's text as bytes, sometimes re-encoded (UTF-16, Latin-1-ish) or truncated mid-character. */
-function fileBytes(csv: fc.Arbitrary<CsvCase>): fc.Arbitrary<{ kind: string; bytes: Uint8Array }> {
+function fileBytes(csv: fc.Arbitrary<CsvCase>): fc.Arbitrary<{ kind: string; bytes: Bytes }> {
   return fc
     .record({
       csv,
@@ -403,7 +406,7 @@ function fileBytes(csv: fc.Arbitrary<CsvCase>): fc.Arbitrary<{ kind: string; byt
     })
     .map(({ csv, encoding }) => {
       const text = csv.text;
-      let bytes: Uint8Array;
+      let bytes: Bytes;
       if (encoding === "utf16le") {
         bytes = new Uint8Array(text.length * 2);
         for (let i = 0; i < text.length; i++) {
@@ -430,7 +433,7 @@ const CSV_CONTENT_TYPES = [
   "application/vnd.ms-excel",
 ];
 
-function csvRequest(file: fc.Arbitrary<{ kind: string; bytes: Uint8Array }>): fc.Arbitrary<FuzzRequest> {
+function csvRequest(file: fc.Arbitrary<{ kind: string; bytes: Bytes }>): fc.Arbitrary<FuzzRequest> {
   return fc
     .record({ file, opts: options, extra: EXTRA_QUERY, type: fc.constantFrom(...CSV_CONTENT_TYPES) })
     .map(({ file, opts, extra, type }) => ({
@@ -456,9 +459,7 @@ type Framing =
   | "garbage"
   | "empty";
 
-function multipartRequest(
-  file: fc.Arbitrary<{ kind: string; bytes: Uint8Array }>,
-): fc.Arbitrary<FuzzRequest> {
+function multipartRequest(file: fc.Arbitrary<{ kind: string; bytes: Bytes }>): fc.Arbitrary<FuzzRequest> {
   return fc
     .record({
       file,
@@ -483,12 +484,12 @@ function multipartRequest(
     })
     .map(({ file, second, opts, framing, boundary, cut }) => {
       const eol = framing === "lf-only" ? "\n" : "\r\n";
-      const parts: (string | Uint8Array)[] = [];
+      const parts: (string | Bytes)[] = [];
       const field = (name: string, value: string) =>
         parts.push(
           `--${boundary}${eol}Content-Disposition: form-data; name="${name}"${eol}${eol}${value}${eol}`,
         );
-      const filePart = (bytes: Uint8Array, asField: boolean) => {
+      const filePart = (bytes: Bytes, asField: boolean) => {
         const filename = opts.filename === undefined ? "library.csv" : asText(opts.filename);
         const disposition = asField
           ? 'form-data; name="file"'
@@ -538,7 +539,7 @@ type JsonBody =
 
 function jsonRequest(
   shape: "json" | "legacy",
-  file: fc.Arbitrary<{ kind: string; bytes: Uint8Array }>,
+  file: fc.Arbitrary<{ kind: string; bytes: Bytes }>,
 ): fc.Arbitrary<FuzzRequest> {
   return fc
     .record({
@@ -605,9 +606,7 @@ function jsonRequest(
     });
 }
 
-function wrongTypeRequest(
-  file: fc.Arbitrary<{ kind: string; bytes: Uint8Array }>,
-): fc.Arbitrary<FuzzRequest> {
+function wrongTypeRequest(file: fc.Arbitrary<{ kind: string; bytes: Bytes }>): fc.Arbitrary<FuzzRequest> {
   return fc
     .record({
       file,
