@@ -4,10 +4,9 @@ import { getJob, getJobProgress, listRecentJobs } from "../db/jobs";
 import { bumpReadLinkVersion } from "../db/read-links";
 import { listFailures } from "../db/tasks";
 import { badRequest, notFound } from "../errors";
-import { createJobFromUpload } from "../ingest/plan";
-import { readUpload } from "../ingest/upload";
 import { redriveJob } from "../warm/redrive";
-import { jobReadLinks, requireReader, requireToken, withReadLinks } from "./auth";
+import { acceptUpload } from "./accept-upload";
+import { jobReadLinks, requireReader, requireToken } from "./auth";
 import type { AppEnv } from "./context";
 import { describeProgress, summarizeJob } from "./progress";
 import { validate } from "./validation";
@@ -32,20 +31,8 @@ const uploadQuery = z.object({
 });
 
 export const jobsApi = new Hono<AppEnv>()
-  .post(
-    "/",
-    requireToken,
-    validate("header", idempotencyHeader),
-    validate("query", uploadQuery),
-    async (c) => {
-      const upload = await readUpload(c.req.raw, c.var.config.UPLOAD_MAX_BYTES);
-      const key = c.req.valid("header")["idempotency-key"] ?? null;
-      const { created, replayed } = await createJobFromUpload(c.env, c.var.config, upload, key, Date.now());
-      if (replayed) c.header("Idempotent-Replayed", "true");
-      const answer = await withReadLinks(c.env.DB, c.var.config, created);
-      c.header("Location", answer.links.progress);
-      return c.json(answer, 202);
-    },
+  .post("/", requireToken, validate("header", idempotencyHeader), validate("query", uploadQuery), (c) =>
+    acceptUpload(c, c.req.valid("header")["idempotency-key"] ?? null),
   )
   .get("/", requireReader, validate("query", listQuery), async (c) => {
     const jobs = await listRecentJobs(c.env.DB, c.req.valid("query").limit);

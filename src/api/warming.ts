@@ -1,9 +1,8 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { badRequest } from "../errors";
-import { createJobFromUpload } from "../ingest/plan";
-import { readUpload } from "../ingest/upload";
-import { requireToken, withReadLinks } from "./auth";
+import { acceptUpload } from "./accept-upload";
+import { requireToken } from "./auth";
 import type { AppEnv } from "./context";
 import { validate } from "./validation";
 
@@ -30,10 +29,6 @@ export const warmingApi = new Hono<AppEnv>().post(
         415,
       );
     }
-    const upload = await readUpload(c.req.raw, c.var.config.UPLOAD_MAX_BYTES);
-    const key = c.req.valid("header")["idempotency-key"] ?? null;
-    const { created, replayed } = await createJobFromUpload(c.env, c.var.config, upload, key, Date.now());
-    if (replayed) c.header("Idempotent-Replayed", "true");
-    return c.json(await withReadLinks(c.env.DB, c.var.config, created), 202);
+    return acceptUpload(c, c.req.valid("header")["idempotency-key"] ?? null);
   },
 );

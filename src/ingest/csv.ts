@@ -41,7 +41,7 @@
 import Papa from "papaparse";
 import { type AppError, badRequest } from "../errors";
 import { toIsbn13 } from "./isbn";
-import { authorNameProblem, echo, MAX_REJECTION_EXAMPLES } from "./limits";
+import { authorNameProblem, echo, MAX_REJECTION_EXAMPLES, MAX_ROW_CHARS } from "./limits";
 import { authorKey, cleanAuthorName } from "./normalize";
 
 export type ExportFormat = "goodreads" | "storygraph" | "generic";
@@ -201,161 +201,256 @@ function unreadable(row: number, message: string): AppError {
   });
 }
 
+/** The part of papaparse's chunk parser this module drives (its own streamers do the same). */
+interface PapaHandle {
+  parse(input: string, baseIndex: number, ignoreLastRow: boolean): { meta: { cursor: number } };
+}
+type PapaStep = (results: Papa.ParseStepResult<string[]>, parser: Papa.Parser) => void;
+const ParserHandle = (Papa as unknown as { ParserHandle: new (config: Papa.ParseConfig) => PapaHandle })
+  .ParserHandle;
+
 /**
- * Parses a library export. Throws `AppError`s made by `badRequest` for every input problem:
- * `empty_csv`, `unreadable_csv`, `no_author_column`, `too_many_rows` (413), `no_rows`, `no_authors`.
+ * A library export parsed as it arrives: `push` text chunks (any split, even inside a quoted field or a
+ * CRLF), then `finish`. Only the unfinished last row is held between chunks, and a row longer than
+ * MAX_ROW_CHARS is refused (`row_too_long`), so memory stays bounded whatever the file. Every input problem
+ * is an `AppError` made by `badRequest`: `empty_csv`, `unreadable_csv`, `row_too_long`, `no_author_column`,
+ * `too_many_rows` (413), `no_rows`, `no_authors`.
  */
-export function parseLibraryExport(text: string, opts: ParseExportOptions = {}): ParsedExport {
-  const maxRows = opts.maxRows;
-  let body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-  if (!/\S/.test(body)) {
-    throw badRequest(
-      "empty_csv",
-      "The uploaded file is empty: expected a CSV library export with a header row",
-    );
+export class ExportParser {
+  private readonly maxRows: number | undefined;
+  private started = false;
+  private pendingCr = false;
+  private seenContent = false;
+  private hasNul = false;
+  /** Text before the header line is complete (the delimiter is chosen from it). */
+  private head = "";
+  private handle = null as PapaHandle | null;
+  private partial = "";
+  private baseIndex = 0;
+  private header = null as string[] | null;
+  private plan = null as ColumnPlan | null;
+  private recordNumber = 0;
+  private rows = 0;
+  private rowsWithoutAuthor = 0;
+  private authorMentions = 0;
+  private rowsRejected = 0;
+  private readonly rejections: RowRejection[] = [];
+  private readonly authors: ExportAuthor[] = [];
+  private readonly seenAuthors = new Set<string>();
+  private readonly isbns = new Set<string>();
+  private failure = null as AppError | null;
+
+  constructor(opts: ParseExportOptions = {}) {
+    this.maxRows = opts.maxRows;
   }
-  if (body.includes("\r")) body = body.replace(/\r\n?/g, "\n");
-  const hasNul = body.includes("\0");
 
-  // `as` keeps TypeScript from narrowing these to `null`: the step callback assigns them.
-  let header = null as string[] | null;
-  let plan = null as ColumnPlan | null;
-  let recordNumber = 0;
-  let rows = 0;
-  let rowsWithoutAuthor = 0;
-  let authorMentions = 0;
-  let rowsRejected = 0;
-  const rejections: RowRejection[] = [];
-  const authors: ExportAuthor[] = [];
-  const seenAuthors = new Set<string>();
-  const isbns = new Set<string>();
-  let failure = null as AppError | null;
-
-  Papa.parse<string[]>(body, {
-    delimiter: detectDelimiter(body),
-    newline: "\n",
-    header: false,
-    dynamicTyping: false,
-    skipEmptyLines: false,
-    step(results, parser) {
-      const fields = results.data;
-      const rowNumber = header === null ? 1 : ++recordNumber;
-      const overLimit = maxRows !== undefined && rows > maxRows;
-
-      if (!overLimit) {
-        const error =
-          results.errors.length === 0
-            ? undefined
-            : results.errors.find((e) => e.code !== "TooFewFields" && e.code !== "TooManyFields");
-        if (error) {
-          failure = unreadable(rowNumber, error.message);
-          parser.abort();
-          return;
-        }
-        if (hasNul && fields.some((field) => field.includes("\0"))) {
-          failure = unreadable(
-            rowNumber,
-            "the file contains NUL characters: it looks binary or UTF-16 encoded, not a UTF-8 CSV",
-          );
-          parser.abort();
-          return;
-        }
-      }
-      if (isBlankRecord(fields)) return;
-
-      if (header === null) {
-        header = fields;
-        recordNumber = 1;
-        plan = planColumns(fields);
-        if (plan === null) {
-          const columnsFound = fields
-            .slice(0, MAX_HEADERS_IN_ERROR)
-            .map((name) => echo(name.replace(/^\uFEFF/, "").trim()));
-          failure = badRequest(
-            "no_author_column",
-            `No author column found: looked for a column named ${AUTHOR_COLUMNS_LOOKED_FOR.map((c) => `"${c}"`).join(", ")} (any case)`,
-            { columnsFound, columnsLookedFor: AUTHOR_COLUMNS_LOOKED_FOR },
-          );
-          parser.abort();
-        }
+  push(chunk: string): void {
+    let text = chunk;
+    if (!this.started && text.length > 0) {
+      this.started = true;
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    }
+    // CRLF and lone CR become LF, also when a CRLF is split between two chunks.
+    if (this.pendingCr) text = `\r${text}`;
+    this.pendingCr = text.endsWith("\r");
+    if (this.pendingCr) text = text.slice(0, -1);
+    if (text.includes("\r")) text = text.replace(/\r\n?/g, "\n");
+    if (!this.seenContent && /\S/.test(text)) this.seenContent = true;
+    if (!this.hasNul && text.includes("\0")) this.hasNul = true;
+    if (this.handle === null) {
+      this.head += text;
+      const start = this.head.search(/\S/);
+      if (start === -1 || this.head.indexOf("\n", start) === -1) {
+        if (this.head.length > MAX_ROW_CHARS) throw rowTooLong(1);
         return;
       }
-
-      rows++;
-      if (overLimit || plan === null) return;
-
-      let rowHasAuthor = false;
-      let rowProblem = null as string | null;
-      for (const column of plan.authorColumns) {
-        const cell = fields[column.index];
-        if (!cell) continue;
-        for (const part of splitCell(cell, column.split)) {
-          const name = cleanAuthorName(part);
-          if (name === "") continue;
-          const problem = authorNameProblem(name);
-          if (problem !== null) {
-            rowProblem ??= problem;
-            continue;
-          }
-          rowHasAuthor = true;
-          authorMentions++;
-          const key = authorKey(name);
-          if (!seenAuthors.has(key)) {
-            seenAuthors.add(key);
-            authors.push({ key, name, firstRow: rowNumber });
-          }
-        }
-      }
-      if (rowProblem !== null) {
-        rowsRejected++;
-        if (rejections.length < MAX_REJECTION_EXAMPLES)
-          rejections.push({ row: rowNumber, reason: rowProblem });
-      } else if (!rowHasAuthor) rowsWithoutAuthor++;
-
-      for (const index of plan.isbnColumns) {
-        const isbn = toIsbn13(fields[index]);
-        if (isbn !== null) {
-          isbns.add(isbn);
-          break;
-        }
-      }
-    },
-  });
-
-  if (failure !== null) throw failure;
-  // Only separators/whitespace: nothing that could be a header.
-  if (plan === null) {
-    throw badRequest("empty_csv", "The uploaded file has no header row: expected a CSV library export");
+      this.startParsing();
+      return;
+    }
+    this.feed(text, false);
   }
-  const format = plan.format;
-  if (maxRows !== undefined && rows > maxRows) {
-    throw badRequest(
-      "too_many_rows",
-      `The export has ${rows} rows; at most ${maxRows} can be imported at once`,
-      { limit: maxRows, rows },
-      413,
+
+  finish(): ParsedExport {
+    if (this.pendingCr) {
+      this.pendingCr = false;
+      this.push("\n");
+    }
+    if (!this.seenContent) {
+      throw badRequest(
+        "empty_csv",
+        "The uploaded file is empty: expected a CSV library export with a header row",
+      );
+    }
+    if (this.handle === null) this.startParsing();
+    this.feed("", true);
+    return this.result();
+  }
+
+  private startParsing(): void {
+    const head = this.head;
+    this.head = "";
+    this.handle = new ParserHandle({
+      delimiter: detectDelimiter(head),
+      newline: "\n",
+      header: false,
+      dynamicTyping: false,
+      skipEmptyLines: false,
+      step: ((results, parser) => this.step(results, parser)) as PapaStep,
+    } as Papa.ParseConfig);
+    this.feed(head, false);
+  }
+
+  /** Parses the held partial row plus `text`; keeps what is after the last complete row. */
+  private feed(text: string, last: boolean): void {
+    const aggregate = this.partial + text;
+    this.partial = "";
+    const results = (this.handle as PapaHandle).parse(aggregate, this.baseIndex, !last);
+    if (this.failure !== null) throw this.failure;
+    if (last) return;
+    this.partial = aggregate.substring(results.meta.cursor - this.baseIndex);
+    this.baseIndex = results.meta.cursor;
+    if (this.partial.length > MAX_ROW_CHARS) throw rowTooLong(this.recordNumber + 1);
+  }
+
+  private step(results: Papa.ParseStepResult<string[]>, parser: Papa.Parser): void {
+    const fields = results.data;
+    const rowNumber = this.header === null ? 1 : ++this.recordNumber;
+    const overLimit = this.maxRows !== undefined && this.rows > this.maxRows;
+    if (!overLimit) {
+      const problem = this.rowProblem(results, fields, rowNumber);
+      if (problem !== null) {
+        this.failure = problem;
+        parser.abort();
+        return;
+      }
+    }
+    if (isBlankRecord(fields)) return;
+    if (this.header === null) {
+      this.readHeader(fields, parser);
+      return;
+    }
+    this.rows++;
+    if (overLimit || this.plan === null) return;
+    this.readRow(fields, rowNumber, this.plan);
+  }
+
+  private rowProblem(
+    results: Papa.ParseStepResult<string[]>,
+    fields: string[],
+    row: number,
+  ): AppError | null {
+    const error = results.errors.find((e) => e.code !== "TooFewFields" && e.code !== "TooManyFields");
+    if (error) return unreadable(row, error.message);
+    if (this.hasNul && fields.some((field) => field.includes("\0"))) {
+      return unreadable(
+        row,
+        "the file contains NUL characters: it looks binary or UTF-16 encoded, not a UTF-8 CSV",
+      );
+    }
+    return null;
+  }
+
+  private readHeader(fields: string[], parser: Papa.Parser): void {
+    this.header = fields;
+    this.recordNumber = 1;
+    this.plan = planColumns(fields);
+    if (this.plan !== null) return;
+    const columnsFound = fields
+      .slice(0, MAX_HEADERS_IN_ERROR)
+      .map((name) => echo(name.replace(/^\uFEFF/, "").trim()));
+    this.failure = badRequest(
+      "no_author_column",
+      `No author column found: looked for a column named ${AUTHOR_COLUMNS_LOOKED_FOR.map((c) => `"${c}"`).join(", ")} (any case)`,
+      { columnsFound, columnsLookedFor: AUTHOR_COLUMNS_LOOKED_FOR },
     );
+    parser.abort();
   }
-  if (rows === 0) {
-    throw badRequest("no_rows", "The CSV has a header row but no data rows");
+
+  private readRow(fields: string[], rowNumber: number, plan: ColumnPlan): void {
+    let rowHasAuthor = false;
+    let rowProblem = null as string | null;
+    for (const column of plan.authorColumns) {
+      const cell = fields[column.index];
+      if (!cell) continue;
+      for (const part of splitCell(cell, column.split)) {
+        const name = cleanAuthorName(part);
+        if (name === "") continue;
+        const problem = authorNameProblem(name);
+        if (problem !== null) {
+          rowProblem ??= problem;
+          continue;
+        }
+        rowHasAuthor = true;
+        this.authorMentions++;
+        const key = authorKey(name);
+        if (!this.seenAuthors.has(key)) {
+          this.seenAuthors.add(key);
+          this.authors.push({ key, name, firstRow: rowNumber });
+        }
+      }
+    }
+    if (rowProblem !== null) {
+      this.rowsRejected++;
+      if (this.rejections.length < MAX_REJECTION_EXAMPLES)
+        this.rejections.push({ row: rowNumber, reason: rowProblem });
+    } else if (!rowHasAuthor) this.rowsWithoutAuthor++;
+    for (const index of plan.isbnColumns) {
+      const isbn = toIsbn13(fields[index]);
+      if (isbn !== null) {
+        this.isbns.add(isbn);
+        break;
+      }
+    }
   }
-  if (authors.length === 0) {
-    const refused = rowsRejected > 0 ? ` (${rowsRejected} refused: ${rejections[0]?.reason})` : "";
-    throw badRequest("no_authors", `None of the ${rows} rows names a usable author${refused}`, {
+
+  private result(): ParsedExport {
+    const { rows, maxRows, plan, authors, rowsRejected, rejections } = this;
+    // Only separators/whitespace: nothing that could be a header.
+    if (plan === null) {
+      throw badRequest("empty_csv", "The uploaded file has no header row: expected a CSV library export");
+    }
+    if (maxRows !== undefined && rows > maxRows) {
+      throw badRequest(
+        "too_many_rows",
+        `The export has ${rows} rows; at most ${maxRows} can be imported at once`,
+        { limit: maxRows, rows },
+        413,
+      );
+    }
+    if (rows === 0) throw badRequest("no_rows", "The CSV has a header row but no data rows");
+    if (authors.length === 0) {
+      const refused = rowsRejected > 0 ? ` (${rowsRejected} refused: ${rejections[0]?.reason})` : "";
+      throw badRequest("no_authors", `None of the ${rows} rows names a usable author${refused}`, {
+        rows,
+        format: plan.format,
+        ...(rowsRejected > 0 ? { rowsRejected, rejections } : {}),
+      });
+    }
+    return {
+      format: plan.format,
       rows,
-      format,
-      ...(rowsRejected > 0 ? { rowsRejected, rejections } : {}),
-    });
+      authors,
+      authorMentions: this.authorMentions,
+      duplicatesSkipped: this.authorMentions - authors.length,
+      isbns: [...this.isbns],
+      rowsWithoutAuthor: this.rowsWithoutAuthor,
+      rowsRejected,
+      rejections,
+    };
   }
-  return {
-    format,
-    rows,
-    authors,
-    authorMentions,
-    duplicatesSkipped: authorMentions - authors.length,
-    isbns: [...isbns],
-    rowsWithoutAuthor,
-    rowsRejected,
-    rejections,
-  };
+}
+
+function rowTooLong(row: number): AppError {
+  return badRequest(
+    "row_too_long",
+    `Row ${row} is longer than ${MAX_ROW_CHARS} characters: not a library export row (an unclosed quote?)`,
+    { row, limit: MAX_ROW_CHARS },
+  );
+}
+
+/** Parses a whole export held as one string (tests, small inputs); uploads stream through ExportParser. */
+export function parseLibraryExport(text: string, opts: ParseExportOptions = {}): ParsedExport {
+  const parser = new ExportParser(opts);
+  parser.push(text);
+  return parser.finish();
 }

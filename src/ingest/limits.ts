@@ -9,6 +9,9 @@ export const MAX_AUTHOR_NAME_CHARS = 300;
 /** An author key is the name case-folded; lower-casing can lengthen a string (e.g. "İ" → "i̇"). */
 export const MAX_AUTHOR_KEY_CHARS = MAX_AUTHOR_NAME_CHARS * 3;
 
+/** Longest CSV row (characters): a longer one is refused, so parsing holds at most this between chunks. */
+export const MAX_ROW_CHARS = 1024 * 1024;
+
 /** How many refused rows an upload's answer lists as examples (the count is always exact). */
 export const MAX_REJECTION_EXAMPLES = 5;
 

@@ -1,5 +1,5 @@
 import { badRequest } from "../errors";
-import { ByteSink } from "./upload-body";
+import { ByteSink, tooLarge } from "./upload-body";
 
 /**
  * A streaming reader for the JSON upload `{"csv":"<base64>","maxDepth":2,"priority":"normal","filename":"..."}`.
@@ -36,8 +36,10 @@ const ESCAPED: Record<number, number> = {
 };
 
 export interface ScannedJsonUpload {
-  /** The decoded file, or null when the body had no `csv` string. */
-  csv: Uint8Array | null;
+  /** Whether the body had a `csv` string. */
+  csvSeen: boolean;
+  /** Decoded bytes of `csv` in all (drained or not). */
+  bytes: number;
   /** Every other top-level field, parsed (small by construction). */
   fields: Record<string, unknown>;
 }
@@ -74,8 +76,15 @@ export class JsonUploadScanner {
   private escape = 0;
   private unicode = 0;
 
-  constructor(limitBytes: number, expectedBytes?: number) {
-    this.sink = new ByteSink(limitBytes, expectedBytes);
+  private readonly limit: number;
+  /** Decoded bytes already handed on by `drain`. */
+  private drained = 0;
+  private fields: Record<string, unknown> | null = null;
+
+  /** `limitBytes` caps the decoded file; the sink is only scratch space for one chunk's bytes. */
+  constructor(limitBytes: number) {
+    this.limit = limitBytes;
+    this.sink = new ByteSink(limitBytes, 64 * 1024);
   }
 
   /** Feeds one chunk of the body. */
@@ -85,12 +94,25 @@ export class JsonUploadScanner {
       if (this.state === "csv") i = this.csvBytes(chunk, i);
       else i = this.structural(chunk, i);
     }
-    this.sink.check();
+    this.checkLimit();
   }
 
-  /** Ends the body: it must have been one whole object. */
-  finish(): ScannedJsonUpload {
+  /** The file bytes decoded since the last call (a copy; the scratch space is reused). */
+  drain(): Uint8Array {
+    const out = this.sink.bytes.slice(0, this.sink.length);
+    this.drained += this.sink.length;
+    this.sink.length = 0;
+    return out;
+  }
+
+  private checkLimit(): void {
+    if (this.drained + this.sink.length > this.limit) throw tooLarge(this.limit);
+  }
+
+  /** Ends the body (it must have been one whole object); returns the bytes not yet drained. */
+  finish(): { tail: Uint8Array } {
     if (this.state !== "done") throw invalidJson("the body ended before the object closed");
+    this.checkLimit();
     const fields: Record<string, unknown> = {};
     for (const [key, text] of this.raw) {
       try {
@@ -99,7 +121,14 @@ export class JsonUploadScanner {
         throw invalidJson(`the value of "${key}" is not valid JSON`);
       }
     }
-    return { csv: this.csvSeen ? this.sink.result() : null, fields };
+    this.fields = fields;
+    return { tail: this.drain() };
+  }
+
+  /** What the body held besides the file; only after `finish`. */
+  result(): ScannedJsonUpload {
+    if (this.fields === null) throw invalidJson("the body ended before the object closed");
+    return { csvSeen: this.csvSeen, bytes: this.drained, fields: this.fields };
   }
 
   /** One byte outside the csv string: the object's keys, colons, commas and small values. */

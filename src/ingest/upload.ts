@@ -1,13 +1,7 @@
-import {
-  MaxFileSizeExceededError,
-  MaxPartsExceededError,
-  MaxTotalSizeExceededError,
-  MultipartParseError,
-  MultipartParser,
-} from "@remix-run/multipart-parser";
 import { z } from "zod";
 import { AppError, badRequest } from "../errors";
-import { bodyChunks, declaredLength, readLimited, tooLarge } from "./upload-body";
+import { type MultipartSummary, multipartFileChunks } from "./multipart";
+import { bodyChunks } from "./upload-body";
 import { JsonUploadScanner } from "./upload-json";
 
 export const PRIORITIES = ["low", "normal", "high"] as const;
@@ -43,29 +37,30 @@ export const jsonOptionsSchema = z.object({
 
 export type UploadOptions = z.infer<typeof textOptionsSchema>;
 
-export interface Upload {
-  bytes: Uint8Array;
-  text: string;
+export interface UploadMeta {
   options: UploadOptions;
   filename: string | null;
 }
 
+/**
+ * An upload being received: the file's bytes as they arrive (every limit enforced while reading), and its
+ * options once the file has been read to its end (a multipart field or a JSON key may follow the file).
+ */
+export interface UploadSource {
+  chunks: AsyncIterable<Uint8Array>;
+  /** Throws the shape's option and framing errors (`invalid_option`, `missing_file`, …). */
+  meta(): UploadMeta;
+}
+
 /** Multipart framing and small fields allowed on top of the file itself. */
 const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
+/** Largest non-file multipart field (and part header block). */
+const MAX_FIELD_BYTES = 8 * 1024;
 /** Form fields besides the file: a handful of options; more is not a Kindling client. */
 const MAX_MULTIPART_PARTS = 16;
 /** Error details list at most this many names, each at most this long: never an unbounded echo. */
 const MAX_LISTED_NAMES = 10;
 const MAX_NAME_LENGTH = 64;
-
-/** UTF-8 only: a file in another encoding is refused, never stored with mangled names. */
-export function decodeUtf8(bytes: Uint8Array): string {
-  try {
-    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
-  } catch {
-    throw badRequest("invalid_encoding", "the file is not valid UTF-8 text; export it as UTF-8 CSV");
-  }
-}
 
 /** Every option error, whatever the shape, is `invalid_option` naming the field and what is allowed. */
 function parseOptions<T extends z.ZodType<UploadOptions, unknown>>(schema: T, raw: Record<string, unknown>) {
@@ -88,21 +83,20 @@ function boundedNames(names: Iterable<string>): string[] {
 const CSV_TYPES = new Set(["text/csv", "application/csv", "text/plain", "application/vnd.ms-excel"]);
 
 /**
- * Reads an upload in any of the three accepted shapes: a raw CSV body (options in the query string),
- * multipart/form-data with a `file` field (options as fields), or JSON with the file base64-encoded.
- * Each keeps one copy of the file's bytes, refused as soon as it passes `limitBytes`.
+ * Receives an upload in any of the three accepted shapes: a raw CSV body (options in the query string),
+ * multipart/form-data with a `file` field (options as fields), or JSON with the file base64-encoded. The
+ * file is streamed, never held whole: see `readExport`.
  */
-export async function readUpload(request: Request, limitBytes: number): Promise<Upload> {
+export function readUpload(request: Request, limitBytes: number): UploadSource {
   const contentType = (request.headers.get("Content-Type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
   const query = Object.fromEntries(new URL(request.url).searchParams);
   if (CSV_TYPES.has(contentType)) {
     // Options first: a bad option is refused before the body is read.
-    const options = parseOptions(textOptionsSchema, query);
-    const bytes = await readLimited(request, limitBytes);
-    return { bytes, text: decodeUtf8(bytes), options, filename: query.filename ?? null };
+    const meta = { options: parseOptions(textOptionsSchema, query), filename: query.filename ?? null };
+    return { chunks: bodyChunks(request, limitBytes, limitBytes), meta: () => meta };
   }
-  if (contentType === "multipart/form-data") return readMultipart(request, limitBytes, query);
-  if (contentType === "application/json") return readJson(request, limitBytes);
+  if (contentType === "multipart/form-data") return multipartUpload(request, limitBytes, query);
+  if (contentType === "application/json") return jsonUpload(request, limitBytes);
   throw new AppError({
     code: "unsupported_media_type",
     message: `unsupported Content-Type "${contentType.slice(0, MAX_NAME_LENGTH) || "(none)"}"; send text/csv, multipart/form-data (field "file") or application/json`,
@@ -121,61 +115,31 @@ function multipartBoundary(request: Request): string {
   return value;
 }
 
-/** Maps the parser's limit and syntax errors onto API errors. */
-function multipartError(error: unknown, limitBytes: number): unknown {
-  if (error instanceof AppError) return error;
-  if (!(error instanceof MultipartParseError)) return error;
-  if (error instanceof MaxFileSizeExceededError || error instanceof MaxTotalSizeExceededError) {
-    return tooLarge(limitBytes);
-  }
-  if (error instanceof MaxPartsExceededError) {
-    return badRequest("too_many_parts", `a multipart upload takes at most ${MAX_MULTIPART_PARTS} parts`);
-  }
-  return badRequest("invalid_multipart", "could not read the multipart body");
+/** Streams the `file` part; options come from small fields (before or after the file). */
+function multipartUpload(request: Request, limitBytes: number, query: Record<string, string>): UploadSource {
+  const summary: MultipartSummary = { names: [], fields: {}, filename: null };
+  const boundary = multipartBoundary(request);
+  return {
+    chunks: multipartFileChunks(
+      bodyChunks(request, limitBytes + MULTIPART_OVERHEAD_BYTES, limitBytes),
+      boundary,
+      { fileBytes: limitBytes, parts: MAX_MULTIPART_PARTS, fieldBytes: MAX_FIELD_BYTES },
+      summary,
+    ),
+    meta() {
+      if (summary.filename === null) {
+        throw badRequest("missing_file", "multipart upload needs a file in the field named `file`", {
+          fieldsFound: boundedNames(summary.names),
+        });
+      }
+      const fields = { ...query, ...pick(summary.fields, ["maxDepth", "priority"]) };
+      return { options: parseOptions(textOptionsSchema, fields), filename: summary.filename || null };
+    },
+  };
 }
 
-/**
- * Streams the multipart body through a parser that holds each part to the limit: only the `file` part's
- * bytes are kept (a second `file` part is refused, not silently dropped); options come from small fields.
- */
-async function readMultipart(
-  request: Request,
-  limitBytes: number,
-  query: Record<string, string>,
-): Promise<Upload> {
-  const parser = new MultipartParser(multipartBoundary(request), {
-    maxFileSize: limitBytes,
-    maxTotalSize: limitBytes + MULTIPART_OVERHEAD_BYTES,
-    maxParts: MAX_MULTIPART_PARTS,
-    maxHeaderSize: 8 * 1024,
-  });
-  const fields: Record<string, unknown> = { ...query };
-  const names: string[] = [];
-  let file: { bytes: Uint8Array; filename: string | null } | null = null;
-  try {
-    for await (const chunk of bodyChunks(request, limitBytes + MULTIPART_OVERHEAD_BYTES, limitBytes)) {
-      for (const part of parser.write(chunk)) {
-        const name = part.name ?? "";
-        names.push(name);
-        if (name === "file") {
-          if (file) throw badRequest("multiple_files", "send one file per upload, in one field named `file`");
-          file = { bytes: part.bytes, filename: part.filename ?? null };
-        } else if (name === "maxDepth" || name === "priority") {
-          fields[name] = part.text;
-        }
-      }
-    }
-    parser.finish();
-  } catch (error) {
-    throw multipartError(error, limitBytes);
-  }
-  if (!file || file.filename === null) {
-    throw badRequest("missing_file", "multipart upload needs a file in the field named `file`", {
-      fieldsFound: boundedNames(names),
-    });
-  }
-  const options = parseOptions(textOptionsSchema, fields);
-  return { bytes: file.bytes, text: decodeUtf8(file.bytes), options, filename: file.filename || null };
+function pick(record: Record<string, string>, keys: string[]): Record<string, string> {
+  return Object.fromEntries(keys.flatMap((k) => (k in record ? [[k, record[k] as string]] : [])));
 }
 
 const jsonFieldsSchema = z.object({
@@ -185,29 +149,39 @@ const jsonFieldsSchema = z.object({
     .optional(),
 });
 
-/** Streams the JSON body through the scanner: the base64 `csv` is decoded as it arrives. */
-async function readJson(request: Request, limitBytes: number): Promise<Upload> {
+/** Streams the JSON body through the scanner: the base64 `csv` is decoded and passed on as it arrives. */
+function jsonUpload(request: Request, limitBytes: number): UploadSource {
   // Base64 is 4/3 the size of the file it carries; the other fields are small.
   const maxBody = Math.ceil((limitBytes * 4) / 3) + MULTIPART_OVERHEAD_BYTES;
-  const declared = declaredLength(request);
-  const scanner = new JsonUploadScanner(
-    limitBytes,
-    declared === undefined ? undefined : Math.floor((declared * 3) / 4),
-  );
-  for await (const chunk of bodyChunks(request, maxBody, limitBytes)) scanner.write(chunk);
-  const { csv, fields } = scanner.finish();
-  const options = parseOptions(jsonOptionsSchema, fields);
-  if (fields.csv !== undefined)
-    throw badRequest("invalid_request", "csv must be a string of base64", { field: "csv" });
-  if (csv === null)
-    throw badRequest("invalid_request", "csv (base64-encoded file) is required", { field: "csv" });
-  if (csv.byteLength === 0) throw badRequest("invalid_request", "csv must not be empty", { field: "csv" });
-  const extra = jsonFieldsSchema.safeParse(fields);
-  if (!extra.success) {
-    throw badRequest("invalid_request", extra.error.issues[0]?.message ?? "invalid JSON upload", {
-      field: "filename",
-      expected: '{ "csv": "<base64>", "maxDepth": 0-3, "priority": "low|normal|high", "filename": "..." }',
-    });
+  const scanner = new JsonUploadScanner(limitBytes);
+  async function* chunks(): AsyncGenerator<Uint8Array> {
+    for await (const chunk of bodyChunks(request, maxBody, limitBytes)) {
+      scanner.write(chunk);
+      const decoded = scanner.drain();
+      if (decoded.length > 0) yield decoded;
+    }
+    const tail = scanner.finish().tail;
+    if (tail.length > 0) yield tail;
   }
-  return { bytes: csv, text: decodeUtf8(csv), options, filename: extra.data.filename ?? null };
+  return {
+    chunks: chunks(),
+    meta() {
+      const { csvSeen, fields, bytes } = scanner.result();
+      const options = parseOptions(jsonOptionsSchema, fields);
+      if (fields.csv !== undefined)
+        throw badRequest("invalid_request", "csv must be a string of base64", { field: "csv" });
+      if (!csvSeen)
+        throw badRequest("invalid_request", "csv (base64-encoded file) is required", { field: "csv" });
+      if (bytes === 0) throw badRequest("invalid_request", "csv must not be empty", { field: "csv" });
+      const extra = jsonFieldsSchema.safeParse(fields);
+      if (!extra.success) {
+        throw badRequest("invalid_request", extra.error.issues[0]?.message ?? "invalid JSON upload", {
+          field: "filename",
+          expected:
+            '{ "csv": "<base64>", "maxDepth": 0-3, "priority": "low|normal|high", "filename": "..." }',
+        });
+      }
+      return { options, filename: extra.data.filename ?? null };
+    },
+  };
 }

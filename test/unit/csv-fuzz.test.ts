@@ -60,10 +60,15 @@ function expectConsistent(parsed: ParsedExport, maxRows?: number): void {
   expect(parsed.rows).toBeGreaterThan(0);
   if (maxRows !== undefined) expect(parsed.rows).toBeLessThanOrEqual(maxRows);
   expect(parsed.rowsWithoutAuthor).toBeGreaterThanOrEqual(0);
-  expect(parsed.rowsWithoutAuthor).toBeLessThan(parsed.rows);
+  expect(parsed.rowsWithoutAuthor + parsed.rowsRejected).toBeLessThanOrEqual(parsed.rows);
+  expect(parsed.rejections.length).toBe(Math.min(parsed.rowsRejected, 5));
   expect(parsed.authorMentions).toBeGreaterThanOrEqual(parsed.authors.length);
-  // Each row with an author contributes at least one mention.
-  expect(parsed.authorMentions).toBeGreaterThanOrEqual(parsed.rows - parsed.rowsWithoutAuthor);
+  // Each row with a usable author and no refused name contributes at least one mention.
+  expect(parsed.authorMentions).toBeGreaterThanOrEqual(
+    parsed.rows - parsed.rowsWithoutAuthor - parsed.rowsRejected,
+  );
+  // Every author that became a work item is within the limits.
+  for (const author of parsed.authors) expect(author.name.length).toBeLessThanOrEqual(300);
   expect(parsed.duplicatesSkipped).toBe(parsed.authorMentions - parsed.authors.length);
   expect(new Set(parsed.isbns).size).toBe(parsed.isbns.length);
   for (const isbn of parsed.isbns) expect(toIsbn13(isbn)).toBe(isbn);

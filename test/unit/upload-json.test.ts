@@ -4,16 +4,20 @@ import { JsonUploadScanner } from "../../src/ingest/upload-json";
 
 const encoder = new TextEncoder();
 
-/** Scans `body` cut into pieces at `cuts`, as a network might deliver it. */
+/** Scans `body` cut into pieces at `cuts`, as a network might deliver it, draining after each piece. */
 function scan(body: string, cuts: number[] = [], limit = 1024) {
   const bytes = encoder.encode(body);
   const scanner = new JsonUploadScanner(limit);
+  const pieces: number[] = [];
   let from = 0;
   for (const cut of [...cuts, bytes.length]) {
     scanner.write(bytes.subarray(from, cut));
+    pieces.push(...scanner.drain());
     from = cut;
   }
-  return scanner.finish();
+  pieces.push(...scanner.finish().tail);
+  const { csvSeen, fields } = scanner.result();
+  return { csv: csvSeen ? new Uint8Array(pieces) : null, fields };
 }
 
 function code(fn: () => unknown): string {

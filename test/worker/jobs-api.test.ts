@@ -161,9 +161,13 @@ describe("POST /api/jobs", () => {
 
   it("answers 413 for a streamed body over the limit and creates no job", async () => {
     const limit = Number(env.UPLOAD_MAX_BYTES);
+    // A plausible export (header, then rows) that simply goes on past the limit.
     const chunk = new TextEncoder().encode(`${"x".repeat(1023)}\n`);
     let sent = 0;
     const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode("Title,Author\n"));
+      },
       pull(controller) {
         if (sent > limit + chunk.byteLength) controller.close();
         else {

@@ -109,12 +109,13 @@ describe("bounded memory: refused as soon as the file passes the limit", () => {
   const limit = Number(env.UPLOAD_MAX_BYTES);
 
   it("refuses a JSON upload once the decoded csv passes the limit, without waiting for the body's end", async () => {
-    // "QUFB" decodes to "AAA": limit + 3 KiB of file, then the body stalls. Base64 of that is still under
-    // the body-size cap (4/3 limit + 64 KiB), so only a reader that decodes as it goes can refuse it.
-    const chunk = encoder.encode("QUFB".repeat(16 * 1024));
+    // "QXV0aG9yLFgK" is "Author,X\n" and each "QSwK" a row "A,\n": limit + 3 KiB of file, then the body
+    // stalls. Base64 of that is still under the body-size cap (4/3 limit + 64 KiB), so only a reader that
+    // decodes as it goes can refuse it.
+    const chunk = encoder.encode("QSwK".repeat(16 * 1024));
     const quads = Math.ceil((limit + 3 * 1024) / 3);
     function* chunks() {
-      yield encoder.encode('{"maxDepth":0,"csv":"');
+      yield encoder.encode('{"maxDepth":0,"csv":"QXV0aG9yLFgK');
       for (let sent = 0; sent < quads; sent += 16 * 1024) yield chunk;
     }
     const response = await within(15_000, post("application/json", streamThen(chunks, "stall")));
