@@ -56,7 +56,7 @@ describe("a streamed upload parses as if it were whole", () => {
         async (csv, cuts) => {
           // The file is bytes: compare with the text those bytes decode to (lone surrogates become U+FFFD).
           const bytes = new TextEncoder().encode(csv);
-          const text = new TextDecoder("utf-8", { ignoreBOM: true }).decode(bytes);
+          const text = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true }).decode(bytes);
           const whole = outcome(() => parseLibraryExport(text, { maxRows: 200 }));
           expect(await streamed(bytes, cuts)).toEqual(whole);
         },
