@@ -7,13 +7,65 @@
 
 export type FailureKind = "transient" | "permanent";
 
+/** Every error code Kindling answers or records, in one place (the README lists what each means). */
+export type ErrorCode =
+  // Uploads and the API's input
+  | "invalid_request"
+  | "invalid_option"
+  | "invalid_json"
+  | "invalid_base64"
+  | "invalid_multipart"
+  | "invalid_encoding"
+  | "invalid_cursor"
+  | "invalid_isbn"
+  | "invalid_row"
+  | "unsupported_media_type"
+  | "payload_too_large"
+  | "too_many_rows"
+  | "too_many_parts"
+  | "multiple_files"
+  | "missing_file"
+  | "upload_interrupted"
+  | "empty_csv"
+  | "unreadable_csv"
+  | "row_too_long"
+  | "no_author_column"
+  | "no_rows"
+  | "no_authors"
+  | "idempotency_key_reused"
+  | "unauthorized"
+  | "auth_not_configured"
+  | "not_found"
+  | "nothing_to_retry"
+  | "book_not_found"
+  | "author_not_found"
+  | "read_allowance_exceeded"
+  | "http_error"
+  // Warming: the sources and our own limits
+  | "upstream_unavailable"
+  | "upstream_rate_limited"
+  | "upstream_rejected"
+  | "upstream_malformed"
+  | "no_sources"
+  | "timeout"
+  | "upstream_timeout"
+  | "upstream_network_error"
+  | "cache_write_failed"
+  | "invalid_task"
+  // Control flow: the work was not attempted (see DeferError)
+  | "budget_exhausted"
+  | "breaker_open"
+  | "rate_limited_locally"
+  | "providers_held_back"
+  | "internal_error";
+
 export interface ErrorDetails {
   [key: string]: unknown;
 }
 
 /** An error with a stable machine-readable code, an HTTP status and a retry classification. */
 export class AppError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly httpStatus: number;
   readonly kind: FailureKind;
   readonly details: ErrorDetails | undefined;
@@ -21,7 +73,7 @@ export class AppError extends Error {
   readonly retryAfterSeconds: number | undefined;
 
   constructor(opts: {
-    code: string;
+    code: ErrorCode;
     message: string;
     httpStatus?: number;
     kind?: FailureKind;
@@ -39,9 +91,29 @@ export class AppError extends Error {
   }
 }
 
+/**
+ * Control flow, not a failure: the work was not attempted because our own limits held it back (the
+ * invocation's budget is spent, a provider's breaker is open or its request slots are booked). The item
+ * goes round again later without using its retry allowance. Checked with `instanceof`.
+ */
+export class DeferError extends AppError {
+  readonly source: string | undefined;
+
+  constructor(opts: {
+    code: "budget_exhausted" | "breaker_open" | "rate_limited_locally" | "providers_held_back";
+    message: string;
+    retryAfterSeconds: number;
+    source?: string;
+  }) {
+    super({ ...opts, httpStatus: 503, kind: "transient" });
+    this.name = "DeferError";
+    this.source = opts.source;
+  }
+}
+
 /** Bad input from a client: always a 4xx, never retried. */
 export function badRequest(
-  code: string,
+  code: ErrorCode,
   message: string,
   details?: ErrorDetails,
   httpStatus = 400,
@@ -66,7 +138,7 @@ export class UpstreamError extends AppError {
 
   constructor(opts: {
     source: string;
-    code: string;
+    code: ErrorCode;
     message: string;
     kind: FailureKind;
     upstreamStatus?: number;
@@ -120,7 +192,7 @@ export function upstreamStatusError(
 
 export interface ClassifiedFailure {
   kind: FailureKind;
-  code: string;
+  code: ErrorCode;
   message: string;
   retryAfterSeconds: number | undefined;
 }

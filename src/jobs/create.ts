@@ -1,5 +1,6 @@
 import { createJobStatements, findJobByIdempotencyKey, getJob } from "../db/jobs";
-import { markQueuedStatements } from "../db/tasks";
+import { runSteps } from "../db/step";
+import { markQueued } from "../db/tasks";
 import type { JobRow } from "../db/types";
 import { AppError, badRequest } from "../errors";
 import type { ReadExport } from "../ingest/read-export";
@@ -51,7 +52,7 @@ export async function createJob(
     throw error;
   }
   const sent = await sendWarmMessages(warmQueue(env), messages);
-  if (sent.sent.length > 0) await env.DB.batch(markQueuedStatements(env.DB, sent.sent, now));
+  if (sent.sent.length > 0) await runSteps(env.DB, [markQueued(env.DB, sent.sent, now)]);
   const job = await getJob(env.DB, jobId);
   if (!job) throw new AppError({ code: "internal_error", message: `job ${jobId} vanished after creation` });
   console.log(

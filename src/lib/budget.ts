@@ -1,11 +1,9 @@
-import { AppError } from "../errors";
+import { DeferError } from "../errors";
 
-function exhausted(name: string, limit: number): AppError {
-  return new AppError({
+function exhausted(name: string, limit: number): DeferError {
+  return new DeferError({
     code: "budget_exhausted",
     message: `${name} budget of ${limit} per invocation would be exceeded`,
-    kind: "transient",
-    httpStatus: 503,
     retryAfterSeconds: 0,
   });
 }

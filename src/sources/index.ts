@@ -1,5 +1,5 @@
 import type { Config } from "../config";
-import { AppError, classifyFailure, type FailureKind, UpstreamError } from "../errors";
+import { AppError, classifyFailure, DeferError, type FailureKind, UpstreamError } from "../errors";
 import { CircuitBreaker } from "../lib/breaker";
 import type { Allowance } from "../lib/budget";
 import { fetchGoogleBooksWorks } from "./googlebooks";
@@ -87,9 +87,6 @@ function providerRate(config: Config, source: SourceName): number {
   return source === "openlibrary" ? config.OPENLIBRARY_RATE_PER_SECOND : config.GOOGLE_BOOKS_RATE_PER_SECOND;
 }
 
-/** Failures where no request left: the provider was not asked, so the author has not failed. */
-const HELD_BACK_CODES = new Set(["breaker_open", "rate_limited_locally"]);
-
 export function enabledSources(config: Config): SourceName[] {
   const sources: SourceName[] = [];
   if (config.OPENLIBRARY_ENABLED) sources.push("openlibrary");
@@ -107,21 +104,19 @@ function upstreamDeps(ctx: SourcesContext, counter: { requests: number }): Upstr
       ctx.subrequests?.take(ctx.rateLimiter && providerRate(ctx.config, source) > 0 ? 2 : 1);
       const breaker = ctx.breakers[source];
       if (breaker.retryInMs() > 0) {
-        throw new UpstreamError({
+        throw new DeferError({
           source,
           code: "breaker_open",
           message: `${source} circuit breaker is open`,
-          kind: "transient",
           retryAfterSeconds: Math.ceil(breaker.retryInMs() / 1000),
         });
       }
       await ctx.rateLimiter?.acquire(source);
       if (!breaker.tryAcquire()) {
-        throw new UpstreamError({
+        throw new DeferError({
           source,
           code: "breaker_open",
           message: `${source} circuit breaker is half-open and its probe is in flight`,
-          kind: "transient",
           retryAfterSeconds: Math.max(1, Math.ceil(breaker.retryInMs() / 1000)),
         });
       }
@@ -226,17 +221,15 @@ async function fetchBooks(
   }
   const requests = counters.reduce((sum, c) => sum + c.requests, 0);
   // Out of budget is not a verdict on the author: defer the whole author rather than keep half of it.
-  const budgetFailure = failures.find((f) => f instanceof AppError && f.code === "budget_exhausted");
+  const budgetFailure = failures.find((f) => f instanceof DeferError && f.code === "budget_exhausted");
   if (budgetFailure) throw budgetFailure;
   if (failures.length === sources.length) {
     const classified = failures.map((f) => ({ error: f, failure: classifyFailure(f) }));
     // Nothing was asked upstream: our own breaker or rate limiter held every request back.
-    if (classified.every((c) => HELD_BACK_CODES.has(c.failure.code))) {
-      throw new AppError({
+    if (failures.every((f) => f instanceof DeferError)) {
+      throw new DeferError({
         code: "providers_held_back",
         message: classified.map((c) => c.failure.message).join("; "),
-        kind: "transient",
-        httpStatus: 503,
         retryAfterSeconds: Math.max(1, ...classified.map((c) => c.failure.retryAfterSeconds ?? 1)),
       });
     }

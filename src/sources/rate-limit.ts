@@ -1,5 +1,5 @@
 import type { Config } from "../config";
-import { UpstreamError } from "../errors";
+import { DeferError } from "../errors";
 import type { RateLimiter } from "./index";
 import type { ProviderRateLimiter } from "./rate-limiter-do";
 import type { SourceName } from "./types";
@@ -25,11 +25,10 @@ export function durableRateLimiter(
       if (rate <= 0) return;
       const grant = await stub(source).acquire(rate, options.maxWaitMs ?? MAX_SLOT_WAIT_MS);
       if (!grant.granted) {
-        throw new UpstreamError({
+        throw new DeferError({
           source,
           code: "rate_limited_locally",
           message: `${source} request slots are booked ${Math.ceil(grant.waitMs / 1000)} s ahead`,
-          kind: "transient",
           retryAfterSeconds: Math.ceil(grant.waitMs / 1000),
         });
       }

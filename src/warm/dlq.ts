@@ -1,16 +1,24 @@
 import type { Config } from "../config";
 import { insertWarmEventStatement } from "../db/events";
 import { completeJobsStatement, deadLetterCountStatement } from "../db/jobs";
+import { runSteps, type Step, writeOnly } from "../db/step";
 import {
-  bumpGenerationStatement,
+  bumpGeneration,
   type DeadLetterCheck,
   deadLetterTasksStatement,
-  finishTasksStatements,
+  finishTasks,
   type TerminalOutcome,
 } from "../db/tasks";
 import { TERMINAL_TASK_STATUSES } from "../db/types";
 import { retryDelaySeconds } from "./backoff";
-import { sendWarmMessages, type WarmMessage, warmMessageFor, warmMessageSchema, warmQueue } from "./messages";
+import {
+  sendWarmMessages,
+  taskId,
+  type WarmMessage,
+  warmMessageFor,
+  warmMessageSchema,
+  warmQueue,
+} from "./messages";
 import { emptyMetrics, writeAnalyticsPoint } from "./metrics";
 import { failPoisonTasks } from "./poison";
 
@@ -32,7 +40,7 @@ export async function handleDeadLetterBatch(
   for (const message of batch.messages) {
     const parsed = warmMessageSchema.safeParse(message.body);
     if (!parsed.success) continue;
-    refs.set(`${parsed.data.jobId}\u0000${parsed.data.authorKey}`, parsed.data);
+    refs.set(taskId(parsed.data), parsed.data);
   }
   const metrics = emptyMetrics(batch);
   try {
@@ -55,15 +63,12 @@ export async function handleDeadLetterBatch(
     if (again.length > 0) {
       // Bump first and send the generation the bump returned: a racing warm consumer cannot leave both
       // copies stale.
-      const [bumped] = await env.DB.batch([bumpGenerationStatement(env.DB, again, deps.now())]);
+      const [bumped] = await runSteps(env.DB, [bumpGeneration(env.DB, again, deps.now())]);
       const current = new Map(
-        ((bumped?.results ?? []) as { job_id: string; author_key: string; generation: number }[]).map((r) => [
-          `${r.job_id}\u0000${r.author_key}`,
-          Number(r.generation),
-        ]),
+        bumped.map((r) => [taskId({ jobId: r.job_id, authorKey: r.author_key }), r.generation]),
       );
       const fresh = again.flatMap((m) => {
-        const gen = current.get(`${m.jobId}\u0000${m.authorKey}`);
+        const gen = current.get(taskId(m));
         return gen === undefined ? [] : [{ ...m, gen }];
       });
       const delaySeconds = retryDelaySeconds({
@@ -83,13 +88,12 @@ export async function handleDeadLetterBatch(
     }
     const jobIds = [...new Set(tasks.map((t) => t.job_id))];
     metrics.durationMs = deps.now() - startedAt;
-    const results = await env.DB.batch([
-      ...finishTasksStatements(env.DB, dead, deps.now()),
-      completeJobsStatement(env.DB, jobIds, deps.now()),
-      insertWarmEventStatement(env.DB, metrics, deps.now()),
-      deadLetterCountStatement(env.DB),
+    const [, , , deadLetters] = await runSteps(env.DB, [
+      finishTasks(env.DB, dead, deps.now()),
+      writeOnly([completeJobsStatement(env.DB, jobIds, deps.now())]),
+      writeOnly([insertWarmEventStatement(env.DB, metrics, deps.now())]),
+      deadLetterCount(env.DB),
     ]);
-    const deadLetters = Number((results.at(-1)?.results[0] as { n: number } | undefined)?.n ?? 0);
     if (deadLetters > deps.config.DLQ_ALERT_THRESHOLD) {
       console.warn(
         JSON.stringify({
@@ -107,4 +111,12 @@ export async function handleDeadLetterBatch(
   }
   metrics.durationMs = deps.now() - startedAt;
   writeAnalyticsPoint(env, metrics);
+}
+
+/** How many dead letters all jobs hold, read in the same batch that records this one's. */
+function deadLetterCount(db: D1Database): Step<number> {
+  return {
+    statements: [deadLetterCountStatement(db)],
+    read: (results) => Number((results[0]?.results[0] as { n?: unknown } | undefined)?.n ?? 0),
+  };
 }

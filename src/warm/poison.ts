@@ -1,4 +1,5 @@
-import { finishTasksStatements } from "../db/tasks";
+import { runSteps } from "../db/step";
+import { finishTasks } from "../db/tasks";
 import type { SendResult } from "./messages";
 
 /**
@@ -20,7 +21,7 @@ export async function failPoisonTasks(
     return [{ jobId: message.jobId, authorKey: message.authorKey, status: "failed" as const, error: reason }];
   });
   try {
-    await db.batch(finishTasksStatements(db, outcomes, now));
+    await runSteps(db, [finishTasks(db, outcomes, now)]);
     console.error(
       JSON.stringify({ msg: "poison tasks failed", count: outcomes.length, first: invalid[0]?.reason }),
     );

@@ -1,5 +1,6 @@
 import { getJob } from "../db/jobs";
-import { markQueuedStatements, type RedriveCandidate, redriveStatements } from "../db/tasks";
+import { runSteps } from "../db/step";
+import { markQueued, redriveTasks } from "../db/tasks";
 import { AppError, notFound } from "../errors";
 import { sendWarmMessages, warmMessageFor, warmQueue } from "./messages";
 import { failPoisonTasks } from "./poison";
@@ -18,8 +19,7 @@ export interface RedriveResult {
 export async function redriveJob(env: Env, jobId: string, now: number): Promise<RedriveResult> {
   const job = await getJob(env.DB, jobId);
   if (!job) throw notFound("Job", jobId);
-  const results = await env.DB.batch(redriveStatements(env.DB, jobId, now));
-  const reopened = (results[1]?.results ?? []) as RedriveCandidate[];
+  const [reopened] = await runSteps(env.DB, [redriveTasks(env.DB, jobId, now)]);
   if (reopened.length === 0) {
     throw new AppError({
       code: "nothing_to_retry",
@@ -32,7 +32,7 @@ export async function redriveJob(env: Env, jobId: string, now: number): Promise<
   const messages = reopened.map((t) => warmMessageFor({ ...t, job_id: jobId, max_depth: job.max_depth }));
   const sent = await sendWarmMessages(warmQueue(env), messages);
   await failPoisonTasks(env.DB, sent.invalid, now);
-  if (sent.sent.length > 0) await env.DB.batch(markQueuedStatements(env.DB, sent.sent, now));
+  if (sent.sent.length > 0) await runSteps(env.DB, [markQueued(env.DB, sent.sent, now)]);
   console.log(
     JSON.stringify({ msg: "job redriven", jobId, requeued: sent.sent.length, unsent: sent.unsent.length }),
   );

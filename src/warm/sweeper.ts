@@ -1,10 +1,11 @@
 import type { Config } from "../config";
 import { completeJobsStatement, listUnfinishedJobIds } from "../db/jobs";
+import { runSteps } from "../db/step";
 import {
-  finishTasksStatements,
+  finishTasks,
   listExhaustedTasks,
   listStalePendingTasks,
-  markQueuedStatements,
+  markQueued,
   takeStalledTasks,
 } from "../db/tasks";
 import { sendWarmMessages, warmMessageFor, warmQueue } from "./messages";
@@ -52,7 +53,7 @@ export async function sweep(env: Env, deps: { config: Config; now: () => number 
     if (stale.length === 0) return;
     const result = await sendWarmMessages(warmQueue(env), stale.map(warmMessageFor));
     report.poisoned = await failPoisonTasks(env.DB, result.invalid, now);
-    if (result.sent.length > 0) await env.DB.batch(markQueuedStatements(env.DB, result.sent, now));
+    if (result.sent.length > 0) await runSteps(env.DB, [markQueued(env.DB, result.sent, now)]);
     report.resent = result.sent.length;
   });
   await phase("complete", async () => {
@@ -73,12 +74,7 @@ async function settleExhausted(db: D1Database, config: Config, now: number): Pro
     SWEEP_LIMIT,
   );
   if (exhausted.length === 0) return 0;
-  await db.batch(
-    finishTasksStatements(
-      db,
-      exhausted.map((t) => ({ ...t, status: "dead" as const, error: null })),
-      now,
-    ),
-  );
+  const dead = exhausted.map((t) => ({ ...t, status: "dead" as const, error: null }));
+  await runSteps(db, [finishTasks(db, dead, now)]);
   return exhausted.length;
 }

@@ -1,7 +1,8 @@
 import { env } from "cloudflare:workers";
 import { loadConfig } from "../../src/config";
 import { createJobStatements } from "../../src/db/jobs";
-import { markQueuedStatements } from "../../src/db/tasks";
+import { runSteps } from "../../src/db/step";
+import { markQueued } from "../../src/db/tasks";
 import { authorKey } from "../../src/ingest/normalize";
 import { createProviderBreakers } from "../../src/sources";
 import type { WarmDeps } from "../../src/warm/consumer";
@@ -43,7 +44,7 @@ export async function seedJob(
     maxDepth,
     gen: 0,
   }));
-  await env.DB.batch(markQueuedStatements(env.DB, messages, now));
+  await runSteps(env.DB, [markQueued(env.DB, messages, now)]);
   return { jobId, messages };
 }
 

@@ -2,18 +2,19 @@ import { cacheKeys, TTL_SECONDS } from "../../../src/cache/keys";
 import type { Config } from "../../../src/config";
 import { completeJobsStatement, markJobsRunningStatement } from "../../../src/db/jobs";
 import {
-  claimTasksStatement,
-  finishTasksStatements,
-  insertChildTasksStatements,
-  markQueuedStatements,
+  claimTasks,
+  finishTasks,
+  insertChildTasks,
+  markQueued,
 } from "../../../src/db/tasks";
+import { runSteps, writeOnly } from "../../../src/db/step";
 import { upsertWorksStatements } from "../../../src/db/works";
 import { classifyFailure } from "../../../src/errors";
 import { fetchAuthorWorks, type ProviderBreakers, type RateLimiter } from "../../../src/sources";
 import { coAuthorsOf } from "../../../src/sources/merge";
 import { retryDelaySeconds } from "../../../src/warm/backoff";
 import { markerFor } from "../../../src/warm/marker";
-import { type SendResult, type WarmMessage, warmMessageSchema } from "../../../src/warm/messages";
+import { warmMessageFor, warmMessageSchema } from "../../../src/warm/messages";
 
 /**
  * The original design, kept only to be measured against (benchmarks switch to it at runtime when
@@ -35,11 +36,11 @@ export async function handleWarmBatchNaively(
     const body = parsed.data;
     try {
       const now = Date.now();
-      const [, claim] = await env.DB.batch([
-        markJobsRunningStatement(env.DB, [body.jobId], now),
-        claimTasksStatement(env.DB, [body], now),
+      const [, claimed] = await runSteps(env.DB, [
+        writeOnly([markJobsRunningStatement(env.DB, [body.jobId], now)]),
+        claimTasks(env.DB, [body], now),
       ]);
-      if ((claim?.results.length ?? 0) === 0) {
+      if (claimed.length === 0) {
         message.ack();
         continue;
       }
@@ -80,29 +81,17 @@ export async function handleWarmBatchNaively(
             depth: body.depth + 1,
             parentKey: body.authorKey,
           };
-          const [, inserted] = await env.DB.batch(insertChildTasksStatements(env.DB, [child], Date.now()));
-          if ((inserted?.results.length ?? 0) > 0) {
-            const childMessage: WarmMessage = {
-              v: 1,
-              jobId: child.jobId,
-              authorKey: child.authorKey,
-              authorName: child.authorName,
-              depth: child.depth,
-              maxDepth: body.maxDepth,
-              gen: 0,
-            };
-            await env.WARM_QUEUE.send(childMessage);
-            await env.DB.batch(markQueuedStatements(env.DB, [child], Date.now()));
+          const [inserted] = await runSteps(env.DB, [insertChildTasks(env.DB, [child], Date.now())]);
+          for (const row of inserted) {
+            await env.WARM_QUEUE.send(warmMessageFor({ ...row, max_depth: body.maxDepth, generation: 0 }));
+            await runSteps(env.DB, [markQueued(env.DB, [child], Date.now())]);
           }
         }
       }
-      await env.DB.batch([
-        ...finishTasksStatements(
-          env.DB,
-          [{ jobId: body.jobId, authorKey: body.authorKey, status: "done", worksCount: result.works.length }],
-          Date.now(),
-        ),
-        completeJobsStatement(env.DB, [body.jobId], Date.now()),
+      const done = { jobId: body.jobId, authorKey: body.authorKey, status: "done" as const };
+      await runSteps(env.DB, [
+        finishTasks(env.DB, [{ ...done, worksCount: result.works.length }], Date.now()),
+        writeOnly([completeJobsStatement(env.DB, [body.jobId], Date.now())]),
       ]);
       await env.CACHE.put(
         cacheKeys.processedMarker(body.authorName),
@@ -115,20 +104,10 @@ export async function handleWarmBatchNaively(
     } catch (error) {
       const failure = classifyFailure(error);
       if (failure.kind === "permanent") {
-        await env.DB.batch([
-          ...finishTasksStatements(
-            env.DB,
-            [
-              {
-                jobId: body.jobId,
-                authorKey: body.authorKey,
-                status: "failed",
-                error: `${failure.code}: ${failure.message}`,
-              },
-            ],
-            Date.now(),
-          ),
-          completeJobsStatement(env.DB, [body.jobId], Date.now()),
+        const failed = { jobId: body.jobId, authorKey: body.authorKey, status: "failed" as const };
+        await runSteps(env.DB, [
+          finishTasks(env.DB, [{ ...failed, error: `${failure.code}: ${failure.message}` }], Date.now()),
+          writeOnly([completeJobsStatement(env.DB, [body.jobId], Date.now())]),
         ]);
         message.ack();
         continue;

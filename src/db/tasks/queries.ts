@@ -1,0 +1,116 @@
+import { OPEN_SQL, type TaskRow } from "../types";
+import type { TaskRef } from "./refs";
+
+export interface FailureTally {
+  job_id: string;
+  author_key: string;
+  failures: number;
+  failure_mark: number;
+}
+
+/** How often each task's author has failed so far (read when a delivery that was not claimed fails). */
+export function failureTallyStatement(db: D1Database, refs: readonly TaskRef[]): D1PreparedStatement {
+  return db
+    .prepare(
+      `SELECT t.job_id, t.author_key, t.failures, t.failure_mark
+       FROM (SELECT value ->> 'j' AS j, value ->> 'a' AS a FROM json_each(?1)) AS m
+       JOIN tasks AS t ON t.job_id = m.j AND t.author_key = m.a`,
+    )
+    .bind(JSON.stringify(refs.map((r) => ({ j: r.jobId, a: r.authorKey }))));
+}
+
+export interface DeadLetterCheck {
+  job_id: string;
+  author_key: string;
+  status: string;
+  failures: number;
+  attempts: number;
+  generation: number;
+  author_name: string;
+  depth: number;
+  max_depth: number;
+}
+
+/** The tasks behind a batch of dead letters, with how often each author itself failed. */
+export function deadLetterTasksStatement(db: D1Database, refs: readonly TaskRef[]): D1PreparedStatement {
+  return db
+    .prepare(
+      `SELECT t.job_id, t.author_key, t.status, t.failures, t.attempts, t.generation, t.author_name, t.depth, j.max_depth
+       FROM tasks AS t JOIN jobs AS j ON j.id = t.job_id
+       JOIN (SELECT value ->> 'j' AS j, value ->> 'a' AS a FROM json_each(?1)) AS m
+         ON t.job_id = m.j AND t.author_key = m.a`,
+    )
+    .bind(JSON.stringify(refs.map((r) => ({ j: r.jobId, a: r.authorKey }))));
+}
+
+/** Tasks whose messages went to the dead-letter queue but were never marked dead (DLQ consumer lost). */
+export async function listExhaustedTasks(
+  db: D1Database,
+  maxFailures: number,
+  maxAttempts: number,
+  olderThan: number,
+  limit: number,
+): Promise<TaskRef[]> {
+  const { results } = await db
+    .prepare(
+      `SELECT job_id, author_key FROM tasks
+       WHERE status IN ('queued', 'running') AND (failures >= ?1 OR attempts >= ?2) AND updated_at < ?3 LIMIT ?4`,
+    )
+    .bind(maxFailures, maxAttempts, olderThan, limit)
+    .all<{ job_id: string; author_key: string }>();
+  return results.map((r) => ({ jobId: r.job_id, authorKey: r.author_key }));
+}
+
+export interface StaleTask {
+  job_id: string;
+  author_key: string;
+  author_name: string;
+  depth: number;
+  max_depth: number;
+  generation: number;
+}
+
+/**
+ * Tasks still `pending` after `pendingSeconds`: their message never reached the queue (or the send
+ * succeeded but marking them queued did not). Re-sending is safe: a duplicate finds its task closed.
+ */
+export async function listStalePendingTasks(
+  db: D1Database,
+  now: number,
+  pendingSeconds: number,
+  limit: number,
+): Promise<StaleTask[]> {
+  const { results } = await db
+    .prepare(
+      `SELECT t.job_id, t.author_key, t.author_name, t.depth, j.max_depth, t.generation
+       FROM tasks AS t JOIN jobs AS j ON j.id = t.job_id
+       WHERE t.status = 'pending' AND t.updated_at < ?1
+       LIMIT ?2`,
+    )
+    .bind(now - pendingSeconds * 1000, limit)
+    .all<StaleTask>();
+  return results;
+}
+
+export async function listFailures(
+  db: D1Database,
+  jobId: string,
+  limit: number,
+  afterKey: string | null,
+): Promise<TaskRow[]> {
+  const { results } = await db
+    .prepare(
+      `SELECT * FROM tasks WHERE job_id = ?1 AND status IN ('failed', 'dead') AND author_key > ?2
+       ORDER BY author_key LIMIT ?3`,
+    )
+    .bind(jobId, afterKey ?? "", limit)
+    .all<TaskRow>();
+  return results;
+}
+
+export async function getTask(db: D1Database, ref: TaskRef): Promise<TaskRow | null> {
+  return db
+    .prepare("SELECT * FROM tasks WHERE job_id = ?1 AND author_key = ?2")
+    .bind(ref.jobId, ref.authorKey)
+    .first<TaskRow>();
+}

@@ -1,0 +1,40 @@
+import { z } from "zod";
+import { rowsOf, type Step } from "../step";
+
+const candidateRow = z.object({
+  author_key: z.string(),
+  author_name: z.string(),
+  depth: z.coerce.number(),
+  generation: z.coerce.number(),
+});
+export type RedriveCandidate = z.infer<typeof candidateRow>;
+
+/**
+ * Re-opens a job's failed and dead tasks: counters move back in the same batch, attempts restart at 0,
+ * the old outcome is appended to the task's history, and the job is running again.
+ * Reads back the re-opened tasks; the caller sends their messages after.
+ */
+export function redriveTasks(db: D1Database, jobId: string, now: number): Step<RedriveCandidate[]> {
+  const statements = [
+    db
+      .prepare(
+        `UPDATE jobs SET
+           failed_count = failed_count - (SELECT COUNT(*) FROM tasks WHERE job_id = ?1 AND status = 'failed'),
+           dead_count = dead_count - (SELECT COUNT(*) FROM tasks WHERE job_id = ?1 AND status = 'dead'),
+           status = 'running', completed_at = NULL, updated_at = ?2
+         WHERE id = ?1 AND EXISTS (SELECT 1 FROM tasks WHERE job_id = ?1 AND status IN ('failed', 'dead'))`,
+      )
+      .bind(jobId, now),
+    db
+      .prepare(
+        `UPDATE tasks SET
+           history = json_insert(COALESCE(history, '[]'), '$[#]',
+             json_object('status', status, 'error', error, 'attempts', attempts, 'failures', failures, 'at', updated_at)),
+           status = 'pending', attempts = 0, failures = 0, error = NULL, finished_at = NULL, updated_at = ?2
+         WHERE job_id = ?1 AND status IN ('failed', 'dead')
+         RETURNING author_key, author_name, depth, generation`,
+      )
+      .bind(jobId, now),
+  ];
+  return { statements, read: (results) => rowsOf(candidateRow, results.slice(1)) };
+}

@@ -1,0 +1,145 @@
+import { cacheKeys, TTL_SECONDS } from "../../cache/keys";
+import type { Cache } from "../../cache/kv";
+import type { Budget } from "../../lib/budget";
+import { createLimiter, mapWithConcurrency } from "../../lib/budget";
+import type { WarmMessage } from "../messages";
+import type { Delivery } from "./intake";
+import { backoff, DEFER_DELAY_SECONDS, type Done, type Outcome, type WarmDeps } from "./types";
+import { warmOne } from "./warm-one";
+
+/**
+ * Warms each delivery and caches its works. Each author's works go to KV as soon as it is fetched, while
+ * other authors still wait on the providers, within what is left of the invocation's KV allowance (the rest
+ * are deferred, not failed). An author whose writes did not all land is not done.
+ */
+export async function warmAndCache(
+  work: readonly Delivery[],
+  ctx: { cache: Cache; subrequests: Budget; kvOperations: Budget; deps: WarmDeps },
+): Promise<Outcome[]> {
+  const { cache, deps } = ctx;
+  const admission = new KvAdmission(ctx.kvOperations, work.length);
+  const written = new Set<string>();
+  const kvWriteSlot = createLimiter(deps.config.KV_WRITE_CONCURRENCY);
+  return mapWithConcurrency(
+    work,
+    deps.config.CONSUMER_CONCURRENCY,
+    async ({ message, body }): Promise<Outcome> => {
+      const outcome = await warmOne(body, message.attempts, cache, ctx.subrequests, deps);
+      admission.markerRead();
+      if (outcome.kind !== "done") return outcome;
+      const units = kvWritesFor(outcome);
+      if (!admission.admit(units)) {
+        return { kind: "defer", body, delaySeconds: DEFER_DELAY_SECONDS, reason: "KV budget reached" };
+      }
+      const { puts, failed } = await writeAuthorToCache(cache, outcome, written, kvWriteSlot, () =>
+        admission.settle(1),
+      );
+      admission.settle(units - 1 - puts); // one unit stays promised for the processed marker
+      if (failed === 0) return outcome;
+      // Works that are not in KV are not cached: the author is not done and gets no marker.
+      admission.settle(1);
+      return cacheWriteFailed(body, message.attempts, failed, cache, deps);
+    },
+  );
+}
+
+/**
+ * Writes one author's works (by ISBN and by title) and its list; returns how many puts it made and how
+ * many of them failed (KV error, breaker open or budget: the value is not in KV either way). A key
+ * another author of the batch already wrote is skipped: two puts to one key within a second are
+ * throttled by KV, and one write per key is enough. `beforePut` runs just before each put takes its unit.
+ */
+async function writeAuthorToCache(
+  cache: Cache,
+  { body, works }: Done,
+  written: Set<string>,
+  kvWriteSlot: ReturnType<typeof createLimiter>,
+  beforePut: () => void,
+): Promise<{ puts: number; failed: number }> {
+  const writes: { key: string; value: unknown; ttl: number }[] = [];
+  const add = (key: string, value: unknown, ttl: number) => {
+    if (written.has(key)) return;
+    written.add(key);
+    writes.push({ key, value, ttl });
+  };
+  for (const work of works) {
+    if (work.isbn13) add(cacheKeys.bookByIsbn(work.isbn13), work, TTL_SECONDS.bookByIsbn);
+    add(cacheKeys.bookByTitle(work.title, work.authors[0] ?? body.authorName), work, TTL_SECONDS.bookByTitle);
+  }
+  add(
+    cacheKeys.authorWorks(body.authorName),
+    { author: body.authorName, works, updatedAt: new Date().toISOString() },
+    TTL_SECONDS.authorWorks,
+  );
+  const results = await Promise.all(
+    writes.map((w) =>
+      kvWriteSlot(() => {
+        beforePut();
+        return cache.set(w.key, w.value, w.ttl);
+      }),
+    ),
+  );
+  return { puts: writes.length, failed: results.filter((ok) => !ok).length };
+}
+
+/**
+ * An author whose KV writes did not all land: deferred while the KV breaker is open (KV's outage is not
+ * the author's fault, so its allowance is kept), retried with backoff when KV refused the writes.
+ */
+function cacheWriteFailed(
+  body: WarmMessage,
+  attempt: number,
+  failed: number,
+  cache: Cache,
+  deps: WarmDeps,
+): Outcome {
+  const breaker = cache.breaker;
+  if (breaker.state === "open" && breaker.openUntil !== null) {
+    const delaySeconds = Math.max(DEFER_DELAY_SECONDS, Math.ceil((breaker.openUntil - deps.now()) / 1000));
+    return { kind: "defer", body, delaySeconds, reason: `KV unavailable (${failed} writes not made)` };
+  }
+  return {
+    kind: "retry",
+    body,
+    code: "cache_write_failed",
+    message: `${failed} KV writes failed; the author's works are not cached`,
+    delaySeconds: backoff(deps.config, attempt, undefined, deps.random),
+    attempt,
+  };
+}
+
+/** KV writes an author's result will need: ISBN and title keys per work, its list and its marker. */
+function kvWritesFor(outcome: Done): number {
+  return outcome.works.reduce((n, w) => n + (w.isbn13 ? 2 : 1), 0) + 2;
+}
+
+/**
+ * The invocation's KV allowance shared by authors that finish at different times: an author is admitted
+ * only if its writes fit beside what earlier authors were promised and the marker reads still to come.
+ */
+class KvAdmission {
+  private promised = 0;
+  private readonly budget: Budget;
+  private unreadMarkers: number;
+
+  constructor(budget: Budget, authors: number) {
+    this.budget = budget;
+    this.unreadMarkers = authors;
+  }
+
+  /** An author's marker read is done (called after it, so the read is counted twice meanwhile: safe). */
+  markerRead(): void {
+    this.unreadMarkers--;
+  }
+
+  admit(units: number): boolean {
+    if (units > this.budget.remaining() - this.promised - this.unreadMarkers) return false;
+    this.promised += units;
+    return true;
+  }
+
+  /** Promised units that are no longer owed: about to be taken by a put (synchronously), or not needed. */
+  settle(units: number): void {
+    this.promised -= units;
+  }
+}

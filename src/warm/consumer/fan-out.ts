@@ -1,0 +1,82 @@
+import { cacheKeys, TTL_SECONDS } from "../../cache/keys";
+import type { Cache } from "../../cache/kv";
+import { runSteps } from "../../db/step";
+import { markPending } from "../../db/tasks";
+import { markerFor } from "../marker";
+import { sendWarmMessages, taskId, type WarmMessage, warmQueue } from "../messages";
+import { failPoisonTasks } from "../poison";
+import type { Claims } from "./claim";
+import type { Recorded } from "./record";
+import type { Done, Outcome } from "./types";
+
+/**
+ * Only the children that did not exist get a message. They were written `queued`; one whose message could
+ * not be sent goes back to `pending`, where the sweeper finds it.
+ */
+export async function sendChildren(
+  env: Env,
+  children: readonly WarmMessage[],
+  now: () => number,
+): Promise<void> {
+  if (children.length === 0) return;
+  const sent = await sendWarmMessages(warmQueue(env), children);
+  await failPoisonTasks(env.DB, sent.invalid, now());
+  if (sent.unsent.length === 0) return;
+  try {
+    await runSteps(env.DB, [markPending(env.DB, sent.unsent, now())]);
+  } catch (error) {
+    // Left queued without a message: the stalled-job sweep re-sends it.
+    console.warn(JSON.stringify({ msg: "marking unsent children pending failed", error: String(error) }));
+  }
+}
+
+/** Markers last: an author counts as warmed only once its works and its task are recorded. */
+export async function writeMarkers(
+  cache: Cache,
+  outcomes: readonly Outcome[],
+  recorded: Recorded,
+  now: number,
+) {
+  const done = outcomes.filter((o): o is Done => o.kind === "done" && recorded.closed.has(taskId(o.body)));
+  await Promise.all(
+    done.map((o) =>
+      cache.set(
+        cacheKeys.processedMarker(o.body.authorName),
+        markerFor(o.body, o.works.length, now),
+        TTL_SECONDS.processedMarker,
+      ),
+    ),
+  );
+}
+
+/**
+ * Deferred authors get a fresh copy (keeping their retry allowance: a spent budget or an open breaker is
+ * not the author's fault), one generation on, so any stray copy of the old message is dropped.
+ */
+export async function resendDeferred(
+  env: Env,
+  outcomes: readonly Outcome[],
+  claims: Claims,
+  now: () => number,
+): Promise<void> {
+  const byDelay = new Map<number, WarmMessage[]>();
+  for (const o of outcomes) {
+    if (o.kind !== "defer") continue;
+    const gen = claims.generations.get(taskId(o.body));
+    // A deferred task whose requeue changed nothing (closed meanwhile) needs no fresh copy.
+    if (gen === undefined || gen === o.body.gen) continue;
+    byDelay.set(o.delaySeconds, [...(byDelay.get(o.delaySeconds) ?? []), { ...o.body, gen }]);
+  }
+  const unsent: WarmMessage[] = [];
+  for (const [delaySeconds, messages] of byDelay) {
+    const result = await sendWarmMessages(warmQueue(env), messages, { delaySeconds });
+    unsent.push(...result.unsent);
+  }
+  if (unsent.length === 0) return;
+  // The sweeper re-sends pending tasks with their current generation.
+  await runSteps(env.DB, [markPending(env.DB, unsent, now())]).catch((error: unknown) =>
+    console.error(
+      JSON.stringify({ msg: "deferred tasks left queued without a message", error: String(error) }),
+    ),
+  );
+}

@@ -1,0 +1,72 @@
+import { createCache } from "../../cache/kv";
+import { Budget } from "../../lib/budget";
+import { taskId } from "../messages";
+import { emptyMetrics, type InvocationMetrics, writeAnalyticsPoint } from "../metrics";
+import { applyFailureAllowance } from "./allowance";
+import { warmAndCache } from "./cache-admission";
+import { claimSuspects } from "./claim";
+import { resendDeferred, sendChildren, writeMarkers } from "./fan-out";
+import { Intake } from "./intake";
+import { countOutcomes, type Recorded, recordOutcomes } from "./record";
+import type { WarmDeps } from "./types";
+
+export type { Outcome, WarmDeps } from "./types";
+
+/**
+ * The warm queue's consumer, as its phases: take in → claim → warm and cache → failure allowance →
+ * record (one D1 batch) → fan out → markers → re-send deferred → settle each message. Never throws:
+ * every message is acked or retried on its own. On the happy path (first deliveries that succeed) a batch
+ * costs one D1 batch, KV writes, one sendBatch for new co-authors and one Analytics Engine point.
+ */
+export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, deps: WarmDeps): Promise<void> {
+  const startedAt = deps.now();
+  const { config } = deps;
+  const metrics = emptyMetrics(batch);
+  const subrequests = new Budget("subrequest", config.SUBREQUEST_BUDGET);
+  const kvOperations = new Budget("kv", config.KV_OPERATION_BUDGET);
+  const cache = deps.cache ?? createCache(env.CACHE, { budget: kvOperations });
+  const finish = () => {
+    metrics.durationMs = deps.now() - startedAt;
+    writeAnalyticsPoint(env, metrics);
+  };
+
+  const intake = new Intake(batch, metrics);
+  if (intake.primaries.size === 0) return finish();
+  let claims: Awaited<ReturnType<typeof claimSuspects>>;
+  try {
+    claims = await claimSuspects(env, intake, startedAt);
+  } catch (error) {
+    intake.retryAll(config, deps.random, `claim failed: ${String(error)}`, metrics);
+    return finish();
+  }
+  const warmed = await warmAndCache(intake.deliveries, { cache, subrequests, kvOperations, deps });
+  metrics.subrequests = subrequests.used;
+  const outcomes = await applyFailureAllowance(env.DB, warmed, claims, config);
+  countOutcomes(metrics, outcomes);
+  metrics.durationMs = deps.now() - startedAt;
+  const now = deps.now();
+  let recorded: Recorded;
+  try {
+    recorded = await recordOutcomes(env.DB, outcomes, claims, metrics, { startedAt, now });
+  } catch (error) {
+    // Nothing was recorded (a D1 batch is one transaction): every claimed message goes round again.
+    resetCounts(metrics);
+    intake.retryAll(config, deps.random, `recording outcomes failed: ${String(error)}`, metrics);
+    return finish();
+  }
+  await sendChildren(env, recorded.newChildren, deps.now);
+  await writeMarkers(cache, outcomes, recorded, now);
+  await resendDeferred(env, outcomes, claims, deps.now);
+  // Each message on its own: a retry whose write was refused (task closed or moved on) is acked.
+  for (const outcome of outcomes) {
+    const id = taskId(outcome.body);
+    if (outcome.kind === "retry" && recorded.requeued.has(id))
+      intake.settle(id, (m) => m.retry({ delaySeconds: outcome.delaySeconds }));
+    else intake.settle(id, (m) => m.ack());
+  }
+  finish();
+}
+
+function resetCounts(metrics: InvocationMetrics): void {
+  metrics.done = metrics.skipped = metrics.failed = metrics.retried = metrics.works = 0;
+}

@@ -1,0 +1,146 @@
+import { TTL_SECONDS } from "../../cache/keys";
+import { insertWarmEventStatement } from "../../db/events";
+import { completeJobsStatement, markJobsRunningStatement } from "../../db/jobs";
+import { runSteps, writeOnly } from "../../db/step";
+import {
+  type ChildTask,
+  failureMark,
+  finishTasks,
+  insertChildTasks,
+  type RetryNote,
+  requeueTasks,
+  type TerminalOutcome,
+} from "../../db/tasks";
+import { upsertWorksStatements } from "../../db/works";
+import { coAuthorsOf } from "../../sources/merge";
+import type { Work } from "../../sources/types";
+import { taskId, type WarmMessage, warmMessageFor } from "../messages";
+import type { InvocationMetrics } from "../metrics";
+import type { Claims } from "./claim";
+import type { Outcome } from "./types";
+
+/** What the batch's one D1 write changed. */
+export interface Recorded {
+  /** Tasks closed by this batch (an outcome whose write was refused is not among them). */
+  closed: Set<string>;
+  /** Tasks sent round again (their generation, maybe bumped, is now in `claims.generations`). */
+  requeued: Set<string>;
+  /** Co-author tasks that did not exist: the only ones that get a message. */
+  newChildren: WarmMessage[];
+}
+
+/**
+ * One D1 batch records everything: the job running, works, task outcomes with their counters (each write
+ * guarded by the message's generation), co-author tasks, completion and the invocation's event row.
+ * Throws when D1 refuses the batch: it is one transaction, so nothing was recorded.
+ */
+export async function recordOutcomes(
+  db: D1Database,
+  outcomes: readonly Outcome[],
+  claims: Claims,
+  metrics: InvocationMetrics,
+  times: { startedAt: number; now: number },
+): Promise<Recorded> {
+  const { terminal, retries, children, works } = statesOf(outcomes, claims);
+  const jobIds = [...new Set(outcomes.map((o) => o.body.jobId))];
+  const [, , closed, requeued, inserted] = await runSteps(db, [
+    writeOnly([markJobsRunningStatement(db, jobIds, times.startedAt)]),
+    writeOnly(upsertWorksStatements(db, works, times.now, TTL_SECONDS.bookByIsbn)),
+    finishTasks(db, terminal, times.now),
+    requeueTasks(db, retries, times.now),
+    insertChildTasks(db, children, times.now, { status: "queued", onlyUnderDoneParent: true }),
+    writeOnly([
+      completeJobsStatement(db, jobIds, times.now),
+      insertWarmEventStatement(db, metrics, times.now),
+    ]),
+  ]);
+  for (const r of requeued)
+    claims.generations.set(taskId({ jobId: r.job_id, authorKey: r.author_key }), r.generation);
+  const maxDepthOf = new Map(outcomes.map((o) => [o.body.jobId, o.body.maxDepth]));
+  return {
+    closed: new Set(closed.map(taskId)),
+    requeued: new Set(requeued.map((r) => taskId({ jobId: r.job_id, authorKey: r.author_key }))),
+    newChildren: inserted.map((row) =>
+      warmMessageFor({ ...row, max_depth: maxDepthOf.get(row.job_id) ?? 0, generation: 0 }),
+    ),
+  };
+}
+
+/** Each outcome as the state change of its task, and what a done author adds (works, co-authors). */
+function statesOf(outcomes: readonly Outcome[], claims: Claims) {
+  const terminal: TerminalOutcome[] = [];
+  const retries: RetryNote[] = [];
+  const children = new Map<string, ChildTask>();
+  const works: { authorKey: string; work: Work }[] = [];
+  const batchIds = new Set(outcomes.map((o) => taskId(o.body)));
+  for (const outcome of outcomes) {
+    const { body } = outcome;
+    const task = {
+      jobId: body.jobId,
+      authorKey: body.authorKey,
+      gen: body.gen,
+      countAttempt: !claims.claimed.has(taskId(body)),
+    };
+    switch (outcome.kind) {
+      case "done":
+        terminal.push({
+          ...task,
+          status: "done",
+          worksCount: outcome.works.length,
+          error: null,
+          sources: JSON.stringify(outcome.reports),
+        });
+        for (const work of outcome.works) works.push({ authorKey: body.authorKey, work });
+        for (const child of coAuthorTasks(body, outcome.works)) {
+          if (!children.has(taskId(child)) && !batchIds.has(taskId(child)))
+            children.set(taskId(child), child);
+        }
+        break;
+      case "skipped":
+        terminal.push({ ...task, status: "skipped", worksCount: outcome.marker.worksCount, error: null });
+        break;
+      case "failed":
+      case "dead":
+        terminal.push({ ...task, status: outcome.kind, error: `${outcome.code}: ${outcome.message}` });
+        break;
+      case "retry":
+        retries.push({
+          ...task,
+          error: `${outcome.code}: ${outcome.message}`,
+          failedAttempt: failureMark(body.gen, outcome.attempt),
+        });
+        break;
+      case "defer":
+        retries.push({
+          ...task,
+          error: `deferred: ${outcome.reason}`,
+          failedAttempt: 0,
+          newGeneration: true,
+        });
+    }
+  }
+  return { terminal, retries, children: [...children.values()], works };
+}
+
+function coAuthorTasks(body: WarmMessage, works: readonly Work[]): ChildTask[] {
+  if (body.depth + 1 > body.maxDepth) return [];
+  return coAuthorsOf(body.authorName, works).map((co) => ({
+    jobId: body.jobId,
+    authorKey: co.key,
+    authorName: co.name,
+    depth: body.depth + 1,
+    parentKey: body.authorKey,
+  }));
+}
+
+/** Counts the invocation's outcomes into its metrics (written with the batch's event row). */
+export function countOutcomes(metrics: InvocationMetrics, outcomes: readonly Outcome[]): void {
+  for (const outcome of outcomes) {
+    if (outcome.kind === "done") {
+      metrics.done++;
+      metrics.works += outcome.works.length;
+    } else if (outcome.kind === "skipped") metrics.skipped++;
+    else if (outcome.kind === "failed" || outcome.kind === "dead") metrics.failed++;
+    else metrics.retried++;
+  }
+}
