@@ -9,7 +9,7 @@
 import { rmSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
-import { snapshotWorker } from "./bench/harness.ts";
+import { startBundledStack } from "./bench/harness.ts";
 import { startOfflineStack } from "./dev-offline.ts";
 import { alwaysFails, CHAOS_FAULTS, NO_FAULTS } from "./fake-upstream/chaos-profile.ts";
 import { isEntryPoint, REPO_ROOT, shutdownAndExit, timestampForFile } from "./lib/processes.ts";
@@ -177,13 +177,9 @@ export async function runChaos(opts: {
   const started = Date.now();
   const deadline = started + opts.timeoutSeconds * 1000;
   const persistTo = `.wrangler/chaos-${timestampForFile()}`;
-  // Run a bundle of the worker made now: wrangler dev would reload on any edit to src/ during the soak,
-  // and a reload drops the local queue's in-memory messages.
-  const code = await snapshotWorker();
-  const stack = await startOfflineStack({
-    script: code.bundle,
-    port: 0,
-    upstreamPort: 0,
+  // A bundle of the worker made now: wrangler dev would reload on any edit to src/ during the soak, and a
+  // reload drops the local queue's in-memory messages.
+  const stack = await startBundledStack({
     persistTo,
     vars: CHAOS_VARS,
     sweepEverySeconds: 30,

@@ -21,7 +21,7 @@ import { cpus, totalmem } from "node:os";
 import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import fc from "fast-check";
-import { snapshotWorker } from "./bench/harness.ts";
+import { startBundledStack } from "./bench/harness.ts";
 import { startOfflineStack } from "./dev-offline.ts";
 import { describeRequest, type FuzzRequest, SHAPES, type Shape, uploadRequests } from "./fuzz/bodies.ts";
 import { isEntryPoint, REPO_ROOT, shutdownAndExit, timestampForFile } from "./lib/processes.ts";
@@ -210,11 +210,7 @@ export async function runFuzz(opts: {
   const stamp = timestampForFile();
   const persistTo = `.wrangler/fuzz-state-${stamp}`;
   const reproDir = join(REPO_ROOT, ".wrangler", "fuzz", stamp);
-  const code = await snapshotWorker();
-  const stack = await startOfflineStack({
-    script: code.bundle,
-    port: 0,
-    upstreamPort: 0,
+  const stack = await startBundledStack({
     persistTo,
     sweepEverySeconds: 0,
     logName: "fuzz",

@@ -283,6 +283,17 @@ export async function snapshotWorker(): Promise<CodeSnapshot> {
   return snapshot;
 }
 
+/**
+ * A stack on the frozen worker bundle (see `snapshotWorker`), on free ports: what chaos and fuzz run on,
+ * so an edit to src/ during their run cannot reload the worker under them.
+ */
+export async function startBundledStack(
+  opts: Omit<OfflineStackOptions, "script" | "port" | "upstreamPort">,
+): Promise<OfflineStack> {
+  const code = await snapshotWorker();
+  return startOfflineStack({ ...opts, script: code.bundle, port: 0, upstreamPort: 0 });
+}
+
 /** Closes the snapshot record: notes whether src/ changed while the run was going. */
 export function finishSnapshot(): CodeSnapshot | undefined {
   if (snapshot) snapshot.sourceHashAtEnd = treeHash(["src", "test/support/instrumented", "wrangler.toml"]);

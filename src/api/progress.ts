@@ -11,15 +11,16 @@ function emptyCounts(): StateCounts {
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
+/** What every view of a job starts with. */
+function identity(job: JobRow) {
+  const { id: jobId, status, format, filename, max_depth: maxDepth, priority } = job;
+  return { jobId, status, format, filename, maxDepth, priority };
+}
+
 export function summarizeJob(job: JobRow) {
   const finished = job.done_count + job.skipped_count + job.failed_count + job.dead_count;
   return {
-    jobId: job.id,
-    status: job.status,
-    format: job.format,
-    filename: job.filename,
-    maxDepth: job.max_depth,
-    priority: job.priority,
+    ...identity(job),
     tasks: job.total_tasks,
     finished,
     failed: job.failed_count + job.dead_count,
@@ -58,12 +59,7 @@ export function describeProgress(job: JobRow, rows: readonly StateCount[], now: 
     etaSeconds = Math.ceil((open / terminal) * elapsed);
   }
   return {
-    jobId: job.id,
-    status: job.status,
-    format: job.format,
-    filename: job.filename,
-    maxDepth: job.max_depth,
-    priority: job.priority,
+    ...identity(job),
     rows: job.rows_total,
     duplicatesSkipped: job.duplicates_skipped,
     counts,

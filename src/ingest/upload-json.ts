@@ -131,15 +131,20 @@ export class JsonUploadScanner {
     return { csvSeen: this.csvSeen, bytes: this.drained, fields: this.fields };
   }
 
+  /** Whitespace, or the one byte this state wants (then `next`); anything else is not the upload's JSON. */
+  private expectByte(b: number, i: number, wanted: number, next: State, message: string): number {
+    if (isSpace(b)) return i + 1;
+    if (b !== wanted) throw invalidJson(message);
+    this.state = next;
+    return i + 1;
+  }
+
   /** One byte outside the csv string: the object's keys, colons, commas and small values. */
   private structural(chunk: Uint8Array, i: number): number {
     const b = chunk[i] as number;
     switch (this.state) {
       case "start":
-        if (isSpace(b)) return i + 1;
-        if (b !== 0x7b) throw invalidJson("expected an object");
-        this.state = "key-or-end";
-        return i + 1;
+        return this.expectByte(b, i, 0x7b, "key-or-end", "expected an object");
       case "key-or-end":
         if (isSpace(b)) return i + 1;
         if (b === 0x7d && !this.afterComma) {
@@ -161,10 +166,7 @@ export class JsonUploadScanner {
         this.pushToken(b, MAX_KEY_BYTES, "a key is too long");
         return i + 1;
       case "colon":
-        if (isSpace(b)) return i + 1;
-        if (b !== 0x3a) throw invalidJson("expected `:` after a key");
-        this.state = "value";
-        return i + 1;
+        return this.expectByte(b, i, 0x3a, "value", "expected `:` after a key");
       case "value":
         return this.startValue(b, i);
       case "raw":

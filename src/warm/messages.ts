@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { StaleTask } from "../db/tasks";
 import { MAX_AUTHOR_KEY_CHARS, MAX_AUTHOR_NAME_CHARS } from "../ingest/limits";
 
 /** The warm queue's message: validated when sent and again when received. */
@@ -16,14 +17,7 @@ export const warmMessageSchema = z.object({
 export type WarmMessage = z.infer<typeof warmMessageSchema>;
 
 /** A task as D1 returns it, with what its message needs. */
-export interface TaskMessageRow {
-  job_id: string;
-  author_key: string;
-  author_name: string;
-  depth: number;
-  max_depth: number;
-  generation: number;
-}
+export type TaskMessageRow = StaleTask;
 
 /** The one place a task row becomes a warm message (unvalidated: `sendWarmMessages` checks it). */
 export function warmMessageFor(row: TaskMessageRow): WarmMessage {

@@ -47,7 +47,11 @@ export async function sweep(env: Env, deps: { config: Config; now: () => number 
   });
   await phase("resend", async () => {
     const stale = [
-      ...(await listStalePendingTasks(env.DB, now, deps.config.STALE_PENDING_SECONDS, SWEEP_LIMIT)),
+      ...(await listStalePendingTasks(env.DB, {
+        now,
+        pendingSeconds: deps.config.STALE_PENDING_SECONDS,
+        limit: SWEEP_LIMIT,
+      })),
       ...(await takeStalledTasks(env.DB, now, deps.config.STALL_SECONDS, SWEEP_LIMIT)),
     ];
     if (stale.length === 0) return;

@@ -14,6 +14,13 @@ import { uploadCsv } from "../support/http";
 import { queueMessage, seedJob, warmDeps } from "../support/jobs";
 import { upstream } from "../support/upstream";
 
+/** The 202's body of an upload that must be accepted. */
+async function accepted<T>(pending: Promise<Response>): Promise<T> {
+  const response = await pending;
+  expect(response.status, await response.clone().text()).toBe(202);
+  return (await response.json()) as T;
+}
+
 const jobCount = async () =>
   Number((await env.DB.prepare("SELECT COUNT(*) AS n FROM jobs").first<{ n: number }>())?.n ?? 0);
 
@@ -40,14 +47,12 @@ describe("bad input never wedges a job", () => {
 
   it("warms the good rows of an export and reports the refused row and why", async () => {
     const csv = `Title,Author\nA,Ursula K. Le Guin\nB,${"Я".repeat(301)}\nC,Octavia E. Butler\n`;
-    const response = await uploadCsv(csv, "?maxDepth=0");
-    expect(response.status).toBe(202);
-    const body = (await response.json()) as {
+    const body = await accepted<{
       jobId: string;
       authorsQueued: number;
       rowsRejected: number;
       rejections: { row: number; reason: string }[];
-    };
+    }>(uploadCsv(csv, "?maxDepth=0"));
     expect(body.authorsQueued).toBe(2);
     expect(body.rowsRejected).toBe(1);
     expect(body.rejections[0]?.row).toBe(3);

@@ -57,6 +57,12 @@ function send(request: FuzzRequest): Promise<Response> {
   });
 }
 
+/** POSTs a well-formed upload with the admin token. */
+function postAsAdmin(path: string, init: RequestInit): Promise<Response> {
+  const headers = { ...(init.headers as Record<string, string>), Authorization: `Bearer ${TOKEN}` };
+  return call(path, { ...init, method: "POST", headers });
+}
+
 /** Sends one request and returns what is wrong with the answer ("" when nothing), plus a created job id. */
 async function check(request: FuzzRequest): Promise<{ problem: string; jobId: string | null }> {
   const before = await jobCount();
@@ -174,11 +180,7 @@ describe("upload routes under generated bodies (fast-check)", () => {
           const csv = fixture.split("\n").slice(0, lines).join("\n");
           const { path, init } = wellFormed(shape, csv, priority);
           const before = await jobCount();
-          const response = await call(path, {
-            ...init,
-            method: "POST",
-            headers: { ...(init.headers as Record<string, string>), Authorization: `Bearer ${TOKEN}` },
-          });
+          const response = await postAsAdmin(path, init);
           const text = await response.text();
           expect(response.status, `${shape} ${lines} lines → ${text.slice(0, 300)}`).toBe(202);
           expect(await jobCount()).toBe(before + 1);
@@ -207,11 +209,7 @@ describe("upload routes under generated bodies (fast-check)", () => {
           const csv = `${column}"${name}"\n`;
           const { path, init } = wellFormed(shape, csv, "normal");
           const before = await jobCount();
-          const response = await call(path, {
-            ...init,
-            method: "POST",
-            headers: { ...(init.headers as Record<string, string>), Authorization: `Bearer ${TOKEN}` },
-          });
+          const response = await postAsAdmin(path, init);
           const text = await response.text();
           const created = (await jobCount()) - before;
           const ok =

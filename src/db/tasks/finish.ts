@@ -90,14 +90,13 @@ export function finishTasks(
       );
     }
   }
-  // Each counter update runs before the close it counts (a close makes its rows no longer open).
-  const statements = counters.flatMap((c, i) => [c, closes[i] as D1PreparedStatement]);
+  // Every counter update runs before the closes (a close makes its rows no longer open); chunks are disjoint.
   return {
-    statements,
+    statements: [...counters, ...closes],
     read: (results) =>
-      rowsOf(
-        refRow,
-        results.filter((_, i) => i % 2 === 1),
-      ).map((r) => ({ jobId: r.job_id, authorKey: r.author_key })),
+      rowsOf(refRow, results.slice(counters.length)).map((r) => ({
+        jobId: r.job_id,
+        authorKey: r.author_key,
+      })),
   };
 }

@@ -33,7 +33,8 @@ export function insertChildTasks(
     onlyUnderDoneParent: false,
   },
 ): Step<NewChildTask[]> {
-  const statements: D1PreparedStatement[] = [];
+  const totals: D1PreparedStatement[] = [];
+  const inserts: D1PreparedStatement[] = [];
   const rows = children.map((c) => ({
     j: c.jobId,
     a: c.authorKey,
@@ -46,7 +47,7 @@ export function insertChildTasks(
       ? `EXISTS (SELECT 1 FROM tasks AS p WHERE p.job_id = ${m} ->> 'j' AND p.author_key = ${m} ->> 'p' AND p.status = 'done')`
       : "true";
   for (const chunk of chunkJson(rows)) {
-    statements.push(
+    totals.push(
       db
         .prepare(
           `UPDATE jobs SET total_tasks = total_tasks + (
@@ -57,6 +58,8 @@ export function insertChildTasks(
            WHERE id IN (SELECT value ->> 'j' FROM json_each(?1))`,
         )
         .bind(chunk, now),
+    );
+    inserts.push(
       db
         .prepare(
           `INSERT INTO tasks (job_id, author_key, author_name, depth, parent_key, status, created_at, updated_at)
@@ -68,12 +71,9 @@ export function insertChildTasks(
         .bind(chunk, now, opts.status),
     );
   }
+  // Every total runs before the inserts (an insert makes its rows exist); chunks are disjoint.
   return {
-    statements,
-    read: (results) =>
-      rowsOf(
-        newChildRow,
-        results.filter((_, i) => i % 2 === 1),
-      ),
+    statements: [...totals, ...inserts],
+    read: (results) => rowsOf(newChildRow, results.slice(totals.length)),
   };
 }

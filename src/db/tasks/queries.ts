@@ -1,5 +1,6 @@
+import { z } from "zod";
 import { OPEN_SQL, type TaskRow } from "../types";
-import type { TaskRef } from "./refs";
+import { generationRow, refRow, type TaskRef } from "./refs";
 
 export interface FailureTally {
   job_id: string;
@@ -57,18 +58,20 @@ export async function listExhaustedTasks(
        WHERE status IN ('queued', 'running') AND (failures >= ?1 OR attempts >= ?2) AND updated_at < ?3 LIMIT ?4`,
     )
     .bind(maxFailures, maxAttempts, olderThan, limit)
-    .all<{ job_id: string; author_key: string }>();
-  return results.map((r) => ({ jobId: r.job_id, authorKey: r.author_key }));
+    .all();
+  return results.map((row) => {
+    const ref = refRow.parse(row);
+    return { jobId: ref.job_id, authorKey: ref.author_key };
+  });
 }
 
-export interface StaleTask {
-  job_id: string;
-  author_key: string;
-  author_name: string;
-  depth: number;
-  max_depth: number;
-  generation: number;
-}
+/** A task with what its message needs (the warm message is built from this). */
+export const staleTaskRow = generationRow.extend({
+  author_name: z.string(),
+  depth: z.coerce.number(),
+  max_depth: z.coerce.number(),
+});
+export type StaleTask = z.infer<typeof staleTaskRow>;
 
 /**
  * Tasks still `pending` after `pendingSeconds`: their message never reached the queue (or the send
@@ -76,9 +79,7 @@ export interface StaleTask {
  */
 export async function listStalePendingTasks(
   db: D1Database,
-  now: number,
-  pendingSeconds: number,
-  limit: number,
+  { now, pendingSeconds, limit }: { now: number; pendingSeconds: number; limit: number },
 ): Promise<StaleTask[]> {
   const { results } = await db
     .prepare(
@@ -88,8 +89,8 @@ export async function listStalePendingTasks(
        LIMIT ?2`,
     )
     .bind(now - pendingSeconds * 1000, limit)
-    .all<StaleTask>();
-  return results;
+    .all();
+  return results.map((row) => staleTaskRow.parse(row));
 }
 
 export async function listFailures(

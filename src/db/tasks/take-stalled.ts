@@ -1,4 +1,4 @@
-import type { StaleTask } from "./queries";
+import { type StaleTask, staleTaskRow } from "./queries";
 
 /**
  * Open tasks of jobs where nothing has moved for `stallSeconds`: their messages were lost (a local
@@ -23,6 +23,6 @@ export async function takeStalledTasks(
          (SELECT max_depth FROM jobs WHERE jobs.id = tasks.job_id) AS max_depth`,
     )
     .bind(cutoff, now, limit)
-    .all<StaleTask>();
-  return results;
+    .all();
+  return results.map((row) => staleTaskRow.parse(row));
 }

@@ -1,13 +1,8 @@
 import { cacheKeys, TTL_SECONDS } from "../../../src/cache/keys";
 import type { Config } from "../../../src/config";
 import { completeJobsStatement, markJobsRunningStatement } from "../../../src/db/jobs";
-import {
-  claimTasks,
-  finishTasks,
-  insertChildTasks,
-  markQueued,
-} from "../../../src/db/tasks";
 import { runSteps, writeOnly } from "../../../src/db/step";
+import { claimTasks, finishTasks, insertChildTasks, markQueued } from "../../../src/db/tasks";
 import { upsertWorksStatements } from "../../../src/db/works";
 import { classifyFailure } from "../../../src/errors";
 import { fetchAuthorWorks, type ProviderBreakers, type RateLimiter } from "../../../src/sources";
