@@ -1,7 +1,7 @@
 import { applyD1Migrations } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach } from "vitest";
-import { drainQueues } from "./support/drain";
+import { DRAIN_TIMEOUT_MS, drainQueues } from "./support/drain";
 import { assertNoStrayCalls, guardedFetch } from "./support/upstream";
 
 globalThis.fetch = guardedFetch as typeof fetch;
@@ -15,4 +15,4 @@ afterEach(async () => {
   } finally {
     assertNoStrayCalls();
   }
-});
+}, DRAIN_TIMEOUT_MS + 10_000);

@@ -8,6 +8,8 @@ import { upstream } from "./upstream";
  */
 const trackedJobs = new Set<string>();
 const trackedTasks = new Set<string>();
+/** Jobs with a tracked task: their co-author tasks were fanned out through the real queue too. */
+const fannedOutJobs = new Set<string>();
 
 const taskKey = (jobId: string, authorKey: string) => `${jobId}\u0000${authorKey}`;
 
@@ -20,8 +22,10 @@ export function trackJob(jobId: string): void {
 export function trackMessages(bodies: readonly unknown[]): void {
   for (const body of bodies) {
     const b = body as { jobId?: unknown; authorKey?: unknown } | null;
-    if (typeof b?.jobId === "string" && typeof b.authorKey === "string")
+    if (typeof b?.jobId === "string" && typeof b.authorKey === "string") {
       trackedTasks.add(taskKey(b.jobId, b.authorKey));
+      fannedOutJobs.add(b.jobId);
+    }
   }
 }
 
@@ -54,20 +58,26 @@ interface OpenTask {
 
 /**
  * Open tasks with a message in the real queue: every queued or running task of a tracked job, tracked
- * tasks, and co-author tasks (depth ≥ 1) written `queued`, which only the consumer's fan-out does, right
- * before it sends their messages. `pending` tasks have no message by definition (the sweeper's business).
+ * tasks, and the co-author tasks (depth ≥ 1) of their jobs, which the consumer writes `queued` right before
+ * it sends their messages. `pending` tasks have no message by definition (the sweeper's business).
  */
 export async function tasksInFlight(): Promise<OpenTask[]> {
   const { results } = await env.DB.prepare(
     "SELECT job_id, author_key, depth, status FROM tasks WHERE status IN ('queued', 'running')",
   ).all<OpenTask>();
   return results.filter(
-    (t) => trackedJobs.has(t.job_id) || trackedTasks.has(taskKey(t.job_id, t.author_key)) || t.depth >= 1,
+    (t) =>
+      trackedJobs.has(t.job_id) ||
+      trackedTasks.has(taskKey(t.job_id, t.author_key)) ||
+      (t.depth >= 1 && fannedOutJobs.has(t.job_id)),
   );
 }
 
+/** A whole upload at maxDepth 2 (a couple of hundred authors and their co-authors) fits in this. */
+export const DRAIN_TIMEOUT_MS = 100_000;
+
 /** Waits until nothing a test sent through the real queue is still open, and upstream has gone quiet. */
-export async function drainQueues(timeoutMs = 25_000): Promise<void> {
+export async function drainQueues(timeoutMs = DRAIN_TIMEOUT_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   try {
     let quietSince = -1;
@@ -91,5 +101,6 @@ export async function drainQueues(timeoutMs = 25_000): Promise<void> {
   } finally {
     trackedJobs.clear();
     trackedTasks.clear();
+    fannedOutJobs.clear();
   }
 }
