@@ -72,6 +72,15 @@ export class CircuitBreaker {
     }
   }
 
+  /** Back to closed with no failures counted, as a fresh breaker (tests reset the isolate's breakers). */
+  reset(): void {
+    this.state = "closed";
+    this.failures = 0;
+    this.openedAt = 0;
+    this.probeInFlight = false;
+    this.lastChangeAt = null;
+  }
+
   snapshot(): BreakerSnapshot {
     return {
       name: this.name,

@@ -1,12 +1,24 @@
 import { applyD1Migrations, reset } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import { isolateKvBreaker, isolateReaderKvBreaker } from "../../src/cache/kv";
+import { loadConfig } from "../../src/config";
+import { isolateBreakers } from "../../src/sources";
 import { upstream } from "./upstream";
 
-/** Empties D1, KV and the queues' state, re-applies migrations and resets the stand-in. */
+/** The breakers the worker's handlers keep per isolate: provider breakers and both KV breakers. */
+export function isolateBreakerList() {
+  return [...Object.values(isolateBreakers(loadConfig(env))), isolateKvBreaker, isolateReaderKvBreaker];
+}
+
+/**
+ * Empties D1, KV and the queues' state, re-applies migrations, resets the stand-in and closes the
+ * isolate's breakers (an earlier test's outage must not hold this one's requests back).
+ */
 export async function resetAll(): Promise<void> {
   await reset();
   await applyD1Migrations(env.DB, env.TEST_MIGRATIONS);
   upstream.reset();
+  for (const breaker of isolateBreakerList()) breaker.reset();
 }
 
 export async function taskCounts(jobId: string): Promise<Record<string, number>> {

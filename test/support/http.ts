@@ -1,10 +1,22 @@
 import { exports } from "cloudflare:workers";
+import { trackJob } from "./drain";
 
 export const TOKEN = "test-token";
 
-/** Calls the worker's fetch handler as a client would. */
-export function call(path: string, init: RequestInit = {}): Promise<Response> {
-  return exports.default.fetch(new Request(`http://kindling.test${path}`, init));
+/**
+ * Calls the worker's fetch handler as a client would. A job an accepted POST started (an upload, a
+ * redrive) is tracked, so the test waits for its messages before it ends (test/support/drain.ts).
+ */
+export async function call(path: string, init: RequestInit = {}): Promise<Response> {
+  const response = await exports.default.fetch(new Request(`http://kindling.test${path}`, init));
+  if ((init.method ?? "GET").toUpperCase() === "POST" && response.status < 300) {
+    const body = (await response
+      .clone()
+      .json()
+      .catch(() => null)) as { jobId?: unknown } | null;
+    if (typeof body?.jobId === "string") trackJob(body.jobId);
+  }
+  return response;
 }
 
 export function uploadCsv(csv: string, query = "", headers: Record<string, string> = {}): Promise<Response> {

@@ -5,15 +5,35 @@ export const upstream: FakeUpstream = createFakeUpstream();
 
 const STAND_IN_HOSTS = new Set(["openlibrary.test", "googlebooks.test"]);
 
+/** Every request to another host since the last check (`METHOD url`). */
+const strayCalls: string[] = [];
+
 /**
- * Replaces the global fetch: requests to the stand-in's hosts are answered in-process, anything else
- * fails the test, so no test ever reaches the network by accident.
+ * Replaces the global fetch: requests to the stand-in's hosts are answered in-process, anything else is
+ * refused and recorded, and `assertNoStrayCalls` (after every test, from test/setup.ts) fails the test
+ * that made it, whether or not an assertion depended on the refused call.
  */
 export function guardedFetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
   const request = new Request(input, init);
   const host = new URL(request.url).hostname;
   if (!STAND_IN_HOSTS.has(host)) {
+    strayCalls.push(`${request.method} ${request.url}`);
     return Promise.reject(new Error(`unmocked network call in a test: ${request.method} ${request.url}`));
   }
   return upstream.fetch(request);
+}
+
+/** Returns the stray calls recorded so far and forgets them. */
+export function takeStrayCalls(): string[] {
+  return strayCalls.splice(0);
+}
+
+/** Throws when any request left for a host other than the stand-in's since the last check (and forgets them). */
+export function assertNoStrayCalls(): void {
+  const calls = takeStrayCalls();
+  if (calls.length > 0) {
+    throw new Error(
+      `unmocked network call${calls.length > 1 ? "s" : ""} during this test: ${calls.join(", ")}`,
+    );
+  }
 }

@@ -9,6 +9,7 @@ import { handleWarmBatch } from "../../src/warm/consumer";
 import { handleDeadLetterBatch } from "../../src/warm/dlq";
 import type { ProcessedMarker } from "../../src/warm/marker";
 import { jobRow, resetAll, taskCounts } from "../support/db";
+import { trackingEnv } from "../support/drain";
 import { waitForJob } from "../support/http";
 import { counters, resetCounters } from "../support/instrumented/counters";
 import { instrumentEnv } from "../support/instrumented/instrument";
@@ -65,7 +66,8 @@ async function runBatch(messages: QueueMessageInput[], deps = warmDeps()) {
   const batch = createMessageBatch(QUEUE, messages);
   const ctx = createExecutionContext();
   const delays = new Map<string, number | undefined>();
-  await handleWarmBatch(recordingDelays(batch, delays), env, deps);
+  // Tracked: fan-out and deferred copies go to the real queue, and the test waits for them before it ends.
+  await handleWarmBatch(recordingDelays(batch, delays), trackingEnv(), deps);
   return { ...(await getQueueResult(batch, ctx)), delays };
 }
 
@@ -114,7 +116,7 @@ describe("warm consumer", () => {
       QUEUE,
       messages.map((m) => queueMessage(m)),
     );
-    await handleWarmBatch(batch, instrumentEnv(env), warmDeps());
+    await handleWarmBatch(batch, instrumentEnv(trackingEnv()), warmDeps());
     const result = await getQueueResult(batch, createExecutionContext());
     expect(result.explicitAcks).toHaveLength(2);
     expect(counters).toMatchObject({ d1Batches: 1, queueSendBatchCalls: 1 });
@@ -211,8 +213,17 @@ describe("warm consumer", () => {
     const shallow: ProcessedMarker = { ...marker, depthExplored: 0 };
     await env.CACHE.put(cacheKeys.processedMarker(coAuthoredAuthor), JSON.stringify(shallow));
     const { jobId, messages } = await seedJob([soloAuthor, coAuthoredAuthor], 1);
-    const before = upstream.stats().total;
-    await runBatch(messages.map((m) => queueMessage(m)));
+    // Every URL the consumer asks for, decoded, so the test can see whose works were fetched.
+    const asked: string[] = [];
+    const recording: typeof fetch = (input, init) => {
+      const url = new Request(input, init).url;
+      asked.push(decodeURIComponent(url.replace(/\+/g, " ")));
+      return upstream.fetch(input, init);
+    };
+    await runBatch(
+      messages.map((m) => queueMessage(m)),
+      warmDeps({ fetch: recording }),
+    );
     const tasks = await env.DB.prepare("SELECT author_key, status FROM tasks WHERE job_id = ?1 AND depth = 0")
       .bind(jobId)
       .all<{ author_key: string; status: string }>();
@@ -220,9 +231,8 @@ describe("warm consumer", () => {
     expect(status[authorKey(soloAuthor)]).toBe("skipped");
     expect(status[authorKey(coAuthoredAuthor)]).toBe("done");
     // Only the shallow author reached the sources.
-    const requests = upstream.stats().byPath;
-    expect(upstream.stats().total - before).toBeGreaterThan(0);
-    expect(JSON.stringify(requests)).not.toContain(encodeURIComponent(soloAuthor));
+    expect(asked.some((url) => url.includes(coAuthoredAuthor))).toBe(true);
+    expect(asked.filter((url) => url.includes(soloAuthor))).toEqual([]);
   });
 
   it("fans out to co-authors at depth + 1 when maxDepth allows, and not at all when maxDepth is 0", async () => {
@@ -277,7 +287,8 @@ describe("warm consumer", () => {
   });
 
   it("while every provider's breaker is open, a message is re-sent as a fresh copy, keeping its retry allowance", async () => {
-    const breakers = createProviderBreakers();
+    // A short cool-down: the deferred copy comes back through the real queue after it, and the test waits.
+    const breakers = createProviderBreakers({ coolDownMs: 1000 });
     for (const breaker of Object.values(breakers))
       while (breaker.snapshot().state !== "open") breaker.recordFailure();
     const { jobId, messages } = await seedJob([soloAuthor], 0);
@@ -294,7 +305,8 @@ describe("warm consumer", () => {
   });
 
   it("a deferral hands the task to a fresh message one generation on; a stray copy of the old one changes nothing", async () => {
-    const breakers = createProviderBreakers();
+    // A short cool-down: the deferred copy comes back through the real queue after it, and the test waits.
+    const breakers = createProviderBreakers({ coolDownMs: 1000 });
     for (const breaker of Object.values(breakers))
       while (breaker.snapshot().state !== "open") breaker.recordFailure();
     const { jobId, messages } = await seedJob([soloAuthor], 0);
@@ -501,7 +513,7 @@ describe("per-invocation budgets", () => {
     };
     let points = 0;
     const countingEnv = {
-      ...env,
+      ...trackingEnv(),
       CACHE: cache,
       WARMING_ANALYTICS: { writeDataPoint: () => points++ },
     } as unknown as Env;
