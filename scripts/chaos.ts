@@ -9,9 +9,9 @@
 import { rmSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
+import { alwaysFails, CHAOS_FAULTS, NO_FAULTS } from "../test/support/upstream/chaos-profile.ts";
 import { snapshotWorker } from "./bench/harness.ts";
 import { startOfflineStack } from "./dev-offline.ts";
-import { alwaysFails, CHAOS_FAULTS, NO_FAULTS } from "./fake-upstream/chaos-profile.ts";
 import { isEntryPoint, REPO_ROOT, shutdownAndExit, timestampForFile } from "./lib/processes.ts";
 
 /** Worker settings for the soak's time scale (documented in docs/BENCHMARKS.md). */

@@ -10,13 +10,13 @@ import { createRequire } from "node:module";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { dirname, join, relative } from "node:path";
 import type { TestCounters } from "../../test/support/instrumented/counters.ts";
+import type { FakeUpstream } from "../../test/support/upstream/handler.ts";
 import {
   INSTRUMENTED_ENTRY,
   type OfflineStack,
   type OfflineStackOptions,
   startOfflineStack,
 } from "../dev-offline.ts";
-import type { FakeUpstream } from "../fake-upstream/handler.ts";
 import {
   errorMessage,
   LOG_DIR,
