@@ -408,6 +408,7 @@ async function warm(options: WarmOptions, onView: (view: ProgressView) => void):
   let progress = null as JobProgress | null;
   let stopped = null as WarmResult | null;
   const finished = await pollJob(url, token, created.jobId, {
+    path: created.links.progress,
     intervalMs: pollMs,
     deadline,
     requestTimeoutMs: 10_000,

@@ -23,6 +23,8 @@ export interface PollFailure {
 }
 
 export interface PollJobOptions {
+  /** What to GET, relative to the base URL (default `/api/jobs/:id`; e.g. the 202's links.progress). */
+  path?: string;
   /** From one poll's start to the next's. */
   intervalMs: number;
   /** Epoch ms: a poll that finds the job unfinished after this is the last (pollJob gives null). */
@@ -69,8 +71,8 @@ async function pollOnce(url: string, token: string, options: PollJobOptions): Pr
 }
 
 /**
- * Polls `${url}/api/jobs/${jobId}` every `intervalMs` until the job is finished; gives its progress then,
- * or null when the deadline passed, the signal fired or onFailure said "stop".
+ * Polls the job's progress (`${url}/api/jobs/${jobId}`) every `intervalMs` until the job is finished; gives
+ * its progress then, or null when the deadline passed, the signal fired or onFailure said "stop".
  */
 export async function pollJob(
   url: string,
@@ -78,7 +80,7 @@ export async function pollJob(
   jobId: string,
   options: PollJobOptions,
 ): Promise<JobProgress | null> {
-  const progressUrl = `${url}/api/jobs/${jobId}`;
+  const progressUrl = options.path ? new URL(options.path, `${url}/`).toString() : `${url}/api/jobs/${jobId}`;
   const { signal, deadline } = options;
   for (;;) {
     if (signal?.aborted) return null;
