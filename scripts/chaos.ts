@@ -9,9 +9,10 @@
 import { rmSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { parseArgs } from "node:util";
+import type { JobProgress } from "../src/api/job-responses.ts";
+import { alwaysFails, CHAOS_FAULTS, NO_FAULTS } from "../test/support/upstream/chaos-profile.ts";
 import { startBundledStack } from "./bench/harness.ts";
-import { startOfflineStack } from "./dev-offline.ts";
-import { alwaysFails, CHAOS_FAULTS, NO_FAULTS } from "./fake-upstream/chaos-profile.ts";
+import { pollJob } from "./lib/poll-job.ts";
 import { isEntryPoint, REPO_ROOT, shutdownAndExit, timestampForFile } from "./lib/processes.ts";
 
 /** Worker settings for the soak's time scale (documented in docs/BENCHMARKS.md). */
@@ -24,13 +25,6 @@ const CHAOS_VARS = {
   OPENLIBRARY_RATE_PER_SECOND: "0",
   GOOGLE_BOOKS_RATE_PER_SECOND: "0",
 };
-
-interface Progress {
-  status: string;
-  counts: Record<string, number>;
-  percent: number;
-  worksCached: number;
-}
 
 interface Audit {
   taskCounts: Record<string, number>;
@@ -58,27 +52,26 @@ const post = (body: unknown, token?: string): RequestInit => ({
   body: JSON.stringify(body),
 });
 
-async function waitForTerminal(
+/** Follows the job to its end (null if the deadline comes first), logging its progress every 10 s. */
+function waitForTerminal(
   url: string,
   token: string,
   jobId: string,
   deadline: number,
-): Promise<Progress | null> {
+): Promise<JobProgress | null> {
   let lastLine = 0;
-  while (Date.now() < deadline) {
-    const progress = await json<Progress>(`${url}/api/jobs/${jobId}`, {
-      headers: { Authorization: `Bearer ${token}` },
-    });
-    if (Date.now() - lastLine > 10_000) {
-      lastLine = Date.now();
-      log(
-        `${progress.status} ${progress.percent}% ${JSON.stringify(progress.counts)} works ${progress.worksCached}`,
-      );
-    }
-    if (progress.status === "completed" || progress.status === "completed_with_errors") return progress;
-    await new Promise((r) => setTimeout(r, 2000));
-  }
-  return null;
+  return pollJob(url, token, jobId, {
+    intervalMs: 2000,
+    deadline,
+    onProgress: (progress) => {
+      if (Date.now() - lastLine > 10_000) {
+        lastLine = Date.now();
+        log(
+          `${progress.status} ${progress.percent}% ${JSON.stringify(progress.counts)} works ${progress.worksCached}`,
+        );
+      }
+    },
+  });
 }
 
 async function audit(url: string, jobId: string): Promise<Audit> {
@@ -227,7 +220,7 @@ export async function runChaos(opts: {
     if (!soaked) failures.push("the job did not finish before the soak deadline");
     failures.push(...check(first, soaked?.status ?? "unfinished", true));
 
-    let redriven: Progress | null = null;
+    let redriven: JobProgress | null = null;
     let final: Audit | null = null;
     if (!soaked) {
       // The redrive is for a finished job's failed and dead tasks; an unfinished one has none to speak of.

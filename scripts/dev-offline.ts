@@ -18,8 +18,8 @@ import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import type { FakeUpstreamOptions } from "./fake-upstream/handler.ts";
-import { type RunningFakeUpstream, startFakeUpstream } from "./fake-upstream/server.ts";
+import type { FakeUpstreamOptions } from "../test/support/upstream/handler.ts";
+import { type RunningFakeUpstream, startFakeUpstream } from "../test/support/upstream/server.ts";
 import {
   assertPortFree,
   errorMessage,

@@ -22,7 +22,6 @@ import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
 import fc from "fast-check";
 import { startBundledStack } from "./bench/harness.ts";
-import { startOfflineStack } from "./dev-offline.ts";
 import { describeRequest, type FuzzRequest, SHAPES, type Shape, uploadRequests } from "./fuzz/bodies.ts";
 import { isEntryPoint, REPO_ROOT, shutdownAndExit, timestampForFile } from "./lib/processes.ts";
 

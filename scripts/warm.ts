@@ -11,6 +11,8 @@
 import { readFile, stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { parseArgs } from "node:util";
+import type { JobCreated, JobProgress, StateCounts } from "../src/api/job-responses.ts";
+import { FINISHED, pollJob } from "./lib/poll-job.ts";
 import { errorMessage, isEntryPoint } from "./lib/processes.ts";
 
 export const DEFAULT_URL = "http://127.0.0.1:8787";
@@ -43,39 +45,6 @@ export interface WarmOptions {
   signal?: AbortSignal;
 }
 
-type StateCounts = {
-  total: number;
-  pending: number;
-  queued: number;
-  running: number;
-  done: number;
-  skipped: number;
-  failed: number;
-  dead: number;
-};
-
-interface JobProgress {
-  jobId: string;
-  status: string;
-  counts: StateCounts;
-  byDepth: (StateCounts & { depth: number })[];
-  worksCached: number;
-  percent: number;
-  etaSeconds: number | null;
-}
-
-interface JobCreated {
-  jobId: string;
-  status: string;
-  rows?: number;
-  authorsQueued: number;
-  authorsPending?: number;
-  duplicatesSkipped: number;
-  estimatedWorks?: number;
-  estimatedDuration?: { seconds: number; text: string };
-  links: { progress: string; failures?: string };
-}
-
 export interface WarmSummary {
   file: string;
   url: string;
@@ -99,8 +68,6 @@ export interface WarmResult {
   summary: WarmSummary;
 }
 
-const FINISHED = new Set(["completed", "completed_with_errors"]);
-
 const fmt = (n: number) => n.toLocaleString("en-US");
 
 export function formatDuration(seconds: number): string {
@@ -111,18 +78,6 @@ export function formatDuration(seconds: number): string {
   if (m < 60) return `${m} min ${s} s`;
   return `${Math.floor(m / 60)} h ${m % 60} min`;
 }
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
 
 function unreachableMessage(url: string, error: unknown): string {
   let why = errorMessage(error);
@@ -449,61 +404,63 @@ async function warm(options: WarmOptions, onView: (view: ProgressView) => void):
   const deadline = started + timeoutSeconds * 1000;
   let lastGood = Date.now();
   let lastProblem = "";
-  let progress: JobProgress | null = null;
-  for (;;) {
-    const pollStarted = Date.now();
-    if (signal?.aborted) {
-      return fail(
-        "interrupted",
-        `stopped watching; job ${created.jobId} keeps running on the server: GET ${progressUrl}`,
-      );
-    }
-    try {
-      const response = await fetch(progressUrl, {
-        headers: { Authorization: `Bearer ${token}` },
-        signal: AbortSignal.timeout(10_000),
-      });
-      const body = await readJson(response);
-      if (response.ok && typeof (body as JobProgress).counts === "object") {
-        progress = body as JobProgress;
-        lastGood = Date.now();
-        summary.status = progress.status;
-        summary.counts = progress.counts;
-        summary.byDepth = progress.byDepth;
-        summary.worksCached = progress.worksCached;
-        const finished = FINISHED.has(progress.status);
-        view.update(progress, finished);
-        if (finished) break;
-      } else {
-        const error = apiError(body);
-        lastProblem = `HTTP ${response.status}${error ? ` ${error.code}: ${error.message}` : ""}`;
-        // A job that does not exist will not appear later: stop at once.
-        if (response.status === 404) {
-          return fail(error?.code ?? "not_found", `job ${created.jobId} not found at ${progressUrl}`, {
-            httpStatus: 404,
-          });
-        }
+  // Set by the callbacks (TypeScript does not follow assignments made inside them: hence the casts).
+  let progress = null as JobProgress | null;
+  let stopped = null as WarmResult | null;
+  const finished = await pollJob(url, token, created.jobId, {
+    path: created.links.progress,
+    intervalMs: pollMs,
+    deadline,
+    requestTimeoutMs: 10_000,
+    ...(signal ? { signal } : {}),
+    onProgress: (p) => {
+      progress = p;
+      lastGood = Date.now();
+      summary.status = p.status;
+      summary.counts = p.counts;
+      summary.byDepth = p.byDepth;
+      summary.worksCached = p.worksCached;
+      view.update(p, FINISHED.has(p.status));
+    },
+    onFailure: (failure) => {
+      const error = apiError(failure.body);
+      lastProblem =
+        failure.status === undefined
+          ? failure.message
+          : `HTTP ${failure.status}${error ? ` ${error.code}: ${error.message}` : ""}`;
+      // A job that does not exist will not appear later: stop at once.
+      if (failure.status === 404) {
+        stopped = fail(error?.code ?? "not_found", `job ${created.jobId} not found at ${progressUrl}`, {
+          httpStatus: 404,
+        });
+        return "stop";
       }
-    } catch (error) {
-      lastProblem = errorMessage(error);
-    }
-    if (Date.now() - lastGood > 30_000) {
-      return fail(
-        "lost_contact",
-        `lost contact with Kindling at ${url} for 30 s (${lastProblem}); job ${created.jobId} may still be running`,
-      );
-    }
-    if (Date.now() > deadline) {
-      const state = progress
-        ? `${progress.status}, ${progress.percent.toFixed(1)}% finished`
-        : "no progress seen";
-      return fail(
-        "timeout",
-        `job ${created.jobId} did not finish within ${timeoutSeconds} s (${state}); ` +
-          `it keeps running — follow it with GET ${progressUrl} or raise --timeout`,
-      );
-    }
-    await sleep(Math.max(0, pollMs - (Date.now() - pollStarted)), signal);
+      if (Date.now() - lastGood > 30_000) {
+        stopped = fail(
+          "lost_contact",
+          `lost contact with Kindling at ${url} for 30 s (${lastProblem}); job ${created.jobId} may still be running`,
+        );
+        return "stop";
+      }
+      return "retry";
+    },
+  });
+  if (stopped) return stopped;
+  if (signal?.aborted) {
+    return fail(
+      "interrupted",
+      `stopped watching; job ${created.jobId} keeps running on the server: GET ${progressUrl}`,
+    );
+  }
+  if (!finished) {
+    const state = progress
+      ? `${progress.status}, ${progress.percent.toFixed(1)}% finished`
+      : "no progress seen";
+    return fail(
+      "timeout",
+      `job ${created.jobId} did not finish within ${timeoutSeconds} s (${state}); ` +
+        `it keeps running — follow it with GET ${progressUrl} or raise --timeout`,
+    );
   }
   view.finish();
   summary.elapsedSeconds = elapsed();

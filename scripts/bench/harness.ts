@@ -9,14 +9,16 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, write
 import { createRequire } from "node:module";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { dirname, join, relative } from "node:path";
+import type { JobProgress } from "../../src/api/job-responses.ts";
 import type { TestCounters } from "../../test/support/instrumented/counters.ts";
+import type { FakeUpstream } from "../../test/support/upstream/handler.ts";
 import {
   INSTRUMENTED_ENTRY,
   type OfflineStack,
   type OfflineStackOptions,
   startOfflineStack,
 } from "../dev-offline.ts";
-import type { FakeUpstream } from "../fake-upstream/handler.ts";
+import { FINISHED, pollJob } from "../lib/poll-job.ts";
 import {
   errorMessage,
   LOG_DIR,
@@ -25,18 +27,7 @@ import {
   runToCompletion,
   timestampForFile,
 } from "../lib/processes.ts";
-
-export const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
+import { sleep } from "../lib/sleep.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // Logging
@@ -439,26 +430,6 @@ export function foreignProcesses(): string[] {
 /** The worker's test-mode counters (`GET /__test/counters`): one definition, shared with the worker. */
 export type Counters = TestCounters;
 
-export type StateCounts = {
-  total: number;
-  pending: number;
-  queued: number;
-  running: number;
-  done: number;
-  skipped: number;
-  failed: number;
-  dead: number;
-};
-
-export interface JobProgress {
-  jobId: string;
-  status: string;
-  counts: StateCounts;
-  byDepth: (StateCounts & { depth: number })[];
-  worksCached: number;
-  percent: number;
-}
-
 export interface UploadResult {
   status: number;
   /** Request start to the response's headers (the worker answers once the job is created and queued). */
@@ -479,7 +450,7 @@ export class HttpError extends Error {
 
 export class WorkerClient {
   readonly url: string;
-  private readonly token: string;
+  readonly token: string;
 
   constructor(url: string, token: string) {
     this.url = url;
@@ -538,8 +509,6 @@ export class WorkerClient {
   }
 }
 
-export const FINISHED = new Set(["completed", "completed_with_errors"]);
-
 /** Polls a job until it is finished; counts the polls (each one is billable work the worker counts). */
 export async function waitForJob(
   api: WorkerClient,
@@ -547,33 +516,35 @@ export async function waitForJob(
   signal: AbortSignal,
   opts: { pollMs?: number; onPoll?: (p: JobProgress) => void } = {},
 ): Promise<{ progress: JobProgress; finishedAt: number; polls: number }> {
-  const pollMs = opts.pollMs ?? 250;
   let polls = 0;
   let lastLine = 0;
-  for (;;) {
-    throwIfAborted(signal);
-    const pollStarted = performance.now();
-    let progress: JobProgress | undefined;
-    try {
+  let finishedAt = 0;
+  const progress = await pollJob(api.url, api.token, jobId, {
+    intervalMs: opts.pollMs ?? 250,
+    signal,
+    requestTimeoutMs: 60_000,
+    onProgress: (p) => {
       polls++;
-      progress = await api.progress(jobId, signal);
-    } catch (error) {
-      throwIfAborted(signal);
-      debug(`progress poll failed: ${errorMessage(error)}`);
-    }
-    if (progress) {
-      opts.onPoll?.(progress);
-      if (FINISHED.has(progress.status)) return { progress, finishedAt: performance.now(), polls };
-      if (Date.now() - lastLine > 5000) {
+      opts.onPoll?.(p);
+      if (FINISHED.has(p.status)) {
+        finishedAt = performance.now();
+      } else if (Date.now() - lastLine > 5000) {
         lastLine = Date.now();
-        const c = progress.counts;
+        const c = p.counts;
         info(
-          `    ${progress.status} ${progress.percent.toFixed(1)}% · ${c.done + c.skipped + c.failed + c.dead}/${c.total} tasks · ${progress.worksCached} works`,
+          `    ${p.status} ${p.percent.toFixed(1)}% · ${c.done + c.skipped + c.failed + c.dead}/${c.total} tasks · ${p.worksCached} works`,
         );
       }
-    }
-    await sleep(Math.max(0, pollMs - (performance.now() - pollStarted)), signal);
-  }
+    },
+    onFailure: (failure) => {
+      polls++;
+      debug(`progress poll failed: ${failure.message}`);
+      return "retry";
+    },
+  });
+  throwIfAborted(signal);
+  if (!progress) throw new Error(`job ${jobId}: polling stopped before it finished`);
+  return { progress, finishedAt, polls };
 }
 
 export function diffCounters(after: Counters, before: Counters): Counters {

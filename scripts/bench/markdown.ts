@@ -60,7 +60,7 @@ rewritten by every full run: do not edit it by hand, change \`scripts/bench/\` i
 
 Everything runs locally: the real worker in workerd through \`wrangler dev --local\` (miniflare
 simulates D1, KV, Queues and the Durable Object), against the book-API stand-in
-(\`scripts/fake-upstream/\`), on loopback, with no internet. Absolute numbers say little about
+(\`test/support/upstream/\`), on loopback, with no internet. Absolute numbers say little about
 production; each figure is therefore a **ratio or a rate measured in the same run**, side by side, on
 the same machine, and **every side of a comparison runs on its own fresh stack** (empty state
 directory, fresh stand-in, worker var \`TEST_HOOKS=true\` for the counters and the naive modes).

@@ -3,7 +3,9 @@
  * fresh stand-in), so both sides do identical work from identical state, in the same invocation.
  */
 import { loadavg } from "node:os";
+import type { JobProgress, StateCounts } from "../../src/api/job-responses.ts";
 import { errorMessage } from "../lib/processes.ts";
+import { sleep } from "../lib/sleep.ts";
 import { generateAuthorList, generateLibraryExport } from "./csv.ts";
 import {
   type BenchStack,
@@ -11,12 +13,9 @@ import {
   debug,
   diffCounters,
   info,
-  type JobProgress,
   percentile,
   round,
-  type StateCounts,
   scaleCounters,
-  sleep,
   slidingWindowMax,
   TimedOut,
   throwIfAborted,

@@ -4,29 +4,14 @@ import type { ParsedExport } from "../ingest/csv";
 import type { CreatedJob } from "../jobs/create";
 import { enabledSources } from "../sources";
 import { rateFor } from "../sources/rate-limit";
+import type { JobCreated } from "./job-responses";
+
+export type { JobCreated };
 
 /** Rough planning figures, documented in the README; the job's progress replaces them with facts. */
 const ESTIMATED_WORKS_PER_AUTHOR = 12;
 const ESTIMATED_FANOUT_PER_LEVEL = 0.2;
 const UNLIMITED_AUTHORS_PER_SECOND = 20;
-
-export interface JobCreated {
-  jobId: string;
-  status: string;
-  format: string;
-  rows: number;
-  maxDepth: number;
-  priority: string;
-  authorsQueued: number;
-  authorsPending: number;
-  duplicatesSkipped: number;
-  /** Rows with a value past a limit (e.g. an author name over 300 characters): not warmed. */
-  rowsRejected: number;
-  rejections: { row: number; reason: string }[];
-  estimatedWorks: number;
-  estimatedDuration: { seconds: number; text: string };
-  links: { progress: string; failures: string };
-}
 
 function describeSeconds(seconds: number): string {
   if (seconds < 90) return `about ${Math.max(1, Math.round(seconds))} s`;

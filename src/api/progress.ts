@@ -1,9 +1,8 @@
 import type { StateCount } from "../db/jobs";
 import { type JobRow, type TaskStatus, TERMINAL_TASK_STATUSES } from "../db/types";
+import type { JobProgress, StateCounts } from "./job-responses";
 
 const STATES: TaskStatus[] = ["pending", "queued", "running", "done", "skipped", "failed", "dead"];
-
-type StateCounts = Record<TaskStatus, number> & { total: number };
 
 function emptyCounts(): StateCounts {
   return { total: 0, pending: 0, queued: 0, running: 0, done: 0, skipped: 0, failed: 0, dead: 0 };
@@ -35,7 +34,7 @@ export function summarizeJob(job: JobRow) {
  * A job's progress, computed from the task table (the truth), with the job row's counters for
  * works and timestamps. Percent counts terminal tasks; ETA extrapolates the rate seen so far.
  */
-export function describeProgress(job: JobRow, rows: readonly StateCount[], now: number) {
+export function describeProgress(job: JobRow, rows: readonly StateCount[], now: number): JobProgress {
   const counts = emptyCounts();
   const byDepth = new Map<number, StateCounts>();
   for (const row of rows) {

@@ -1,11 +1,11 @@
 import { env } from "cloudflare:workers";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { alwaysFails, CHAOS_FAULTS, NO_FAULTS } from "../../scripts/fake-upstream/chaos-profile.ts";
 import { resetAll } from "../support/db";
 import { call, TOKEN, uploadCsv, waitForJob } from "../support/http";
 import { auditJob } from "../support/instrumented/audit";
 import { counters, modes, resetCounters } from "../support/instrumented/counters";
 import { upstream } from "../support/upstream";
+import { alwaysFails, CHAOS_FAULTS, NO_FAULTS } from "../support/upstream/chaos-profile.ts";
 
 describe("chaos soak (short variant of npm run chaos)", () => {
   beforeEach(async () => {

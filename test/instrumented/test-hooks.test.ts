@@ -6,7 +6,6 @@ import {
 } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { hasCoAuthors } from "../../scripts/fake-upstream/catalogue.ts";
 import { cacheKeys } from "../../src/cache/keys";
 import { loadConfig } from "../../src/config";
 import worker from "../../src/index";
@@ -21,6 +20,7 @@ import { instrumentEnv } from "../support/instrumented/instrument";
 import { handleWarmBatchNaively } from "../support/instrumented/naive";
 import { queueMessage, seedJob, warmDeps } from "../support/jobs";
 import { upstream } from "../support/upstream";
+import { hasCoAuthors } from "../support/upstream/catalogue.ts";
 
 async function hooked(path: string, init: RequestInit = {}) {
   const ctx = createExecutionContext();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { authorKey, CO_AUTHOR_POOL, worksForAuthor } from "../../scripts/fake-upstream/catalogue.ts";
-import { createFakeUpstream, type FakeUpstream } from "../../scripts/fake-upstream/handler.ts";
+import { authorKey, CO_AUTHOR_POOL, worksForAuthor } from "../support/upstream/catalogue.ts";
+import { createFakeUpstream, type FakeUpstream } from "../support/upstream/handler.ts";
 
 const BASE = "https://fake.example";
 

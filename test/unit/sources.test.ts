@@ -1,6 +1,5 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { createFakeUpstream } from "../../scripts/fake-upstream/handler.ts";
 import { loadConfig } from "../../src/config";
 import type { AppError, UpstreamError } from "../../src/errors";
 import { CircuitBreaker } from "../../src/lib/breaker";
@@ -13,6 +12,7 @@ import { fetchOpenLibraryWorks } from "../../src/sources/openlibrary";
 import { durableRateLimiter } from "../../src/sources/rate-limit";
 import { SlotScheduler } from "../../src/sources/slots";
 import type { SourceWork } from "../../src/sources/types";
+import { createFakeUpstream } from "../support/upstream/handler.ts";
 
 const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
   new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json", ...headers } });

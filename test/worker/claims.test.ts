@@ -1,7 +1,6 @@
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { worksForAuthor } from "../../scripts/fake-upstream/catalogue.ts";
 import { createApp } from "../../src/api/app";
 import { cacheKeys } from "../../src/cache/keys";
 import { createCache } from "../../src/cache/kv";
@@ -19,6 +18,7 @@ import { jobRow, resetAll, taskCounts } from "../support/db";
 import { trackingEnv } from "../support/drain";
 import { callAsAdmin, waitForJob } from "../support/http";
 import { queueMessage, seedJob, warmDeps } from "../support/jobs";
+import { worksForAuthor } from "../support/upstream/catalogue.ts";
 
 /** Pins README claims that had no test, or only one that could not fail. */
 

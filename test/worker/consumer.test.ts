@@ -1,7 +1,6 @@
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { hasCoAuthors, worksForAuthor } from "../../scripts/fake-upstream/catalogue.ts";
 import { cacheKeys } from "../../src/cache/keys";
 import { authorKey } from "../../src/ingest/normalize";
 import { createProviderBreakers } from "../../src/sources";
@@ -15,6 +14,7 @@ import { counters, resetCounters } from "../support/instrumented/counters";
 import { instrumentEnv } from "../support/instrumented/instrument";
 import { type QueueMessageInput, queueMessage, seedJob, warmDeps } from "../support/jobs";
 import { upstream } from "../support/upstream";
+import { hasCoAuthors, worksForAuthor } from "../support/upstream/catalogue.ts";
 
 const QUEUE = "author-warming-queue";
 

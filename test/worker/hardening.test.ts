@@ -1,7 +1,6 @@
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { worksForAuthor } from "../../scripts/fake-upstream/catalogue.ts";
 import { createApp } from "../../src/api/app";
 import { cacheKeys } from "../../src/cache/keys";
 import { createCache, createKvBreaker, isolateKvBreaker } from "../../src/cache/kv";
@@ -13,6 +12,7 @@ import { jobRow, resetAll, taskCounts } from "../support/db";
 import { uploadCsv } from "../support/http";
 import { queueMessage, seedJob, warmDeps } from "../support/jobs";
 import { upstream } from "../support/upstream";
+import { worksForAuthor } from "../support/upstream/catalogue.ts";
 
 /** The 202's body of an upload that must be accepted. */
 async function accepted<T>(pending: Promise<Response>): Promise<T> {

@@ -1,7 +1,6 @@
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { worksForAuthor } from "../../scripts/fake-upstream/catalogue.ts";
 import { loadConfig } from "../../src/config";
 import { createProviderBreakers } from "../../src/sources";
 import { durableRateLimiter } from "../../src/sources/rate-limit";
@@ -11,6 +10,7 @@ import { resetAll, taskCounts } from "../support/db";
 import { trackingEnv } from "../support/drain";
 import { queueMessage, seedJob, warmDeps } from "../support/jobs";
 import { upstream } from "../support/upstream";
+import { worksForAuthor } from "../support/upstream/catalogue.ts";
 
 /**
  * The global rate limit at a real rate (the other worker tests run with rates of 0): Open Library at 3/s

@@ -1,4 +1,11 @@
-import { createFakeUpstream, type FakeUpstream } from "../../scripts/fake-upstream/handler.ts";
+/**
+ * The book-API stand-in (Open Library and Google Books), owned by the tests. This folder holds it:
+ * handler.ts (the web-standard fetch handler, fault injection), catalogue.ts and recorded.ts (its data),
+ * chaos-profile.ts (the chaos soak's faults), server.ts (the Node http server behind `npm run upstream` and
+ * the offline stack of scripts/dev-offline.ts) and gen-recorded.ts (regenerates recorded.ts). This file
+ * is the in-process instance vitest uses.
+ */
+import { createFakeUpstream, type FakeUpstream } from "./handler.ts";
 
 /** The book-API stand-in every test talks to, in-process. Tests reconfigure and reset it. */
 export const upstream: FakeUpstream = createFakeUpstream();

@@ -1,7 +1,7 @@
 /**
  * Node 22 http server around the fake upstream handler (run directly; Node strips the types):
  *
- *   node scripts/fake-upstream/server.ts [--port 8790] [--host 127.0.0.1] [--latency-ms N] [--error-rate F]
+ *   node test/support/upstream/server.ts [--port 8790] [--host 127.0.0.1] [--latency-ms N] [--error-rate F]
  *        [--rate-429 F] [--hang-rate F] [--malformed-rate F] [--rate-limit N] [--failing-fraction F]
  *
  * Every flag also reads an env var: FAKE_UPSTREAM_PORT, FAKE_UPSTREAM_HOST, FAKE_UPSTREAM_LATENCY_MS,
@@ -9,7 +9,7 @@
  * FAKE_UPSTREAM_RATE_LIMIT, FAKE_UPSTREAM_FAILING_FRACTION (flags win). `--port 0` picks a free port.
  *
  * On listen it prints exactly one line to stdout, `fake-upstream listening on http://HOST:PORT`, which
- * tools parse. Other Node scripts can `import { startFakeUpstream } from "./server.ts"` instead.
+ * tools parse. Node scripts can `import { startFakeUpstream }` from this file instead (dev-offline does).
  */
 import { realpathSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -138,7 +138,7 @@ export async function startFakeUpstream(opts: StartOptions = {}): Promise<Runnin
 // CLI
 // ---------------------------------------------------------------------------------------------------------
 
-const USAGE = `usage: node scripts/fake-upstream/server.ts [options]
+const USAGE = `usage: node test/support/upstream/server.ts [options]
   --port N              listen port (default ${DEFAULT_PORT}; 0 = any free port)   env FAKE_UPSTREAM_PORT
   --host H              listen address (default ${DEFAULT_HOST})                  env FAKE_UPSTREAM_HOST
   --latency-ms N        added to every book-API answer                          env FAKE_UPSTREAM_LATENCY_MS

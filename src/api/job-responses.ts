@@ -1,0 +1,53 @@
+/**
+ * The JSON bodies of the job endpoints, as types: src builds them (job-created.ts, progress.ts) and the
+ * Node scripts read them (warm, demo, bench, chaos). This file imports only src/db/types.ts, which imports
+ * nothing, both with the `.ts` suffix: the scripts' tsconfig (nodenext, no workers types) checks them too.
+ */
+import type { JobStatus, TaskStatus } from "../db/types.ts";
+
+/** How many of a job's tasks are in each state, and in all. */
+export type StateCounts = Record<TaskStatus, number> & { total: number };
+
+/** The 202 of POST /api/jobs for a created (or replayed) job: its plan and rough estimates. */
+export interface JobCreated {
+  jobId: string;
+  status: JobStatus;
+  format: string;
+  rows: number;
+  maxDepth: number;
+  priority: string;
+  authorsQueued: number;
+  authorsPending: number;
+  duplicatesSkipped: number;
+  /** Rows with a value past a limit (e.g. an author name over 300 characters): not warmed. */
+  rowsRejected: number;
+  rejections: { row: number; reason: string }[];
+  estimatedWorks: number;
+  estimatedDuration: { seconds: number; text: string };
+  links: { progress: string; failures: string };
+}
+
+/** GET /api/jobs/:id: a job's progress (describeProgress). */
+export interface JobProgress {
+  jobId: string;
+  status: JobStatus;
+  format: string;
+  filename: string | null;
+  maxDepth: number;
+  priority: string;
+  rows: number;
+  duplicatesSkipped: number;
+  counts: StateCounts;
+  byDepth: (StateCounts & { depth: number })[];
+  worksCached: number;
+  deadLetters: number;
+  /** Share of tasks in a terminal state, 0–100 with one decimal. */
+  percent: number;
+  /** Extrapolated from the rate so far; 0 when nothing is open, null before anything finished. */
+  etaSeconds: number | null;
+  createdAt: string | null;
+  startedAt: string | null;
+  completedAt: string | null;
+  updatedAt: string | null;
+  links: { self: string; failures: string };
+}
