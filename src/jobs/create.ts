@@ -51,7 +51,7 @@ export async function createJob(
     }
     throw error;
   }
-  const sent = await sendWarmMessages(warmQueue(env), messages);
+  const sent = await sendChecked(warmQueue(env), messages);
   if (sent.sent.length > 0) await runSteps(env.DB, [markQueued(env.DB, sent.sent, now)]);
   const job = await getJob(env.DB, jobId);
   if (!job) throw new AppError({ code: "internal_error", message: `job ${jobId} vanished after creation` });

@@ -109,7 +109,16 @@ export async function sendWarmMessages(
   const { valid, invalid } = partitionValid(messages);
   if (invalid.length > 0)
     console.error(JSON.stringify({ msg: "invalid warm messages not sent", count: invalid.length }));
-  const batches = planSendBatches(valid);
+  return { ...(await sendChecked(queue, valid, options)), invalid };
+}
+
+/** `sendWarmMessages` for messages the caller has already checked with `partitionValid` (uploads). */
+export async function sendChecked(
+  queue: Queue<WarmMessage>,
+  messages: readonly WarmMessage[],
+  options: { concurrency?: number; delaySeconds?: number } = {},
+): Promise<SendResult> {
+  const batches = planSendBatches(messages);
   const sent: WarmMessage[] = [];
   const unsent: WarmMessage[] = [];
   let next = 0;
@@ -131,5 +140,5 @@ export async function sendWarmMessages(
     }
   };
   await Promise.all(Array.from({ length: Math.min(options.concurrency ?? 6, batches.length) }, worker));
-  return { sent, unsent, invalid, calls: batches.length };
+  return { sent, unsent, invalid: [], calls: batches.length };
 }

@@ -7,7 +7,7 @@ import { Budget } from "../../src/lib/budget";
 import { createProviderBreakers, fetchAuthorWorks, type SourcesContext } from "../../src/sources";
 import { fetchGoogleBooksWorks } from "../../src/sources/googlebooks";
 import type { UpstreamDeps } from "../../src/sources/http";
-import { mergeWorks } from "../../src/sources/merge";
+import { coAuthorsOf, mergeWorks } from "../../src/sources/merge";
 import { fetchOpenLibraryWorks } from "../../src/sources/openlibrary";
 import { durableRateLimiter } from "../../src/sources/rate-limit";
 import { SlotScheduler } from "../../src/sources/slots";
@@ -268,6 +268,15 @@ const sourceWork = (overrides: Partial<SourceWork>): SourceWork => ({
   firstPublishYear: null,
   coverId: null,
   ...overrides,
+});
+
+describe("co-authors", () => {
+  it("follows co-authors named upstream, but never a name past the 300-character limit", () => {
+    const merged = mergeWorks([
+      sourceWork({ authors: ["Ada Writer", "Q".repeat(1100), "Bea Writer", "Я".repeat(301)] }),
+    ]);
+    expect(coAuthorsOf("Ada Writer", merged)).toEqual([{ key: "bea writer", name: "Bea Writer" }]);
+  });
 });
 
 describe("merge", () => {
