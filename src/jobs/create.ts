@@ -4,13 +4,7 @@ import { markQueued } from "../db/tasks";
 import type { JobRow } from "../db/types";
 import { AppError, badRequest } from "../errors";
 import type { ReadExport } from "../ingest/read-export";
-import {
-  partitionValid,
-  sendWarmMessages,
-  type WarmMessage,
-  warmMessageFor,
-  warmQueue,
-} from "../warm/messages";
+import { partitionValid, sendChecked, type WarmMessage, warmMessageFor, warmQueue } from "../warm/messages";
 
 export interface CreatedJob {
   job: JobRow;
