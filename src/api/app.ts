@@ -4,6 +4,7 @@ import { createCache, isolateReaderKvBreaker } from "../cache/kv";
 import { publicReadAllowance } from "../cache/read-allowance";
 import { loadConfig } from "../config";
 import { AppError } from "../errors";
+import { drainUnreadBody } from "../ingest/upload-body";
 import type { CircuitBreaker } from "../lib/breaker";
 import { Budget } from "../lib/budget";
 import { isolateBreakers, type ProviderBreakers } from "../sources";
@@ -79,7 +80,8 @@ export function createApp(options: AppOptions = {}) {
   app.notFound((c) =>
     c.json({ error: { code: "not_found", message: `no route for ${c.req.method} ${c.req.path}` } }, 404),
   );
-  app.onError((error, c) => {
+  app.onError(async (error, c) => {
+    await drainUnreadBody(c.req.raw);
     if (error instanceof AppError) {
       if (error.httpStatus >= 500)
         console.error(JSON.stringify({ msg: "request failed", code: error.code, error: error.message }));

@@ -52,9 +52,41 @@ export async function* bodyChunks(
       yield result.value;
     }
   } finally {
-    // Stop reading whatever is left (refused or interrupted); ignore a stream that is already broken.
-    await reader.cancel().catch(() => {});
+    // Refused or interrupted: read off a little of what is left so the client sees the answer.
+    await drainRest(reader);
   }
+}
+
+/**
+ * What is left of a refused upload is read and dropped, up to DRAIN_MAX_BYTES or DRAIN_MAX_MS, then the
+ * stream is cancelled. A client still sending when the answer comes may otherwise see its connection reset
+ * instead of the 4xx (wrangler's local proxy does exactly that); a big or stalled body is simply cut off.
+ */
+const DRAIN_MAX_BYTES = 1024 * 1024;
+const DRAIN_MAX_MS = 2_000;
+
+async function drainRest(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
+  const deadline = Date.now() + DRAIN_MAX_MS;
+  let drained = 0;
+  try {
+    while (drained <= DRAIN_MAX_BYTES && Date.now() < deadline) {
+      const timeout = new Promise<"timeout">((resolve) =>
+        setTimeout(() => resolve("timeout"), deadline - Date.now()),
+      );
+      const next = await Promise.race([reader.read(), timeout]);
+      if (next === "timeout" || next.done) break;
+      drained += next.value.byteLength;
+    }
+  } catch {
+    // A broken stream has nothing left to drain.
+  }
+  await reader.cancel().catch(() => {});
+}
+
+/** Drains a request body nobody read (refused before the route looked at it: auth, options, type). */
+export async function drainUnreadBody(request: Request): Promise<void> {
+  if (!request.body || request.bodyUsed || request.body.locked) return;
+  await drainRest(request.body.getReader());
 }
 
 /**
@@ -98,11 +130,4 @@ export class ByteSink {
     if (this.bytes.byteLength - this.length <= 1024 * 1024) return this.bytes.subarray(0, this.length);
     return this.bytes.slice(0, this.length);
   }
-}
-
-/** Reads a whole body into one buffer of at most `limit` bytes (sized from Content-Length when given). */
-export async function readLimited(request: Request, limit: number): Promise<Uint8Array> {
-  const sink = new ByteSink(limit, declaredLength(request));
-  for await (const chunk of bodyChunks(request, limit, limit)) sink.push(chunk);
-  return sink.result();
 }
