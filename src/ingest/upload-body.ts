@@ -69,16 +69,21 @@ async function drainRest(reader: ReadableStreamDefaultReader<Uint8Array>): Promi
   const deadline = Date.now() + DRAIN_MAX_MS;
   let drained = 0;
   try {
-    while (drained <= DRAIN_MAX_BYTES && Date.now() < deadline) {
-      const timeout = new Promise<"timeout">((resolve) =>
-        setTimeout(() => resolve("timeout"), deadline - Date.now()),
-      );
-      const next = await Promise.race([reader.read(), timeout]);
-      if (next === "timeout" || next.done) break;
+    while (drained <= DRAIN_MAX_BYTES) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<"timeout">((resolve) => {
+        timer = setTimeout(() => resolve("timeout"), Math.max(0, deadline - Date.now()));
+      });
+      const read = reader.read();
+      read.catch(() => {});
+      const next = await Promise.race([read, timeout]).finally(() => clearTimeout(timer));
+      // A stalled body is left as it is: the answer goes out, the runtime drops the request with it.
+      if (next === "timeout") return;
+      if (next.done) return;
       drained += next.value.byteLength;
     }
   } catch {
-    // A broken stream has nothing left to drain.
+    return; // a broken stream has nothing left to drain
   }
   await reader.cancel().catch(() => {});
 }

@@ -266,3 +266,45 @@ describe("multipart parts", () => {
     expect(JSON.stringify(body).length).toBeLessThan(1000);
   });
 });
+
+describe("a refused upload's body", () => {
+  beforeEach(resetAll);
+
+  it("is read off before the answer (up to 1 MiB), so a client still sending sees the 4xx", async () => {
+    const line = encoder.encode("A Book,Ada Writer\n".repeat(1000));
+    let pulled = 0;
+    const total = 20; // 340 KB
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (pulled >= total) return controller.close();
+        pulled++;
+        controller.enqueue(line);
+      },
+    });
+    const response = await post("text/csv", body, "?maxDepth=9");
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as ErrorBody).error.code).toBe("invalid_option");
+    expect(pulled).toBe(total);
+  });
+
+  it("is cut off once it passes what is worth reading, and a stalled one does not hold the answer", async () => {
+    const chunk = encoder.encode("x".repeat(64 * 1024));
+    let pulled = 0;
+    const endless = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled++;
+        controller.enqueue(chunk);
+      },
+    });
+    expect((await within(10_000, post("text/csv", endless, "?maxDepth=9"))).status).toBe(400);
+    expect(pulled).toBeLessThan(40); // ≤ 1 MiB read off, then cancelled
+    function* once() {
+      yield encoder.encode("Title,Author\n");
+    }
+    const started = Date.now();
+    expect((await within(10_000, post("text/csv", streamThen(once, "stall"), "?maxDepth=9"))).status).toBe(
+      400,
+    );
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+});
