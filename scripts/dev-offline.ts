@@ -19,7 +19,12 @@ import { createRequire } from "node:module";
 import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { FakeUpstreamOptions } from "../test/support/upstream/handler.ts";
-import { type RunningFakeUpstream, startFakeUpstream } from "../test/support/upstream/server.ts";
+import {
+  FAULT_FLAGS,
+  type RunningFakeUpstream,
+  startFakeUpstream,
+  stringFlags,
+} from "../test/support/upstream/server.ts";
 import {
   assertPortFree,
   errorMessage,
@@ -332,23 +337,19 @@ function parseCli() {
   try {
     return parseArgs({
       options: {
-        port: { type: "string" },
-        "upstream-port": { type: "string" },
-        "inspector-port": { type: "string" },
-        "persist-to": { type: "string" },
-        "ol-rate": { type: "string" },
-        "gb-rate": { type: "string" },
-        "retry-base-seconds": { type: "string" },
-        "sweep-every": { type: "string" },
+        ...stringFlags(
+          "port",
+          "upstream-port",
+          "inspector-port",
+          "persist-to",
+          "ol-rate",
+          "gb-rate",
+          "retry-base-seconds",
+          "sweep-every",
+        ),
         var: { type: "string", multiple: true },
         verbose: { type: "boolean", short: "v" },
-        "latency-ms": { type: "string" },
-        "error-rate": { type: "string" },
-        "rate-429": { type: "string" },
-        "hang-rate": { type: "string" },
-        "malformed-rate": { type: "string" },
-        "rate-limit": { type: "string" },
-        "failing-fraction": { type: "string" },
+        ...FAULT_FLAGS,
         help: { type: "boolean", short: "h" },
       },
     }).values;

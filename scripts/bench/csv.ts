@@ -1,3 +1,4 @@
+import { mulberry32 } from "../../test/support/upstream/catalogue.ts";
 /**
  * Goodreads-shaped library exports for the benchmarks, generated in memory and deterministic (seeded).
  *
@@ -11,17 +12,8 @@ export const GOODREADS_HEADER =
   "Binding,Number of Pages,Year Published,Original Publication Year,Date Read,Date Added,Bookshelves," +
   "Bookshelves with positions,Exclusive Shelf,My Review,Spoiler,Private Notes,Read Count,Owned Copies";
 
-/** mulberry32: small, fast, deterministic. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The stand-in's deterministic PRNG (mulberry32), so generated files and the catalogue agree run to run. */
+export const seededRandom = mulberry32;
 
 const FIRST = (
   "Ada Alan Alice Amara Anton Aria Arjun Beatrix Boris Camille Carlos Chiara Dario Delia Elena Emil Ezra " +

@@ -72,3 +72,20 @@ export function queueMessage<T>(body: T, attempts = 1): QueueMessageInput<T> {
   counter++;
   return { id: `msg-${counter}`, timestamp: new Date(), attempts, body };
 }
+
+/** The test KV namespace with every operation counted (what Cloudflare bills per invocation). */
+export function countingKv(): { kv: KVNamespace; operations: () => number } {
+  let operations = 0;
+  const counted = <T extends (...args: never[]) => unknown>(fn: T) =>
+    ((...args: Parameters<T>) => {
+      operations++;
+      return fn(...args);
+    }) as T;
+  const kv = {
+    get: counted(env.CACHE.get.bind(env.CACHE)),
+    put: counted(env.CACHE.put.bind(env.CACHE)),
+    delete: counted(env.CACHE.delete.bind(env.CACHE)),
+    list: counted(env.CACHE.list.bind(env.CACHE)),
+  } as unknown as KVNamespace;
+  return { kv, operations: () => operations };
+}

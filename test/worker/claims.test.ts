@@ -17,7 +17,7 @@ import {
 import { jobRow, resetAll, taskCounts } from "../support/db";
 import { trackingEnv } from "../support/drain";
 import { callAsAdmin, waitForJob } from "../support/http";
-import { queueMessage, seedJob, warmDeps } from "../support/jobs";
+import { countingKv, queueMessage, seedJob, warmDeps } from "../support/jobs";
 import { worksForAuthor } from "../support/upstream/catalogue.ts";
 
 /** Pins README claims that had no test, or only one that could not fail. */
@@ -96,28 +96,14 @@ describe("the KV-operation budget defers work, never fails it", () => {
     const budget = 40;
     const config = loadConfig({ ...env, KV_OPERATION_BUDGET: String(budget) });
     const { jobId, messages } = await seedJob(authors, 0);
-    let kvOperations = 0;
-    const counted = <T extends (...args: never[]) => unknown>(fn: T) =>
-      ((...args: Parameters<T>) => {
-        kvOperations++;
-        return fn(...args);
-      }) as T;
-    const base = trackingEnv();
-    const countingEnv = {
-      ...base,
-      CACHE: {
-        get: counted(env.CACHE.get.bind(env.CACHE)),
-        put: counted(env.CACHE.put.bind(env.CACHE)),
-        delete: counted(env.CACHE.delete.bind(env.CACHE)),
-        list: counted(env.CACHE.list.bind(env.CACHE)),
-      },
-    } as unknown as Env;
+    const counting = countingKv();
+    const countingEnv = { ...trackingEnv(), CACHE: counting.kv } as unknown as Env;
     const result = await runBatch(
       messages.map((m) => queueMessage(m)),
       warmDeps({ config }),
       countingEnv,
     );
-    expect(kvOperations).toBeLessThanOrEqual(budget);
+    expect(counting.operations()).toBeLessThanOrEqual(budget);
     // Every message is settled on its own and none is retried: nobody used up an attempt.
     expect(result.explicitAcks).toHaveLength(authors.length);
     expect(result.retryMessages).toEqual([]);
@@ -225,17 +211,14 @@ describe("/health", () => {
   });
 
   it("answers 503 when KV fails", async () => {
-    const brokenKv = {
-      get: async () => {
-        throw new Error("KV down");
-      },
-    } as unknown as KVNamespace;
-    const response = await health({ ...env, CACHE: brokenKv });
-    expect(response.status).toBe(503);
-    expect(await response.json()).toMatchObject({
-      status: "degraded",
-      checks: { d1: { ok: true }, kv: { ok: false } },
-    });
+    const down = async () => {
+      throw new Error("KV down");
+    };
+    const response = await health({ ...env, CACHE: { get: down } as unknown as KVNamespace });
+    expect([response.status, await response.json()]).toMatchObject([
+      503,
+      { status: "degraded", checks: { d1: { ok: true }, kv: { ok: false } } },
+    ]);
   });
 });
 

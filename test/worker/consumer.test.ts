@@ -12,7 +12,7 @@ import { trackingEnv } from "../support/drain";
 import { waitForJob } from "../support/http";
 import { counters, resetCounters } from "../support/instrumented/counters";
 import { instrumentEnv } from "../support/instrumented/instrument";
-import { type QueueMessageInput, queueMessage, seedJob, warmDeps } from "../support/jobs";
+import { countingKv, type QueueMessageInput, queueMessage, seedJob, warmDeps } from "../support/jobs";
 import { upstream } from "../support/upstream";
 import { hasCoAuthors, worksForAuthor } from "../support/upstream/catalogue.ts";
 
@@ -499,22 +499,11 @@ describe("per-invocation budgets", () => {
   it("a batch of 100 stays within 50 subrequests, 1,000 KV operations and one analytics point; the rest is deferred, not failed", async () => {
     const authors = Array.from({ length: 100 }, (_, i) => `Budget Writer ${i}`);
     const { jobId, messages } = await seedJob(authors, 0);
-    let kvOperations = 0;
-    const counted = <T extends (...args: never[]) => unknown>(fn: T) =>
-      ((...args: Parameters<T>) => {
-        kvOperations++;
-        return fn(...args);
-      }) as T;
-    const cache = {
-      get: counted(env.CACHE.get.bind(env.CACHE)),
-      put: counted(env.CACHE.put.bind(env.CACHE)),
-      delete: counted(env.CACHE.delete.bind(env.CACHE)),
-      list: counted(env.CACHE.list.bind(env.CACHE)),
-    };
+    const counting = countingKv();
     let points = 0;
     const countingEnv = {
       ...trackingEnv(),
-      CACHE: cache,
+      CACHE: counting.kv,
       WARMING_ANALYTICS: { writeDataPoint: () => points++ },
     } as unknown as Env;
     const before = upstream.stats().total;
@@ -530,7 +519,7 @@ describe("per-invocation budgets", () => {
     const requests = upstream.stats().total - before;
     expect(requests).toBeLessThanOrEqual(50);
     expect(requests).toBeGreaterThan(0);
-    expect(kvOperations).toBeLessThanOrEqual(1000);
+    expect(counting.operations()).toBeLessThanOrEqual(1000);
     expect(points).toBe(1);
     // Every message is settled on its own: warmed ones acked, deferred ones re-sent as fresh messages and acked.
     expect(result.explicitAcks).toHaveLength(100);

@@ -158,18 +158,27 @@ function numberOption(name: string, flag: string | undefined, envName: string): 
   return n;
 }
 
+/** parseArgs options for flags that take a value, by name. */
+export function stringFlags<const N extends string>(...names: N[]): Record<N, { type: "string" }> {
+  return Object.fromEntries(names.map((name) => [name, { type: "string" }])) as Record<N, { type: "string" }>;
+}
+
+/** The stand-in's fault flags, shared with `npm run dev:offline` (which passes them on). */
+export const FAULT_FLAGS = stringFlags(
+  "latency-ms",
+  "error-rate",
+  "rate-429",
+  "hang-rate",
+  "malformed-rate",
+  "rate-limit",
+  "failing-fraction",
+);
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      port: { type: "string" },
-      host: { type: "string" },
-      "latency-ms": { type: "string" },
-      "error-rate": { type: "string" },
-      "rate-429": { type: "string" },
-      "hang-rate": { type: "string" },
-      "malformed-rate": { type: "string" },
-      "rate-limit": { type: "string" },
-      "failing-fraction": { type: "string" },
+      ...stringFlags("port", "host"),
+      ...FAULT_FLAGS,
       help: { type: "boolean", short: "h" },
     },
   });
