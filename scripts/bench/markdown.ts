@@ -63,7 +63,8 @@ simulates D1, KV, Queues and the Durable Object), against the book-API stand-in
 (\`test/support/upstream/\`), on loopback, with no internet. Absolute numbers say little about
 production; each figure is therefore a **ratio or a rate measured in the same run**, side by side, on
 the same machine, and **every side of a comparison runs on its own fresh stack** (empty state
-directory, fresh stand-in, worker var \`TEST_HOOKS=true\` for the counters and the naive modes).
+directory, fresh stand-in, the instrumented entry \`test/support/instrumented/entry.ts\` for the counters and
+the naive modes; it wraps the production entry from outside).
 A missed target is reported as missed, with the reason; the benchmark is never tuned to pass.
 
 ## Reproduce
@@ -329,8 +330,8 @@ author the local consumer (its KV writes, serialised by the simulator) would set
   (stricter than calendar seconds); the stand-in's own calendar-second maximum is shown beside it.
 - **429s**: \`/__stats.byStatus["429"]\`.
 
-These stacks run **without** \`TEST_HOOKS\`, as production does: the scenario reads the stand-in's
-counts, not the worker's${
+These stacks run the same instrumented bundle as the others (its wrappers only count), and the scenario
+reads the stand-in's counts, not the worker's${
     r.code?.rateLimiterStubBug
       ? " (and with the test hooks on, every rate-limiter call fails: see [Method notes](#method-notes))"
       : ""

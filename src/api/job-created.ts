@@ -1,5 +1,4 @@
 import type { Config } from "../config";
-import type { JobRow } from "../db/types";
 import type { ParsedExport } from "../ingest/csv";
 import type { CreatedJob } from "../jobs/create";
 import { enabledSources } from "../sources";

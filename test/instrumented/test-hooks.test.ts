@@ -13,7 +13,7 @@ import { createProviderBreakers } from "../../src/sources";
 import { durableRateLimiter } from "../../src/sources/rate-limit";
 import { handleWarmBatch } from "../../src/warm/consumer";
 import { jobRow, resetAll } from "../support/db";
-import { call, callAsAdmin, TOKEN } from "../support/http";
+import { callAsAdmin, TOKEN } from "../support/http";
 import { counters, modes, resetCounters } from "../support/instrumented/counters";
 import instrumented from "../support/instrumented/entry";
 import { instrumentEnv } from "../support/instrumented/instrument";

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { OPEN_SQL, type TaskRow } from "../types";
+import type { TaskRow } from "../types";
 import { generationRow, refRow, type TaskRef } from "./refs";
 
 export interface FailureTally {

@@ -1,5 +1,5 @@
 /**
- * What Cloudflare bills, counted inside the worker while TEST_HOOKS is on (benchmarks, chaos).
+ * What Cloudflare bills, counted inside the instrumented worker (entry.ts: benchmarks, chaos).
  * Counters live in the isolate: locally one isolate runs both the API and the consumers.
  */
 export interface TestCounters {

@@ -1,6 +1,5 @@
 import { Hono } from "hono";
 import { z } from "zod";
-import type { AppEnv } from "../../../src/api/context";
 import { validate } from "../../../src/api/validation";
 import { AppError } from "../../../src/errors";
 import { auditJob } from "./audit";

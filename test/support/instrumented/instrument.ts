@@ -2,7 +2,7 @@ import { counters, modes } from "./counters";
 
 /**
  * Wraps the bindings so every billable operation is counted, and (for chaos runs) every warm-queue
- * message is sent twice. Only used when TEST_HOOKS is on.
+ * message is sent twice. Used by the instrumented entry (entry.ts) only, never by the production worker.
  */
 const rawStatements = new WeakMap<object, D1PreparedStatement>();
 

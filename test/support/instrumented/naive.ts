@@ -12,8 +12,8 @@ import { markerFor } from "../../../src/warm/marker";
 import { warmMessageFor, warmMessageSchema } from "../../../src/warm/messages";
 
 /**
- * The original design, kept only to be measured against (benchmarks switch to it at runtime when
- * TEST_HOOKS is on). It is correct, just naive: one message after another, one awaited KV put per key,
+ * The original design, kept only to be measured against (benchmarks switch to it at runtime through the
+ * instrumented entry's /__test/modes). It is correct, just naive: one message after another, one awaited KV put per key,
  * one D1 round trip per step, one `send()` per author or co-author.
  */
 
