@@ -13,7 +13,11 @@ export async function acceptUpload(c: Context<AppEnv>, idempotencyKey: string | 
   const read = await readExport(source, { maxRows: config.UPLOAD_MAX_ROWS });
   const created = await createJob(c.env, read, idempotencyKey, Date.now());
   if (created.replayed) c.header("Idempotent-Replayed", "true");
-  const answer = await withReadLinks(c.env.DB, config, describeCreatedJob(config, created, read.parsed));
+  const answer = await withReadLinks(
+    config,
+    describeCreatedJob(config, created, read.parsed),
+    created.job.read_link_version,
+  );
   c.header("Location", answer.links.progress);
   return c.json(answer, 202);
 }

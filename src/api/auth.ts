@@ -115,12 +115,11 @@ export async function jobReadLinks(config: Config, jobId: string, version: numbe
   return { progress: `/api/jobs/${jobId}${suffix}`, failures: `/api/jobs/${jobId}/failures${suffix}` };
 }
 
-/** A created job's answer with its read links signed (the version is read: a replay may follow a revoke). */
+/** A created job's answer with its read links signed with the job row's link version (a replay may follow a revoke). */
 export async function withReadLinks<T extends { jobId: string; links: object }>(
-  db: D1Database,
   config: Config,
   created: T,
+  version: number,
 ): Promise<T> {
-  const version = (await readLinkVersion(db, created.jobId)) ?? 0;
   return { ...created, links: { ...created.links, ...(await jobReadLinks(config, created.jobId, version)) } };
 }

@@ -1,5 +1,5 @@
 import { badRequest } from "../errors";
-import { ByteSink, tooLarge } from "./upload-body";
+import { tooLarge } from "./upload-body";
 
 /**
  * A streaming reader for the JSON upload `{"csv":"<base64>","maxDepth":2,"priority":"normal","filename":"..."}`.
@@ -68,7 +68,7 @@ export class JsonUploadScanner {
   private inString = false;
   private escaped = false;
   // csv string: base64 quad in progress and escape state (0 none, 1 after `\`, 2-5 reading \uXXXX digits).
-  private readonly sink: ByteSink;
+  private readonly sink: ScratchBytes;
   private csvSeen = false;
   private quad = 0;
   private sextets = 0;
@@ -84,7 +84,7 @@ export class JsonUploadScanner {
   /** `limitBytes` caps the decoded file; the sink is only scratch space for one chunk's bytes. */
   constructor(limitBytes: number) {
     this.limit = limitBytes;
-    this.sink = new ByteSink(limitBytes, 64 * 1024);
+    this.sink = new ScratchBytes();
   }
 
   /** Feeds one chunk of the body. */
@@ -336,5 +336,29 @@ export class JsonUploadScanner {
     if (this.sextets === 2) out.push(new Uint8Array([(this.quad >>> 4) & 0xff]));
     if (this.sextets === 3) out.push(new Uint8Array([(this.quad >>> 10) & 0xff, (this.quad >>> 2) & 0xff]));
     this.sextets = 0;
+  }
+}
+
+/**
+ * The decoded bytes of the chunk being scanned, until `drain` hands them on: grows to the largest chunk's
+ * worth and is reused (the limit on the whole file is the scanner's, over drained + held bytes).
+ */
+class ScratchBytes {
+  bytes = new Uint8Array(64 * 1024);
+  length = 0;
+
+  /** Makes room for `n` more bytes. */
+  reserve(n: number): void {
+    const needed = this.length + n;
+    if (needed <= this.bytes.byteLength) return;
+    const grown = new Uint8Array(Math.max(needed, this.bytes.byteLength * 2));
+    grown.set(this.bytes.subarray(0, this.length));
+    this.bytes = grown;
+  }
+
+  push(chunk: Uint8Array): void {
+    this.reserve(chunk.byteLength);
+    this.bytes.set(chunk, this.length);
+    this.length += chunk.byteLength;
   }
 }

@@ -1,6 +1,6 @@
 import { runSteps } from "../db/step";
 import { finishTasks } from "../db/tasks";
-import type { SendResult } from "./messages";
+import { type SendResult, taskId } from "./messages";
 
 /**
  * Tasks whose row cannot become a valid message (a name past the limits, written before they existed, or
@@ -15,7 +15,7 @@ export async function failPoisonTasks(
   if (invalid.length === 0) return 0;
   const seen = new Set<string>();
   const outcomes = invalid.flatMap(({ message, reason }) => {
-    const id = `${message.jobId}\u0000${message.authorKey}`;
+    const id = taskId(message);
     if (seen.has(id)) return [];
     seen.add(id);
     return [{ jobId: message.jobId, authorKey: message.authorKey, status: "failed" as const, error: reason }];
