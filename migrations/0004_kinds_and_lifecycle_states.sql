@@ -1,6 +1,7 @@
 -- Widens the state machines for the lifecycle (cancel, pause, failed gates) and the work-item kinds
 -- (ISBN items next to authors; refresh jobs next to uploads). SQLite cannot alter a CHECK, so both tables
--- are rebuilt; foreign keys are checked at commit, after the rename restores the parent table.
+-- are rebuilt. The new tasks table references jobs_new, so dropping the old tables orphans nothing; renaming
+-- jobs_new to jobs rewrites that reference.
 PRAGMA defer_foreign_keys = true;
 
 CREATE TABLE jobs_new (
@@ -38,7 +39,7 @@ SELECT id, status, max_depth, priority, format, filename, idempotency_key, reque
 FROM jobs;
 
 CREATE TABLE tasks_new (
-  job_id TEXT NOT NULL REFERENCES jobs (id),
+  job_id TEXT NOT NULL REFERENCES jobs_new (id),
   -- Item key: the author's normalised name key, or `isbn:` + ISBN-13 for an ISBN item.
   author_key TEXT NOT NULL,
   kind TEXT NOT NULL DEFAULT 'author' CHECK (kind IN ('author', 'isbn')),
