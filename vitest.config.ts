@@ -31,6 +31,8 @@ export default defineConfig(async () => {
           GOOGLE_BOOKS_RATE_PER_SECOND: "0",
           BREAKER_COOLDOWN_SECONDS: "1",
           UPSTREAM_TIMEOUT_MS: "1500",
+          // The job Workflow's warm stage looks at D1 often in tests (production: every second).
+          WARM_POLL_MS: "50",
         },
         queueConsumers: {
           "author-warming-queue": {

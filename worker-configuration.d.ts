@@ -22,6 +22,8 @@ interface __BaseEnv_Env {
 	API_TOKEN: string;
 	ENVIRONMENT: string;
 	RATE_LIMITER: DurableObjectNamespace<import("./src/index").ProviderRateLimiter>;
+	JOB_WORKFLOW: Workflow<Parameters<import("./src/index").JobWorkflow["run"]>[0]["payload"]>;
+	ARTIFACTS: R2Bucket;
 }
 declare namespace Cloudflare {
 	interface GlobalProps {

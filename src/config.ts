@@ -46,6 +46,13 @@ const configSchema = z.object({
   BREAKER_FAILURE_THRESHOLD: positiveNumber(5),
   BREAKER_COOLDOWN_SECONDS: nonNegativeNumber(15),
   EXHAUSTED_GRACE_SECONDS: positiveNumber(3600),
+  /** A job's Workflow (#12): how long one warm check step watches D1, and how often it looks. */
+  WARM_WATCH_SECONDS: positiveNumber(30),
+  WARM_POLL_MS: positiveNumber(1000),
+  /** Nothing of a job moved for this long with items open: its messages were lost, re-admit them. */
+  WARM_STALL_SECONDS: positiveNumber(60),
+  /** Done items whose cache entries verify checks. */
+  VERIFY_SAMPLE_SIZE: nonNegativeNumber(200),
 });
 
 export type Config = z.infer<typeof configSchema> & {

@@ -6,8 +6,9 @@ import { handleDeadLetterBatch } from "./warm/dlq";
 import type { WarmMessage } from "./warm/messages";
 import { sweep } from "./warm/sweeper";
 
-// Only handlers and Durable Object classes may be exported from the main module (workerd rejects others).
+// Only handlers, Durable Object and Workflow classes may be exported from the main module (workerd rejects others).
 export { ProviderRateLimiter } from "./sources/rate-limiter-do";
+export { JobWorkflow } from "./workflows/job-workflow";
 
 const app = createApp();
 

@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import { readExport } from "../ingest/read-export";
-import { readUpload } from "../ingest/upload";
+import { readUpload, type UploadSource } from "../ingest/upload";
 import { createJob } from "../jobs/create";
 import { withReadLinks } from "./auth";
 import type { AppEnv } from "./context";
@@ -9,9 +9,10 @@ import { describeCreatedJob } from "./job-created";
 /** Both upload routes: stream and parse the file, create (or replay) the job, answer 202 with its links. */
 export async function acceptUpload(c: Context<AppEnv>, idempotencyKey: string | null): Promise<Response> {
   const config = c.var.config;
-  const source = readUpload(c.req.raw, config.UPLOAD_MAX_BYTES);
-  const read = await readExport(source, { maxRows: config.UPLOAD_MAX_ROWS });
-  const created = await createJob(c.env, read, idempotencyKey, Date.now());
+  const kept = keepBytes(readUpload(c.req.raw, config.UPLOAD_MAX_BYTES));
+  const read = await readExport(kept.source, { maxRows: config.UPLOAD_MAX_ROWS });
+  // Only a file that parsed is stored (bad input is a 4xx before anything is written).
+  const created = await createJob(c.env, read, idempotencyKey, Date.now(), kept.bytes());
   if (created.replayed) c.header("Idempotent-Replayed", "true");
   const answer = await withReadLinks(
     config,
@@ -20,4 +21,30 @@ export async function acceptUpload(c: Context<AppEnv>, idempotencyKey: string | 
   );
   c.header("Location", answer.links.progress);
   return c.json(answer, 202);
+}
+
+/**
+ * The upload's file bytes as they pass to the parser, kept for the job's R2 copy (jobs/<id>/input). The
+ * upload is bounded by UPLOAD_MAX_BYTES, so this holds at most that much.
+ */
+function keepBytes(source: UploadSource): { source: UploadSource; bytes: () => Uint8Array } {
+  const chunks: Uint8Array[] = [];
+  async function* tee() {
+    for await (const chunk of source.chunks) {
+      chunks.push(chunk);
+      yield chunk;
+    }
+  }
+  return {
+    source: { chunks: tee(), meta: () => source.meta() },
+    bytes: () => {
+      const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+      let offset = 0;
+      for (const chunk of chunks) {
+        out.set(chunk, offset);
+        offset += chunk.byteLength;
+      }
+      return out;
+    },
+  };
 }

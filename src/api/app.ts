@@ -16,6 +16,7 @@ import { cacheAdminApi } from "./cache-admin";
 import type { AppEnv } from "./context";
 import { dashboardPage } from "./dashboard";
 import { healthApi } from "./health";
+import { jobControlApi } from "./job-control";
 import { jobsApi } from "./jobs";
 import { warmingApi } from "./warming";
 
@@ -70,6 +71,7 @@ export function createApp(options: AppOptions = {}) {
     );
   });
   app.route("/api/jobs", jobsApi);
+  app.route("/api/jobs", jobControlApi);
   app.route("/api/warming", warmingApi);
   app.route("/api/books", booksApi);
   app.route("/api/authors", authorsApi);

@@ -51,3 +51,20 @@ export interface JobProgress {
   updatedAt: string | null;
   links: { self: string; failures: string };
 }
+
+/** A job's lifecycle as GET /api/jobs/:id (and every control route) shows it (#12). */
+export interface JobStageView {
+  stage: "ingest" | "warm" | "verify" | "publish";
+  status: "PENDING" | "RUNNING" | "SUCCESS" | "FAILED" | "SKIPPED" | "CANCELLED";
+  startedAt: string | null;
+  endedAt: string | null;
+  message: string | null;
+  counts: Record<string, number> | null;
+  artifact: { key: string; sha256: string; bytes: number } | null;
+}
+
+export interface JobView extends JobProgress {
+  /** The first stage that is not SUCCESS (the last one when all are); null for a job without stages. */
+  stage: { name: JobStageView["stage"]; status: JobStageView["status"] } | null;
+  stages: JobStageView[];
+}

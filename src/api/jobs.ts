@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { z } from "zod";
-import { getJob, getJobProgress, listRecentJobs } from "../db/jobs";
+import { getJob, listRecentJobs } from "../db/jobs";
 import { bumpReadLinkVersion } from "../db/read-links";
 import { listFailures } from "../db/tasks";
 import { badRequest, notFound } from "../errors";
@@ -8,7 +8,8 @@ import { redriveJob } from "../warm/redrive";
 import { acceptUpload } from "./accept-upload";
 import { jobReadLinks, requireReader, requireToken } from "./auth";
 import type { AppEnv } from "./context";
-import { describeProgress, summarizeJob } from "./progress";
+import { jobView } from "./job-view";
+import { summarizeJob } from "./progress";
 import { validate } from "./validation";
 
 /** A job's read link carries `?key=`; the guard checks it, the routes accept it. */
@@ -39,10 +40,7 @@ export const jobsApi = new Hono<AppEnv>()
     return c.json({ jobs: jobs.map(summarizeJob) });
   })
   .get("/:id", requireReader, validate("param", jobIdParam), async (c) => {
-    const { id } = c.req.valid("param");
-    const progress = await getJobProgress(c.env.DB, id);
-    if (!progress) throw notFound("Job", id);
-    return c.json(describeProgress(progress.job, progress.counts, Date.now()));
+    return c.json(await jobView(c.env.DB, c.req.valid("param").id));
   })
   .post("/:id/retry", requireToken, validate("param", jobIdParam), async (c) => {
     const result = await redriveJob(c.env, c.req.valid("param").id, Date.now());

@@ -5,6 +5,9 @@ import type { JobRow } from "../db/types";
 import { AppError, badRequest } from "../errors";
 import type { ReadExport } from "../ingest/read-export";
 import { partitionValid, sendChecked, type WarmMessage, warmMessageFor, warmQueue } from "../warm/messages";
+import { artifactKey, putArtifact } from "./artifacts";
+import { INPUT_NAME } from "./ingest-stage";
+import { lifecycleStatements, startLifecycle } from "./lifecycle";
 
 export interface CreatedJob {
   job: JobRow;
@@ -26,6 +29,7 @@ export async function createJob(
   read: ReadExport,
   idempotencyKey: string | null,
   now: number,
+  input: Uint8Array,
 ): Promise<CreatedJob> {
   if (idempotencyKey) {
     const existing = await findJobByIdempotencyKey(env.DB, idempotencyKey);
@@ -33,10 +37,13 @@ export async function createJob(
   }
   const jobId = crypto.randomUUID();
   const messages = rootMessages(jobId, read);
+  // The upload goes to R2 first: a job row always has its input stored (ingest's first check).
+  const stored = await putArtifact(env.ARTIFACTS, artifactKey(jobId, INPUT_NAME), input, "text/csv");
   try {
-    await env.DB.batch(
-      createJobStatements(env.DB, jobRecord(jobId, read, idempotencyKey, now), read.parsed.authors),
-    );
+    await env.DB.batch([
+      ...createJobStatements(env.DB, jobRecord(jobId, read, idempotencyKey, now), read.parsed.authors),
+      ...lifecycleStatements(env.DB, jobId, stored.sha256, now),
+    ]);
   } catch (error) {
     // Two uploads raced with the same Idempotency-Key: the loser answers with the winner's job.
     if (idempotencyKey && String(error).includes("UNIQUE")) {
@@ -47,6 +54,7 @@ export async function createJob(
   }
   const sent = await sendChecked(warmQueue(env), messages);
   if (sent.sent.length > 0) await runSteps(env.DB, [markQueued(env.DB, sent.sent, now)]);
+  await startLifecycle(env, jobId);
   const job = await getJob(env.DB, jobId);
   if (!job) throw new AppError({ code: "internal_error", message: `job ${jobId} vanished after creation` });
   console.log(

@@ -7,6 +7,7 @@ import { warmAndCache } from "./cache-admission";
 import { claimSuspects } from "./claim";
 import { resendDeferred, sendChildren, writeMarkers } from "./fan-out";
 import { Intake } from "./intake";
+import { holdStoppedJobs } from "./job-state";
 import { countOutcomes, type Recorded, recordOutcomes } from "./record";
 import type { WarmDeps } from "./types";
 
@@ -31,6 +32,7 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
   };
 
   const intake = new Intake(batch, metrics);
+  if (intake.primaries.size > 0) await holdStoppedJobs(env.DB, intake, startedAt);
   if (intake.primaries.size === 0) return finish();
   let claims: Awaited<ReturnType<typeof claimSuspects>>;
   try {

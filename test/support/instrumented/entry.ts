@@ -9,14 +9,14 @@
  */
 
 import { loadConfig } from "../../../src/config";
-import worker, { ProviderRateLimiter } from "../../../src/index";
+import worker, { JobWorkflow, ProviderRateLimiter } from "../../../src/index";
 import { consumerDeps, isDeadLetterBatch } from "../../../src/warm/deps";
 import { counters, modes } from "./counters";
 import { testHooksApi } from "./hooks-api";
 import { instrumentEnv, instrumentFetch } from "./instrument";
 import { handleWarmBatchNaively } from "./naive";
 
-export { ProviderRateLimiter };
+export { JobWorkflow, ProviderRateLimiter };
 
 const underlyingFetch = globalThis.fetch;
 globalThis.fetch = instrumentFetch((input, init) => underlyingFetch(input, init));

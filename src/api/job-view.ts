@@ -1,0 +1,21 @@
+import { getJobProgress } from "../db/jobs";
+import { currentStage, listStages, stageRecord } from "../db/lifecycle/stages";
+import { runSteps } from "../db/step";
+import { notFound } from "../errors";
+import type { JobView } from "./job-responses";
+import { describeProgress } from "./progress";
+
+/** GET /api/jobs/:id's answer: the progress, the current stage and every stage's status. */
+export async function jobView(db: D1Database, jobId: string): Promise<JobView> {
+  const [progress, [rows]] = await Promise.all([
+    getJobProgress(db, jobId),
+    runSteps(db, [listStages(db, jobId)]),
+  ]);
+  if (!progress) throw notFound("Job", jobId);
+  const current = currentStage(rows);
+  return {
+    ...describeProgress(progress.job, progress.counts, Date.now()),
+    stage: current ? { name: current.stage, status: current.status } : null,
+    stages: rows.map(stageRecord),
+  };
+}
