@@ -81,7 +81,7 @@ export const jobControlApi = new Hono<AppEnv>()
     if (!(await getJob(c.env.DB, id))) throw notFound("Job", id);
     const [lines] = await runSteps(c.env.DB, [readLog(c.env.DB, id, since, limit)]);
     const last = lines.at(-1)?.id ?? since;
-    c.header("Content-Type", "application/x-ndjson");
+    c.header("Content-Type", "application/x-ndjson; charset=utf-8");
     // The cursor for the next call (`?since=`), also each line's `id`.
     c.header("X-Next-Since", String(last));
     return c.body(lines.map((l) => `${JSON.stringify(l)}\n`).join(""));
