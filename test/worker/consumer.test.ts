@@ -109,7 +109,7 @@ describe("warm consumer", () => {
     expect(rows?.n).toBe(expected.length);
   });
 
-  it("on the happy path a message batch costs one D1 round trip, fan-out included", async () => {
+  it("on the happy path a message batch costs one D1 write batch (and the job-state read), fan-out included", async () => {
     const { jobId, messages } = await seedJob([soloAuthor, coAuthoredAuthor], 1);
     resetCounters();
     const batch = createMessageBatch(
@@ -119,7 +119,8 @@ describe("warm consumer", () => {
     await handleWarmBatch(batch, instrumentEnv(trackingEnv()), warmDeps());
     const result = await getQueueResult(batch, createExecutionContext());
     expect(result.explicitAcks).toHaveLength(2);
-    expect(counters).toMatchObject({ d1Batches: 1, queueSendBatchCalls: 1 });
+    // One write batch, plus the job-state read (#12: paused/cancelled jobs; reused by the isolate for 1 s).
+    expect(counters).toMatchObject({ d1Batches: 2, queueSendBatchCalls: 1 });
     // The co-authors were written `queued` in that one batch, and their messages went out.
     const children = await env.DB.prepare(
       "SELECT status, COUNT(*) AS n FROM tasks WHERE job_id = ?1 AND depth = 1 GROUP BY status",

@@ -8,21 +8,53 @@ const jobStatusRow = z.object({ id: z.string(), status: z.string() });
 const HELD = new Set(["paused", "cancelled", "failed"]);
 
 /**
+ * Job states this isolate read in the last STATE_TTL_MS: a busy job's batches share one D1 read a second
+ * instead of paying one each. An operator's cancel or pause is therefore seen within a second (plus the
+ * batch already past this check), well inside the 5 s the API promises. Held states are never reused.
+ */
+const STATE_TTL_MS = 1000;
+const seen = new Map<string, { status: string; at: number }>();
+
+async function jobStatuses(
+  db: D1Database,
+  jobIds: readonly string[],
+  now: number,
+): Promise<Map<string, string>> {
+  const statuses = new Map<string, string>();
+  const stale: string[] = [];
+  for (const id of jobIds) {
+    const cached = seen.get(id);
+    if (cached && now - cached.at < STATE_TTL_MS) statuses.set(id, cached.status);
+    else stale.push(id);
+  }
+  if (stale.length === 0) return statuses;
+  const { results } = await db
+    .prepare("SELECT id, status FROM jobs WHERE id IN (SELECT value FROM json_each(?1))")
+    .bind(JSON.stringify(stale))
+    .all();
+  if (seen.size > 1000) seen.clear();
+  for (const row of results.map((r) => jobStatusRow.parse(r))) {
+    statuses.set(row.id, row.status);
+    // Only a running job's state is reused: a held one is read again, so a resume is seen at once (its
+    // fresh messages must not be parked on a stale "paused").
+    if (!HELD.has(row.status)) seen.set(row.id, { status: row.status, at: now });
+  }
+  return statuses;
+}
+
+/**
  * The job-state check, before anything is claimed or fetched: messages of a paused job are parked (acked,
  * their tasks left open: resume re-admits them with a new generation), and messages of a cancelled or
  * failed job close their task as `cancelled` (a co-author row written after the cancel, say), counted in
- * the same statements. One D1 read per batch; a write only when a stopped job's message arrives. A failed
+ * the same statements. At most one D1 read per job per second and isolate; a write only when a stopped
+ * job's message arrives. A failed
  * read lets the batch through (the cancel already closed the job's open tasks, so their writes are refused).
  */
 export async function holdStoppedJobs(db: D1Database, intake: Intake, now: number): Promise<void> {
   const jobIds = [...new Set([...intake.primaries.values()].map((d) => d.body.jobId))];
   let statuses: Map<string, string>;
   try {
-    const { results } = await db
-      .prepare("SELECT id, status FROM jobs WHERE id IN (SELECT value FROM json_each(?1))")
-      .bind(JSON.stringify(jobIds))
-      .all();
-    statuses = new Map(results.map((r) => jobStatusRow.parse(r)).map((r) => [r.id, r.status]));
+    statuses = await jobStatuses(db, jobIds, now);
   } catch (error) {
     console.error(JSON.stringify({ msg: "job-state check failed", error: String(error) }));
     return;
