@@ -47,6 +47,7 @@ export async function auditJob(
       ["skipped", job.skipped_count, taskCounts.skipped ?? 0],
       ["failed", job.failed_count, taskCounts.failed ?? 0],
       ["dead", job.dead_count, taskCounts.dead ?? 0],
+      ["cancelled", job.cancelled_count, taskCounts.cancelled ?? 0],
       ["total", job.total_tasks, tasks.length],
     ];
     for (const [name, counter, rows] of pairs) {
