@@ -4,6 +4,7 @@ import { getJob, listRecentJobs } from "../db/jobs";
 import { bumpReadLinkVersion } from "../db/read-links";
 import { listFailures } from "../db/tasks";
 import { badRequest, notFound } from "../errors";
+import { rerunAfterRedrive } from "../jobs/control";
 import { redriveJob } from "../warm/redrive";
 import { acceptUpload } from "./accept-upload";
 import { jobReadLinks, requireReader, requireToken } from "./auth";
@@ -44,6 +45,7 @@ export const jobsApi = new Hono<AppEnv>()
   })
   .post("/:id/retry", requireToken, validate("param", jobIdParam), async (c) => {
     const result = await redriveJob(c.env, c.req.valid("param").id, Date.now());
+    await rerunAfterRedrive(c.env, result.jobId);
     return c.json({ ...result, links: { progress: `/api/jobs/${result.jobId}` } }, 202);
   })
   .post("/:id/read-link", requireToken, validate("param", jobIdParam), async (c) => {

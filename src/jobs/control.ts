@@ -59,9 +59,13 @@ export async function cancelJob(env: Env, jobId: string): Promise<void> {
     appendLog(env.DB, jobId, { type: "operator", data: { action: "cancel", from: job.status } }, now),
   ]);
   await terminateInstance(env, jobId);
-  const after = await existing(env, jobId);
-  const manifest = await buildManifest(env, after, null, Date.now());
-  await putJsonArtifact(env.ARTIFACTS, artifactKey(jobId, ARTIFACT_NAMES.publish), manifest);
+  try {
+    const manifest = await buildManifest(env, await existing(env, jobId), null, Date.now());
+    await putJsonArtifact(env.ARTIFACTS, artifactKey(jobId, ARTIFACT_NAMES.publish), manifest);
+  } catch (error) {
+    // The cancel itself is recorded; only its manifest is missing (GET /manifest answers 404).
+    console.error(JSON.stringify({ msg: "cancel manifest not written", jobId, error: String(error) }));
+  }
   console.log(JSON.stringify({ msg: "job cancelled", jobId, closed: stopped?.closed ?? 0 }));
 }
 
@@ -145,4 +149,19 @@ async function restartInstance(env: Env, jobId: string): Promise<void> {
     // No instance (a job from before Workflows, or one whose instance was removed): start one.
     await env.JOB_WORKFLOW.create({ id: jobId, params: { jobId } });
   }
+}
+
+/**
+ * After a redrive (POST /retry) the job warms again, so its warm, verify and publish stages are rerun: they
+ * go back to PENDING and the instance restarts (a job without stage rows, from before #12, is left alone).
+ */
+export async function rerunAfterRedrive(env: Env, jobId: string): Promise<void> {
+  const [rows] = await runSteps(env.DB, [listStages(env.DB, jobId)]);
+  if (rows.find((r) => r.stage === "ingest")?.status !== "SUCCESS") return;
+  const now = Date.now();
+  await runSteps(env.DB, [
+    resetStagesFrom(env.DB, jobId, stagesFrom("warm")),
+    appendLog(env.DB, jobId, { type: "operator", data: { action: "retry" } }, now),
+  ]);
+  await restartInstance(env, jobId);
 }

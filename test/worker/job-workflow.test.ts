@@ -168,3 +168,46 @@ describe("gates and rerun-from", () => {
     await dispose();
   });
 });
+
+describe("retry (redrive) reruns the stages after warm", () => {
+  beforeEach(resetAll);
+
+  it("a redriven job warms, verifies and publishes again; ingest is not rerun", async () => {
+    const { upstream } = await import("../support/upstream");
+    upstream.configure({ failingAuthors: ["Broken Writer"] });
+    const { jobId, instance, dispose } = await uploadWatched(
+      "Title,Author\nA,Broken Writer\nB,Peter Frankopan\n",
+    );
+    try {
+      await instance.waitForStatus("complete");
+      expect((await jobRow(jobId))?.status).toBe("completed_with_errors");
+      upstream.configure({ failingAuthors: [] });
+      const before = (await logLines(jobId)).length;
+      const retry = await (await import("../support/http")).callAsAdmin(`/api/jobs/${jobId}/retry`, {
+        method: "POST",
+      });
+      expect(retry.status).toBe(202);
+      const deadline = Date.now() + 20_000;
+      let after: Record<string, unknown>[] = [];
+      while (Date.now() < deadline) {
+        after = (await logLines(jobId)).slice(before);
+        if (after.some((l) => l.type === "stage_end" && l.stage === "publish")) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(after[0]).toMatchObject({ type: "operator", action: "retry" });
+      expect(after.filter((l) => l.type === "stage_start").map((l) => l.stage)).toEqual([
+        "warm",
+        "verify",
+        "publish",
+      ]);
+      expect((await jobRow(jobId))?.status).toBe("completed");
+      const manifest = (await (
+        await call(`/api/jobs/${jobId}/manifest`, { headers: { Authorization: `Bearer ${TOKEN}` } })
+      ).json()) as Manifest;
+      expect(manifest.jobStatus).toBe("completed");
+      expect(manifest.stages[1]?.counts).toMatchObject({ done: 2, dead: 0, open: 0 });
+    } finally {
+      await dispose();
+    }
+  });
+});
