@@ -166,6 +166,12 @@ Every task terminal and the counts per state summing to the total; the job's cou
 rows (nothing lost, nothing counted twice); the dead/failed set exactly the always-failing authors; every
 done author's works in KV and D1 and its processed marker; the job \`completed_with_errors\`; then, with the
 faults stopped, a redrive brings every task home and the same checks hold.
+Lifecycle (#12): two side jobs of authors/10 authors run under the same faults; one is cancelled and one
+paused for 20 s then resumed once each has 10% of its tasks terminal. The cancelled job must end
+\`cancelled\` with no open task, its counters equal to its rows (cancelled included) and no innocent author
+dead; the paused one must not move while paused (after 6 s for in-flight batches), fail nothing while
+paused, and finish with the main job's checks; the main and the resumed job's stages must all be SUCCESS,
+their manifests served and verify's invariants all true.
 
 ## Result: ${failures.length === 0 ? "ALL CHECKS PASSED" : `${failures.length} CHECK(S) FAILED`}
 
@@ -250,16 +256,17 @@ export async function runChaos(opts: {
       `uploading ${opts.authors} authors, maxDepth ${opts.maxDepth}; faults ${JSON.stringify(CHAOS_FAULTS)}`,
     );
     log("consumer crashes on 2% of deliveries; every message is delivered twice");
+    // #12: two side jobs under the same faults, one cancelled and one paused then resumed mid-run. They go
+    // first: the local queue is roughly first in, first out, so they are running while the main job is.
+    const sideAuthors = Math.max(50, Math.round(opts.authors / 10));
+    const side = await uploadSideJobs(stack.url, stack.token, sideAuthors, opts.maxDepth);
+    log(`side jobs of ${sideAuthors} authors: cancel ${side.cancelId}, pause/resume ${side.pauseId}`);
     const created = await json<{ jobId: string }>(`${stack.url}/api/jobs?maxDepth=${opts.maxDepth}`, {
       method: "POST",
       headers: { Authorization: `Bearer ${stack.token}`, "Content-Type": "text/csv" },
       body: csv,
     });
     const soakDeadline = started + (opts.timeoutSeconds - 90) * 1000;
-    // #12: two side jobs under the same faults, one cancelled and one paused then resumed mid-run.
-    const sideAuthors = Math.max(50, Math.round(opts.authors / 10));
-    const side = await uploadSideJobs(stack.url, stack.token, sideAuthors, opts.maxDepth);
-    log(`side jobs of ${sideAuthors} authors: cancel ${side.cancelId}, pause/resume ${side.pauseId}`);
     const controls = exerciseControls(stack.url, stack.token, side, log);
     const soaked = await waitForTerminal(stack.url, stack.token, created.jobId, soakDeadline);
     failures.push(...(await controls).map((f) => `lifecycle: ${f}`));
@@ -314,6 +321,7 @@ export async function runChaos(opts: {
       soakSeconds: Math.round(soakSeconds),
       afterRedrive: final?.taskCounts ?? null,
       wallSeconds: Math.round((Date.now() - started) / 1000),
+      lifecycle: { sideAuthors, cancelled: side.cancelId, pausedAndResumed: side.pauseId },
       checksFailed: failures.length,
     };
     process.stdout.write(`\nChaos soak summary\n${JSON.stringify(summary, null, 2)}\n`);
