@@ -56,6 +56,8 @@ export interface JobRow {
   completed_at: number | null;
   updated_at: number;
   read_link_version: number;
+  /** sha256 of the uploaded file alone (migration 0006); null for jobs from before it. */
+  input_sha256?: string | null;
 }
 
 export interface TaskRow {

@@ -13,7 +13,7 @@ export const INPUT_NAME = "input";
  * the plan (the items after normalisation and dedupe, read back from the depth-0 task rows) and checks it
  * against its contract and the job row. A check that fails is named in the stage's message.
  */
-export async function runIngest(env: Env, job: JobRow & { input_sha256?: string | null }): Promise<StageEnd> {
+export async function runIngest(env: Env, job: JobRow): Promise<StageEnd> {
   const input = await env.ARTIFACTS.head(artifactKey(job.id, INPUT_NAME));
   if (!input || !job.input_sha256)
     return { status: "FAILED", message: "input_stored: the upload is not in R2 or has no recorded sha256" };

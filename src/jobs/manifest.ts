@@ -32,7 +32,7 @@ async function upstreamRequests(db: D1Database, jobId: string): Promise<Record<s
  */
 export async function buildManifest(
   env: Env,
-  job: JobRow & { input_sha256?: string | null },
+  job: JobRow,
   publishing: StageRecord | null,
   now: number,
 ): Promise<Manifest> {
