@@ -1,5 +1,6 @@
 import { createApp } from "./api/app";
 import { loadConfig } from "./config";
+import { wakeUnfinishedLifecycles } from "./jobs/lifecycle";
 import { handleWarmBatch } from "./warm/consumer";
 import { consumerDeps, isDeadLetterBatch } from "./warm/deps";
 import { handleDeadLetterBatch } from "./warm/dlq";
@@ -24,6 +25,8 @@ export default {
   },
 
   async scheduled(_controller, env, ctx) {
-    ctx.waitUntil(sweep(env, { config: loadConfig(env), now: Date.now }));
+    ctx.waitUntil(
+      sweep(env, { config: loadConfig(env), now: Date.now }).then(() => wakeUnfinishedLifecycles(env)),
+    );
   },
 } satisfies ExportedHandler<Env, WarmMessage | unknown>;

@@ -28,3 +28,41 @@ export async function startLifecycle(env: Env, jobId: string): Promise<boolean> 
     return false;
   }
 }
+
+const ALIVE = new Set(["queued", "running", "paused", "waiting", "waitingForPause"]);
+
+/**
+ * The sweep's lifecycle phase: every unfinished job's instance is looked up (which wakes an engine that a
+ * restart of the runtime left idle) and one that ended without finishing its job (errored, terminated,
+ * lost) is restarted: its gates skip the stages that already succeeded. Returns how many were restarted.
+ */
+export async function wakeLifecycles(env: Env, jobIds: readonly string[]): Promise<number> {
+  let restarted = 0;
+  for (const jobId of jobIds) {
+    let status = "unknown";
+    try {
+      const instance = await env.JOB_WORKFLOW.get(jobId);
+      status = (await instance.status()).status;
+      if (ALIVE.has(status)) continue;
+      await instance.restart();
+      restarted++;
+    } catch (error) {
+      // No instance at all (created before #12, or its start failed): start one.
+      if (/not.?found/i.test(String(error)) && (await startLifecycle(env, jobId))) restarted++;
+      else console.error(JSON.stringify({ msg: "lifecycle not woken", jobId, status, error: String(error) }));
+    }
+  }
+  return restarted;
+}
+
+/** The cron's lifecycle pass (after the sweep): the instances of jobs still queued, running or paused. */
+export async function wakeUnfinishedLifecycles(env: Env): Promise<void> {
+  const { results } = await env.DB.prepare(
+    "SELECT id FROM jobs WHERE status IN ('queued', 'running', 'paused') ORDER BY created_at LIMIT 1000",
+  ).all<{ id: string }>();
+  const restarted = await wakeLifecycles(
+    env,
+    results.map((r) => r.id),
+  );
+  console.log(JSON.stringify({ msg: "lifecycles woken", jobs: results.length, restarted }));
+}
