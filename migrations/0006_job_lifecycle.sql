@@ -17,6 +17,9 @@ CREATE TABLE job_stages (
   artifact_key TEXT,
   artifact_sha256 TEXT,
   artifact_bytes INTEGER,
+  -- Last sign of life of a long stage (warm's checks): the cron restarts an instance whose running stage
+  -- has gone quiet (a runtime restart can leave a local engine idle mid-step).
+  heartbeat_at INTEGER,
   PRIMARY KEY (job_id, stage)
 ) WITHOUT ROWID;
 

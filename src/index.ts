@@ -25,8 +25,9 @@ export default {
   },
 
   async scheduled(_controller, env, ctx) {
+    const config = loadConfig(env);
     ctx.waitUntil(
-      sweep(env, { config: loadConfig(env), now: Date.now }).then(() => wakeUnfinishedLifecycles(env)),
+      sweep(env, { config, now: Date.now }).then(() => wakeUnfinishedLifecycles(env, config, Date.now())),
     );
   },
 } satisfies ExportedHandler<Env, WarmMessage | unknown>;

@@ -2,7 +2,7 @@ import type { Config } from "../config";
 import { completeJobsStatement } from "../db/jobs";
 import { appendLog } from "../db/lifecycle/job-log";
 import { type JobSnapshot, readJobSnapshot } from "../db/lifecycle/job-snapshot";
-import type { StageEnd } from "../db/lifecycle/stage-transitions";
+import { type StageEnd, touchStage } from "../db/lifecycle/stage-transitions";
 import { runSteps } from "../db/step";
 import { markQueued } from "../db/tasks";
 import { takeStalledTasksOfJob } from "../db/tasks/readmit";
@@ -25,6 +25,7 @@ const STOPPED = new Set(["cancelled", "failed"]);
  */
 export async function watchWarm(env: Env, jobId: string, config: Config): Promise<WatchResult> {
   const until = Date.now() + config.WARM_WATCH_SECONDS * 1000;
+  await runSteps(env.DB, [touchStage(env.DB, jobId, "warm", Date.now())]);
   for (;;) {
     const snapshot = await readJobSnapshot(env.DB, jobId);
     if (!snapshot) return { state: "missing" };

@@ -17,7 +17,7 @@ describe("the cron's lifecycle pass", () => {
     await env.DB.batch([insertStagesStatement(env.DB, jobId)]);
     const introspector = await introspectWorkflow(env.JOB_WORKFLOW);
     try {
-      expect(await wakeLifecycles(env, [jobId])).toBe(1);
+      expect(await wakeLifecycles(env, [{ id: jobId, quiet: false }])).toBe(1);
       const [instance] = await introspector.get();
       await instance?.waitForStatus("complete");
       expect(await instance?.getOutput()).toMatchObject({ stage: "ingest", outcome: "FAILED" });

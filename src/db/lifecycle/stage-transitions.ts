@@ -70,3 +70,14 @@ export function resetStagesFrom(db: D1Database, jobId: string, stages: readonly 
       .bind(jobId, JSON.stringify(stages)),
   ]);
 }
+
+/** A long stage is alive: its heartbeat (read by the cron's lifecycle pass). */
+export function touchStage(db: D1Database, jobId: string, stage: Stage, now: number) {
+  return writeOnly([
+    db
+      .prepare(
+        "UPDATE job_stages SET heartbeat_at = ?3 WHERE job_id = ?1 AND stage = ?2 AND status = 'RUNNING'",
+      )
+      .bind(jobId, stage, now),
+  ]);
+}

@@ -13,6 +13,7 @@ const stageRow = z.object({
   artifact_key: z.string().nullable(),
   artifact_sha256: z.string().nullable(),
   artifact_bytes: z.number().nullable(),
+  heartbeat_at: z.number().nullable(),
 });
 export type StageRow = z.infer<typeof stageRow>;
 
