@@ -43,6 +43,8 @@ describe("a job's Workflow: ingest → warm → verify → publish", () => {
       "stage_end:publish",
     ]);
     expect(lines.map((l) => l.id)).toEqual([...lines.map((l) => l.id as number)].sort((a, b) => a - b));
+    // `since` is the tailing cursor: only lines after it come back.
+    expect(await logLines(jobId, lines[3]?.id as number)).toEqual(lines.slice(4));
 
     const response = await call(`/api/jobs/${jobId}/manifest`, {
       headers: { Authorization: `Bearer ${TOKEN}` },
