@@ -18,11 +18,16 @@ export interface NewRootTask {
   name: string;
 }
 
-/** The job row and all its depth-0 tasks (status pending), as one atomic batch. */
+/**
+ * The job row and all its depth-0 tasks, as one atomic batch. Tasks start `pending` unless the caller
+ * sends their messages right after and marks the failed sends pending instead (`queued`: one D1 write
+ * of every task fewer on the upload path).
+ */
 export function createJobStatements(
   db: D1Database,
   job: NewJob,
   authors: readonly NewRootTask[],
+  taskStatus: "pending" | "queued" = "pending",
 ): D1PreparedStatement[] {
   const statements = [
     db
@@ -50,9 +55,9 @@ export function createJobStatements(
       db
         .prepare(
           `INSERT INTO tasks (job_id, author_key, author_name, depth, status, created_at, updated_at)
-           SELECT ?1, value ->> 'k', value ->> 'n', 0, 'pending', ?2, ?2 FROM json_each(?3)`,
+           SELECT ?1, value ->> 'k', value ->> 'n', 0, ?4, ?2, ?2 FROM json_each(?3)`,
         )
-        .bind(job.id, job.now, chunk),
+        .bind(job.id, job.now, chunk, taskStatus),
     );
   }
   return statements;

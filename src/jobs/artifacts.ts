@@ -20,8 +20,9 @@ export async function putArtifact(
   key: string,
   bytes: Uint8Array,
   contentType: string,
+  knownSha256?: string,
 ): Promise<Artifact> {
-  const sha256 = await sha256Hex(bytes);
+  const sha256 = knownSha256 ?? (await sha256Hex(bytes));
   await bucket.put(key, bytes, { sha256, httpMetadata: { contentType }, customMetadata: { sha256 } });
   return { key, sha256, bytes: bytes.byteLength };
 }

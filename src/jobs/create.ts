@@ -1,11 +1,12 @@
 import { createJobStatements, findJobByIdempotencyKey, getJob } from "../db/jobs";
+import { stopJob } from "../db/lifecycle/stop-job";
 import { runSteps } from "../db/step";
-import { markQueued } from "../db/tasks";
+import { markPending } from "../db/tasks";
 import type { JobRow } from "../db/types";
 import { AppError, badRequest } from "../errors";
 import type { ReadExport } from "../ingest/read-export";
 import { partitionValid, sendChecked, type WarmMessage, warmMessageFor, warmQueue } from "../warm/messages";
-import { artifactKey, putArtifact } from "./artifacts";
+import { artifactKey, putArtifact, sha256Hex } from "./artifacts";
 import { INPUT_NAME } from "./ingest-stage";
 import { lifecycleStatements, startLifecycle } from "./lifecycle";
 
@@ -19,10 +20,12 @@ export interface CreatedJob {
 }
 
 /**
- * Turns a read upload into a job: write the job and its tasks (pending) in one D1 batch, send a message per
- * author in ≤100-message batches, then mark the sent tasks queued. A task whose send failed stays pending
- * and the cron sweep sends it again, so nothing is lost. Everything is validated before the batch: a
- * refused upload leaves no job and no idempotency key behind.
+ * Turns a read upload into a job: the file goes to R2 while the job, its tasks (`queued`), its stage rows
+ * and its first log line are written in one D1 batch; then a message per author goes out in ≤100-message
+ * batches while the job's Workflow instance starts. A task whose send failed goes back to `pending` and the
+ * sweeper sends it again; if the worker dies between the batch and the sends, the job's warm stage finds
+ * nothing moving and re-admits the tasks within a minute. Everything is validated before the batch: a
+ * refused upload leaves no job, no stored file and no idempotency key behind.
  */
 export async function createJob(
   env: Env,
@@ -38,33 +41,46 @@ export async function createJob(
   const jobId = crypto.randomUUID();
   const clock = phaseClock();
   const messages = rootMessages(jobId, read);
-  // The upload goes to R2 first: a job row always has its input stored (ingest's first check).
-  const stored = await putArtifact(env.ARTIFACTS, artifactKey(jobId, INPUT_NAME), input, "text/csv");
-  clock.lap("r2Put");
-  try {
-    await env.DB.batch([
-      ...createJobStatements(env.DB, jobRecord(jobId, read, idempotencyKey, now), read.parsed.authors),
-      ...lifecycleStatements(env.DB, jobId, stored.sha256, now),
-    ]);
-  } catch (error) {
+  const record = jobRecord(jobId, read, idempotencyKey, now);
+  const inputSha256 = await sha256Hex(input);
+  // The upload goes to R2 while the job is written: a put that fails fails the job before anything is sent
+  // (and ingest's first check would refuse a job whose input is missing).
+  const [stored, written] = await Promise.allSettled([
+    putArtifact(env.ARTIFACTS, artifactKey(jobId, INPUT_NAME), input, "text/csv", inputSha256),
+    env.DB.batch([
+      ...createJobStatements(env.DB, record, read.parsed.authors, "queued"),
+      ...lifecycleStatements(env.DB, jobId, inputSha256, now),
+    ]),
+  ]);
+  if (written.status === "rejected") {
     // Two uploads raced with the same Idempotency-Key: the loser answers with the winner's job.
-    if (idempotencyKey && String(error).includes("UNIQUE")) {
+    if (idempotencyKey && String(written.reason).includes("UNIQUE")) {
       const existing = await findJobByIdempotencyKey(env.DB, idempotencyKey);
       if (existing) return replay(existing, read.requestHash);
     }
-    throw error;
+    throw written.reason;
   }
-  clock.lap("d1Write");
-  // The instance starts while the messages go out: it only reads what the batch above committed.
+  if (stored.status === "rejected") {
+    await runSteps(env.DB, [stopJob(env.DB, jobId, "failed", Date.now())]);
+    throw new AppError({
+      code: "internal_error",
+      message: `the upload could not be stored: ${String(stored.reason)}`,
+      httpStatus: 503,
+      kind: "transient",
+    });
+  }
+  clock.lap("r2PutAndD1Write");
+  // Tasks were written `queued`; only the messages that could not be sent go back to `pending` (for the
+  // sweeper). The instance starts meanwhile: it only reads what the batch above committed.
   const [sent] = await Promise.all([
     sendChecked(warmQueue(env), messages).then(async (result) => {
       clock.lap("send");
-      if (result.sent.length > 0) await runSteps(env.DB, [markQueued(env.DB, result.sent, now)]);
-      clock.lap("markQueued");
+      if (result.unsent.length > 0) await runSteps(env.DB, [markPending(env.DB, result.unsent, now)]);
       return result;
     }),
     startLifecycle(env, jobId),
   ]);
+  clock.lap("workflowStarted");
   const job = await getJob(env.DB, jobId);
   if (!job) throw new AppError({ code: "internal_error", message: `job ${jobId} vanished after creation` });
   console.log(
