@@ -16,7 +16,7 @@ import { cacheAdminApi } from "./cache-admin";
 import type { AppEnv } from "./context";
 import { healthApi } from "./health";
 import { jobsApi } from "./jobs";
-import { openApiDocument } from "./openapi";
+import { openApiHandler } from "./openapi";
 import { warmingApi } from "./warming";
 
 export interface AppOptions {
@@ -79,8 +79,7 @@ export function createApp(options: AppOptions = {}) {
   app.route("/api/analytics", analyticsApi(options.analyticsFetch));
   app.route("/health", healthApi);
   // The dashboard (/, /jobs.html, /job.html) and the API reference (/docs) are static assets (public/).
-  let document: Promise<unknown> | undefined;
-  app.get("/openapi.json", async (c) => c.json(await (document ??= openApiDocument(app))));
+  app.get("/openapi.json", openApiHandler(app));
   app.notFound((c) =>
     c.json({ error: { code: "not_found", message: `no route for ${c.req.method} ${c.req.path}` } }, 404),
   );

@@ -229,3 +229,13 @@ describe("analytics: state", () => {
     }
   });
 });
+
+describe("/openapi.json in the worker", () => {
+  it("answers the generated document without a token", async () => {
+    const response = await createApp().fetch(new Request("http://kindling.test/openapi.json"), env);
+    expect(response.status).toBe(200);
+    const document = (await response.json()) as { openapi: string; paths: Record<string, unknown> };
+    expect(document.openapi).toBe("3.1.0");
+    expect(Object.keys(document.paths)).toContain("/api/analytics/throughput");
+  });
+});
