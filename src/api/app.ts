@@ -78,7 +78,7 @@ export function createApp(options: AppOptions = {}) {
   app.route("/api/cache", cacheAdminApi);
   app.route("/api/analytics", analyticsApi(options.analyticsFetch));
   app.route("/health", healthApi);
-  // The dashboard (/, /jobs.html, /job.html) and the API reference (/docs) are static assets (public/).
+  // The dashboard (/, /jobs, /job?id=) and the API reference (/docs) are static assets (public/).
   app.get("/openapi.json", openApiHandler(app));
   app.notFound((c) =>
     c.json({ error: { code: "not_found", message: `no route for ${c.req.method} ${c.req.path}` } }, 404),
