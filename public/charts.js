@@ -11,6 +11,7 @@ export function hourlyChart(container, rows, series) {
   const nonzero = data.slice(1).reduce((n, ys) => n + ys.filter((y) => y !== null && y !== 0).length, 0);
   container.dataset.points = String(xs.length);
   container.dataset.nonzero = String(nonzero);
+  container.dataset.colors = series.map((s) => s.color).join(" ");
   const existing = charts.get(container);
   if (existing) {
     existing.setData(data);

@@ -67,20 +67,26 @@ async function renderFailures() {
   fillBody($("failures"), rows, "no failures", 6);
 }
 
-async function renderLog() {
-  if (logAvailable === false) return;
-  const response = await api(`/api/jobs/${jobId}/log?tail=50`, { allow401: true });
+/**
+ * The log tail, where the deployment has one: its URL comes from the job JSON (links.log), or, for jobs
+ * run as workflows (they carry `stages`), the conventional /api/jobs/:id/log. Never probed blindly: a
+ * 404 would show as an error in the browser's console.
+ */
+async function renderLog(job) {
+  const path = job.links?.log ?? (job.stages ? `/api/jobs/${jobId}/log` : null);
+  if (!path || logAvailable === false) return;
+  const response = await api(path, { allow401: true });
   logAvailable = response.ok;
   if (!response.ok) return;
   $("log-section").hidden = false;
   const text = await response.text();
-  $("log").textContent = text.split("\n").slice(-50).join("\n");
+  $("log").textContent = text.trimEnd().split("\n").slice(-50).join("\n");
 }
 
 async function refresh() {
   const job = await apiJson(`/api/jobs/${jobId}`);
   renderProgress(job);
-  await Promise.all([renderFailures(), renderLog()]);
+  await Promise.all([renderFailures(), renderLog(job)]);
   showMessage(`updated ${new Date().toLocaleTimeString()}`);
 }
 
