@@ -4,7 +4,7 @@ import { openTaskCounts } from "../db/analytics";
 import { cacheStatsSince } from "../db/cache-stats";
 import { deadLetterCountStatement } from "../db/jobs";
 import { analyticsEngineEvents } from "./analytics-engine";
-import type { EventsBackend } from "./backend";
+import type { EventsBackend, HourlyWarm } from "./backend";
 import { d1Events } from "./d1";
 import { fillHours, windowStart } from "./hours";
 import type { backlog, cacheSeries, dlqDepth, failuresSeries, throughputSeries } from "./schemas";
@@ -33,6 +33,8 @@ export class AnalyticsQueries {
   private readonly db: D1Database;
   private readonly config: Config;
   private readonly queue: Queue | undefined;
+  /** The overview asks for throughput and failures of the same window: one events query serves both. */
+  private readonly warmRows = new Map<string, Promise<HourlyWarm[]>>();
 
   constructor(events: EventsBackend, db: D1Database, config: Config, queue?: Queue) {
     this.events = events;
@@ -44,7 +46,7 @@ export class AnalyticsQueries {
   /** Seed 001: authors processed and works cached per hour. */
   async throughput(hours: number, now: number): Promise<z.infer<typeof throughputSeries>> {
     const start = windowStart(now, hours);
-    const rows = await this.events.warmByHour(start, hours);
+    const rows = await this.warmByHour(start, hours);
     return {
       backend: this.events.name,
       hours,
@@ -59,7 +61,7 @@ export class AnalyticsQueries {
 
   async failures(hours: number, now: number): Promise<z.infer<typeof failuresSeries>> {
     const start = windowStart(now, hours);
-    const rows = await this.events.warmByHour(start, hours);
+    const rows = await this.warmByHour(start, hours);
     return {
       backend: this.events.name,
       hours,
@@ -70,6 +72,16 @@ export class AnalyticsQueries {
         subrequests: r?.subrequests ?? 0,
       })),
     };
+  }
+
+  private warmByHour(start: number, hours: number): Promise<HourlyWarm[]> {
+    const key = `${start}:${hours}`;
+    let rows = this.warmRows.get(key);
+    if (!rows) {
+      rows = this.events.warmByHour(start, hours);
+      this.warmRows.set(key, rows);
+    }
+    return rows;
   }
 
   /** The read API's cache hit rate per hour (cache_stats in D1 under both backends). */

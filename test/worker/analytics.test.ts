@@ -163,8 +163,11 @@ describe("analytics: seed 001's hourly query on both backends", () => {
     const now = Date.now();
     await seed(now);
     const d1 = (await (await callAsAdmin("/api/analytics/overview")).json()) as Record<string, unknown>;
-    const app = createApp({ analyticsFetch: aeStandIn(now, []) });
+    const seen: string[] = [];
+    const app = createApp({ analyticsFetch: aeStandIn(now, seen) });
     const ae = (await (await get(app, "/api/analytics/overview", aeEnv)).json()) as Record<string, unknown>;
+    // Throughput and failures come from one SQL API request.
+    expect(seen).toEqual([PINNED_SQL]);
     const failures = (o: Record<string, unknown>) => (o.failures as { rows: unknown[] }).rows;
     expect(failures(ae)).toEqual(failures(d1));
     const thisHour = failures(d1)[23] as { failed: number; retried: number };
