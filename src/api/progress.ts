@@ -2,10 +2,29 @@ import type { StateCount } from "../db/jobs";
 import { type JobRow, type TaskStatus, TERMINAL_TASK_STATUSES } from "../db/types";
 import type { JobProgress, StateCounts } from "./job-responses";
 
-const STATES: TaskStatus[] = ["pending", "queued", "running", "done", "skipped", "failed", "dead"];
+const STATES: TaskStatus[] = [
+  "pending",
+  "queued",
+  "running",
+  "done",
+  "skipped",
+  "failed",
+  "dead",
+  "cancelled",
+];
 
 function emptyCounts(): StateCounts {
-  return { total: 0, pending: 0, queued: 0, running: 0, done: 0, skipped: 0, failed: 0, dead: 0 };
+  return {
+    total: 0,
+    pending: 0,
+    queued: 0,
+    running: 0,
+    done: 0,
+    skipped: 0,
+    failed: 0,
+    dead: 0,
+    cancelled: 0,
+  };
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -17,7 +36,8 @@ function identity(job: JobRow) {
 }
 
 export function summarizeJob(job: JobRow) {
-  const finished = job.done_count + job.skipped_count + job.failed_count + job.dead_count;
+  const finished =
+    job.done_count + job.skipped_count + job.failed_count + job.dead_count + job.cancelled_count;
   return {
     ...identity(job),
     tasks: job.total_tasks,

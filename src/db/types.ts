@@ -1,5 +1,22 @@
-export type JobStatus = "queued" | "running" | "completed" | "completed_with_errors";
-export type TaskStatus = "pending" | "queued" | "running" | "done" | "skipped" | "failed" | "dead";
+export type JobStatus =
+  | "queued"
+  | "running"
+  | "paused"
+  | "completed"
+  | "completed_with_errors"
+  | "cancelled"
+  | "failed";
+export type JobKind = "upload" | "refresh";
+export type TaskStatus =
+  | "pending"
+  | "queued"
+  | "running"
+  | "done"
+  | "skipped"
+  | "failed"
+  | "dead"
+  | "cancelled";
+export type TaskKind = "author" | "isbn";
 
 export const OPEN_TASK_STATUSES = ["pending", "queued", "running"] as const satisfies readonly TaskStatus[];
 export const TERMINAL_TASK_STATUSES = [
@@ -7,6 +24,7 @@ export const TERMINAL_TASK_STATUSES = [
   "skipped",
   "failed",
   "dead",
+  "cancelled",
 ] as const satisfies readonly TaskStatus[];
 export type TerminalTaskStatus = (typeof TERMINAL_TASK_STATUSES)[number];
 
@@ -15,6 +33,7 @@ export const OPEN_SQL = "('pending', 'queued', 'running')";
 
 export interface JobRow {
   id: string;
+  kind: JobKind;
   status: JobStatus;
   max_depth: number;
   priority: string;
@@ -30,6 +49,7 @@ export interface JobRow {
   skipped_count: number;
   failed_count: number;
   dead_count: number;
+  cancelled_count: number;
   works_cached: number;
   created_at: number;
   started_at: number | null;
@@ -41,6 +61,7 @@ export interface JobRow {
 export interface TaskRow {
   job_id: string;
   author_key: string;
+  kind: TaskKind;
   author_name: string;
   depth: number;
   parent_key: string | null;

@@ -15,6 +15,7 @@ const COUNTER_COLUMN: Record<TerminalTaskStatus, string> = {
   skipped: "skipped_count",
   failed: "failed_count",
   dead: "dead_count",
+  cancelled: "cancelled_count",
 };
 
 /**
