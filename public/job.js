@@ -2,7 +2,7 @@ import { api, apiJson, fillBody, row, runPage, showMessage, when } from "./commo
 
 const $ = (id) => document.getElementById(id);
 const jobId = new URLSearchParams(location.search).get("id") ?? "";
-const STATES = ["pending", "queued", "running", "done", "skipped", "failed", "dead"];
+const STATES = ["pending", "queued", "running", "done", "skipped", "failed", "dead", "cancelled"];
 /** Whether the log route exists on this deployment (#12 adds it): asked once. */
 let logAvailable;
 
@@ -14,16 +14,16 @@ function renderProgress(job) {
   $("eta").textContent =
     job.etaSeconds === null ? "" : job.etaSeconds === 0 ? "nothing open" : `about ${job.etaSeconds} s left`;
   const c = job.counts;
-  $("finished").textContent = `${c.done + c.skipped + c.failed + c.dead} / ${c.total}`;
+  $("finished").textContent = `${c.done + c.skipped + c.failed + c.dead + (c.cancelled ?? 0)} / ${c.total}`;
   $("tasks-detail").textContent = `${c.pending} pending · ${c.queued} queued · ${c.running} running`;
   $("works").textContent = String(job.worksCached);
   $("dead").textContent = String(job.deadLetters);
   $("card-dead").classList.toggle("alert", job.deadLetters > 0);
   const depthRows = job.byDepth.map((d) =>
-    row([d.depth, ...STATES.map((s) => d[s]), d.total], [1, 2, 3, 4, 5, 6, 7, 8]),
+    row([d.depth, ...STATES.map((s) => d[s] ?? 0), d.total], [1, 2, 3, 4, 5, 6, 7, 8, 9]),
   );
-  depthRows.push(row(["all", ...STATES.map((s) => c[s]), c.total], [1, 2, 3, 4, 5, 6, 7, 8]));
-  fillBody($("by-depth"), depthRows, "no tasks", 9);
+  depthRows.push(row(["all", ...STATES.map((s) => c[s] ?? 0), c.total], [1, 2, 3, 4, 5, 6, 7, 8, 9]));
+  fillBody($("by-depth"), depthRows, "no tasks", 10);
   // Sections that appear once the job JSON carries them (kinds: #11's ISBN items; stages: #12's workflows).
   if (job.byKind) {
     $("by-kind-section").hidden = false;

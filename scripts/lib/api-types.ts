@@ -391,7 +391,7 @@ export interface operations {
                     "application/json": {
                         jobId: string;
                         /** @enum {string} */
-                        status: "queued" | "running" | "completed" | "completed_with_errors";
+                        status: "queued" | "running" | "paused" | "completed" | "completed_with_errors" | "cancelled" | "failed";
                         format: string;
                         rows: number;
                         maxDepth: number;
@@ -425,7 +425,7 @@ export interface operations {
                     "application/json": {
                         jobId: string;
                         /** @enum {string} */
-                        status: "queued" | "running" | "completed" | "completed_with_errors";
+                        status: "queued" | "running" | "paused" | "completed" | "completed_with_errors" | "cancelled" | "failed";
                         format: string;
                         rows: number;
                         maxDepth: number;
@@ -489,7 +489,7 @@ export interface operations {
                     "application/json": {
                         jobId: string;
                         /** @enum {string} */
-                        status: "queued" | "running" | "completed" | "completed_with_errors";
+                        status: "queued" | "running" | "paused" | "completed" | "completed_with_errors" | "cancelled" | "failed";
                         format: string;
                         filename: string | null;
                         maxDepth: number;
@@ -505,6 +505,7 @@ export interface operations {
                             skipped: number;
                             failed: number;
                             dead: number;
+                            cancelled: number;
                         };
                         byDepth: {
                             total: number;
@@ -515,6 +516,7 @@ export interface operations {
                             skipped: number;
                             failed: number;
                             dead: number;
+                            cancelled: number;
                             depth: number;
                         }[];
                         worksCached: number;

@@ -9,7 +9,12 @@ import { errorMessage } from "./processes.ts";
 import { sleep } from "./sleep.ts";
 
 /** Job statuses after which nothing more happens to the job (until a redrive). */
-export const FINISHED: ReadonlySet<JobProgress["status"]> = new Set(["completed", "completed_with_errors"]);
+export const FINISHED: ReadonlySet<JobProgress["status"]> = new Set([
+  "completed",
+  "completed_with_errors",
+  "cancelled",
+  "failed",
+]);
 
 /** A poll that brought no progress: the request failed, or the API answered something else. */
 export interface PollFailure {

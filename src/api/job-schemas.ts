@@ -6,7 +6,15 @@ import type { JobCreated, JobProgress, StateCounts } from "./job-responses";
  * client). Each is tied to its interface in job-responses.ts at compile time: change one, the other must
  * follow or typecheck fails.
  */
-const jobStatus = z.enum(["queued", "running", "completed", "completed_with_errors"]);
+const jobStatus = z.enum([
+  "queued",
+  "running",
+  "paused",
+  "completed",
+  "completed_with_errors",
+  "cancelled",
+  "failed",
+]);
 const stateCounts = z.object({
   total: z.number().int(),
   pending: z.number().int(),
@@ -16,6 +24,7 @@ const stateCounts = z.object({
   skipped: z.number().int(),
   failed: z.number().int(),
   dead: z.number().int(),
+  cancelled: z.number().int(),
 });
 
 export const jobCreatedSchema = z.object({
