@@ -14,43 +14,41 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ ok: boolean; ms: number
   }
 }
 
+const healthDoc = describeRoute({
+  tags: ["health"],
+  summary: "D1, KV and queue checks, breakers and the dead-letter alert (no token)",
+  responses: { 200: { description: "All checks pass" }, 503: { description: "Degraded" } },
+});
+
 /** Do D1, KV and the queue bindings answer? 200 when all do, 503 otherwise. */
-export const healthApi = new Hono<AppEnv>().get(
-  "/",
-  describeRoute({
-    tags: ["health"],
-    summary: "D1, KV and queue checks, breakers and the dead-letter alert (no token)",
-    responses: { 200: { description: "All checks pass" }, 503: { description: "Degraded" } },
-  }),
-  async (c) => {
-    let deadLetters = 0;
-    const [d1, kv] = await Promise.all([
-      timed(async () => {
-        const row = await deadLetterCountStatement(c.env.DB).first<{ n: number }>();
-        deadLetters = Number(row?.n ?? 0);
-      }),
-      // Raw KV on purpose: health reports KV itself, not the fail-open layer that hides its failures.
-      timed(() => c.env.CACHE.get("health:probe")),
-    ]);
-    const queues = {
-      ok: typeof c.env.WARM_QUEUE?.sendBatch === "function" && typeof c.env.DLQ?.send === "function",
-    };
-    const ok = d1.ok && kv.ok && queues.ok;
-    const threshold = c.var.config.DLQ_ALERT_THRESHOLD;
-    return c.json(
-      {
-        status: ok ? "ok" : "degraded",
-        checks: { d1, kv, queues },
-        deadLetters: { count: deadLetters, threshold, alert: deadLetters > threshold },
-        breakers: {
-          /** The read API's KV breaker and the warmer's: readers cannot open the warmer's. */
-          kv: c.var.kvBreaker.snapshot(),
-          kvWarmer: isolateKvBreaker.snapshot(),
-          openlibrary: c.var.providerBreakers.openlibrary.snapshot(),
-          googlebooks: c.var.providerBreakers.googlebooks.snapshot(),
-        },
+export const healthApi = new Hono<AppEnv>().get("/", healthDoc, async (c) => {
+  let deadLetters = 0;
+  const [d1, kv] = await Promise.all([
+    timed(async () => {
+      const row = await deadLetterCountStatement(c.env.DB).first<{ n: number }>();
+      deadLetters = Number(row?.n ?? 0);
+    }),
+    // Raw KV on purpose: health reports KV itself, not the fail-open layer that hides its failures.
+    timed(() => c.env.CACHE.get("health:probe")),
+  ]);
+  const queues = {
+    ok: typeof c.env.WARM_QUEUE?.sendBatch === "function" && typeof c.env.DLQ?.send === "function",
+  };
+  const ok = d1.ok && kv.ok && queues.ok;
+  const threshold = c.var.config.DLQ_ALERT_THRESHOLD;
+  return c.json(
+    {
+      status: ok ? "ok" : "degraded",
+      checks: { d1, kv, queues },
+      deadLetters: { count: deadLetters, threshold, alert: deadLetters > threshold },
+      breakers: {
+        /** The read API's KV breaker and the warmer's: readers cannot open the warmer's. */
+        kv: c.var.kvBreaker.snapshot(),
+        kvWarmer: isolateKvBreaker.snapshot(),
+        openlibrary: c.var.providerBreakers.openlibrary.snapshot(),
+        googlebooks: c.var.providerBreakers.googlebooks.snapshot(),
       },
-      ok ? 200 : 503,
-    );
-  },
-);
+    },
+    ok ? 200 : 503,
+  );
+});
