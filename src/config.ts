@@ -53,6 +53,11 @@ const configSchema = z.object({
   WARM_STALL_SECONDS: positiveNumber(60),
   /** Done items whose cache entries verify checks. */
   VERIFY_SAMPLE_SIZE: nonNegativeNumber(200),
+  /** Analytics Engine SQL API (secrets): with both set, the analytics routes read AE instead of D1. */
+  ANALYTICS_ACCOUNT_ID: z.string().optional(),
+  ANALYTICS_READ_TOKEN: z.string().optional(),
+  ANALYTICS_DATASET: z.string().default("kindling_warming"),
+  ANALYTICS_API_BASE: z.string().url().optional(),
 });
 
 export type Config = z.infer<typeof configSchema> & {

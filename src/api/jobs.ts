@@ -9,6 +9,8 @@ import { redriveJob } from "../warm/redrive";
 import { acceptUpload } from "./accept-upload";
 import { jobReadLinks, requireReader, requireToken } from "./auth";
 import type { AppEnv } from "./context";
+import { answers, jobCreatedDoc } from "./job-docs";
+import { jobFailuresSchema, jobProgressSchema } from "./job-schemas";
 import { jobView } from "./job-view";
 import { summarizeJob } from "./progress";
 import { validate } from "./validation";
@@ -33,16 +35,27 @@ const uploadQuery = z.object({
 });
 
 export const jobsApi = new Hono<AppEnv>()
-  .post("/", requireToken, validate("header", idempotencyHeader), validate("query", uploadQuery), (c) =>
-    acceptUpload(c, c.req.valid("header")["idempotency-key"] ?? null),
+  .post(
+    "/",
+    jobCreatedDoc,
+    requireToken,
+    validate("header", idempotencyHeader),
+    validate("query", uploadQuery),
+    (c) => acceptUpload(c, c.req.valid("header")["idempotency-key"] ?? null),
   )
   .get("/", requireReader, validate("query", listQuery), async (c) => {
     const jobs = await listRecentJobs(c.env.DB, c.req.valid("query").limit);
     return c.json({ jobs: jobs.map(summarizeJob) });
   })
-  .get("/:id", requireReader, validate("param", jobIdParam), async (c) => {
-    return c.json(await jobView(c.env.DB, c.req.valid("param").id));
-  })
+  .get(
+    "/:id",
+    answers("A job's progress", jobProgressSchema),
+    requireReader,
+    validate("param", jobIdParam),
+    validate("query", z.object(readKeyQuery)),
+    // The progress, plus the lifecycle (#12): `stage` and `stages` (see job-view.ts).
+    async (c) => c.json(await jobView(c.env.DB, c.req.valid("param").id)),
+  )
   .post("/:id/retry", requireToken, validate("param", jobIdParam), async (c) => {
     const result = await redriveJob(c.env, c.req.valid("param").id, Date.now());
     await rerunAfterRedrive(c.env, result.jobId);
@@ -60,6 +73,7 @@ export const jobsApi = new Hono<AppEnv>()
   })
   .get(
     "/:id/failures",
+    answers("A job's failed and dead tasks, paginated", jobFailuresSchema),
     requireReader,
     validate("param", jobIdParam),
     validate("query", failuresQuery),
