@@ -254,7 +254,12 @@ export async function snapshotWorker(): Promise<CodeSnapshot> {
   // and reloads the worker, losing its in-memory counters and modes, whenever they change.
   writeFileSync(
     join(outAbs, "wrangler.toml"),
-    `no_bundle = true\n${config.replace(/^main\s*=.*$/m, 'main = "entry.js"')}`,
+    `no_bundle = true\n${config
+      .replace(/^main\s*=.*$/m, 'main = "entry.js"')
+      // The copy lives outside the repository: the dashboard's assets are served from the repository's
+      // public/ as they are, and the asset build step is not run again for the snapshot.
+      .replace(/^directory\s*=\s*"\.\/public"/m, `directory = ${JSON.stringify(join(REPO_ROOT, "public"))}`)
+      .replace(/^\[build\]\ncommand\s*=.*\n/m, "")}`,
   );
   snapshot = {
     commit: git(["rev-parse", "--short", "HEAD"]),
