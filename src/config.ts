@@ -26,6 +26,8 @@ const configSchema = z.object({
   GOOGLE_BOOKS_ENABLED: flag("true"),
   GOOGLE_BOOKS_RATE_PER_SECOND: nonNegativeNumber(5),
   GOOGLE_BOOKS_API_KEY: z.string().optional(),
+  /** complement: Google Books only for ISBNs and authors Open Library has nothing for; always: every item. */
+  GOOGLE_BOOKS_ROLE: z.enum(["complement", "always"]).default("complement"),
   USER_AGENT_CONTACT: z.string().default("ops@kindling.example"),
   MAX_WORKS_PER_AUTHOR: positiveNumber(200),
   UPSTREAM_TIMEOUT_MS: positiveNumber(10_000),

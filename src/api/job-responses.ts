@@ -18,6 +18,11 @@ export interface JobCreated {
   priority: string;
   authorsQueued: number;
   authorsPending: number;
+  /** ISBN work items (the reader's own books, deduped by ISBN-13): queued, and left pending for the sweep. */
+  isbnsQueued: number;
+  isbnsPending: number;
+  /** Rows whose ISBN cells hold no usable ISBN (Excel's `9.78053E+12`, ASINs, bad check digits): not warmed. */
+  isbnsUnusable: { count: number; examples: { row: number; value: string; reason: string }[] };
   duplicatesSkipped: number;
   /** Rows with a value past a limit (e.g. an author name over 300 characters): not warmed. */
   rowsRejected: number;

@@ -1,4 +1,4 @@
-import { chunkJson, type JobRow, OPEN_SQL } from "./types";
+import { chunkJson, type JobRow, OPEN_SQL, type TaskKind } from "./types";
 
 export interface NewJob {
   id: string;
@@ -16,9 +16,11 @@ export interface NewJob {
 export interface NewRootTask {
   key: string;
   name: string;
+  /** Absent: an author. */
+  kind?: TaskKind;
 }
 
-/** The job row and all its depth-0 tasks (status pending), as one atomic batch. */
+/** The job row and all its depth-0 tasks, authors and ISBN items (status pending), as one atomic batch. */
 export function createJobStatements(
   db: D1Database,
   job: NewJob,
@@ -45,12 +47,16 @@ export function createJobStatements(
         job.now,
       ),
   ];
-  for (const chunk of chunkJson(authors.map((a) => ({ k: a.key, n: a.name })))) {
+  const rows = authors.map((a) =>
+    a.kind === "isbn" ? { k: a.key, n: a.name, t: "isbn" } : { k: a.key, n: a.name },
+  );
+  for (const chunk of chunkJson(rows)) {
     statements.push(
       db
         .prepare(
-          `INSERT INTO tasks (job_id, author_key, author_name, depth, status, created_at, updated_at)
-           SELECT ?1, value ->> 'k', value ->> 'n', 0, 'pending', ?2, ?2 FROM json_each(?3)`,
+          `INSERT INTO tasks (job_id, author_key, kind, author_name, depth, status, created_at, updated_at)
+           SELECT ?1, value ->> 'k', COALESCE(value ->> 't', 'author'), value ->> 'n', 0, 'pending', ?2, ?2
+           FROM json_each(?3)`,
         )
         .bind(job.id, job.now, chunk),
     );

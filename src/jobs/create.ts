@@ -1,16 +1,20 @@
-import { createJobStatements, findJobByIdempotencyKey, getJob } from "../db/jobs";
+import { createJobStatements, findJobByIdempotencyKey, getJob, type NewRootTask } from "../db/jobs";
 import { runSteps } from "../db/step";
 import { markQueued } from "../db/tasks";
 import type { JobRow } from "../db/types";
 import { AppError, badRequest } from "../errors";
+import { isbnItemKey, isbnOfItemKey } from "../ingest/isbn";
 import type { ReadExport } from "../ingest/read-export";
 import { partitionValid, sendChecked, type WarmMessage, warmMessageFor, warmQueue } from "../warm/messages";
 
 export interface CreatedJob {
   job: JobRow;
-  /** Depth-0 tasks whose message is on the queue, and those left pending for the sweep. */
+  /** Depth-0 author tasks whose message is on the queue, and those left pending for the sweep. */
   queued: number;
   pending: number;
+  /** The same for the ISBN items. */
+  isbnsQueued: number;
+  isbnsPending: number;
   /** The job already existed under this Idempotency-Key (same file and options). */
   replayed: boolean;
 }
@@ -29,19 +33,18 @@ export async function createJob(
 ): Promise<CreatedJob> {
   if (idempotencyKey) {
     const existing = await findJobByIdempotencyKey(env.DB, idempotencyKey);
-    if (existing) return replay(existing, read.requestHash);
+    if (existing) return replay(existing, read);
   }
   const jobId = crypto.randomUUID();
-  const messages = rootMessages(jobId, read);
+  const roots = rootTasks(read);
+  const messages = rootMessages(jobId, read, roots);
   try {
-    await env.DB.batch(
-      createJobStatements(env.DB, jobRecord(jobId, read, idempotencyKey, now), read.parsed.authors),
-    );
+    await env.DB.batch(createJobStatements(env.DB, jobRecord(jobId, read, idempotencyKey, now), roots));
   } catch (error) {
     // Two uploads raced with the same Idempotency-Key: the loser answers with the winner's job.
     if (idempotencyKey && String(error).includes("UNIQUE")) {
       const existing = await findJobByIdempotencyKey(env.DB, idempotencyKey);
-      if (existing) return replay(existing, read.requestHash);
+      if (existing) return replay(existing, read);
     }
     throw error;
   }
@@ -59,13 +62,29 @@ export async function createJob(
       unsent: sent.unsent.length,
     }),
   );
-  return { job, queued: sent.sent.length, pending: sent.unsent.length, replayed: false };
+  const isbnsSent = sent.sent.filter((m) => isbnOfItemKey(m.authorKey) !== null).length;
+  return {
+    job,
+    queued: sent.sent.length - isbnsSent,
+    pending: sent.unsent.length - (read.parsed.isbns.length - isbnsSent),
+    isbnsQueued: isbnsSent,
+    isbnsPending: read.parsed.isbns.length - isbnsSent,
+    replayed: false,
+  };
 }
 
-/** One message per depth-0 author, each checked against the message schema before anything is written. */
-function rootMessages(jobId: string, { parsed, meta }: ReadExport): WarmMessage[] {
+/** Depth-0 tasks: every author, then every ISBN item (its display name is the ISBN-13 itself). */
+function rootTasks({ parsed }: ReadExport): NewRootTask[] {
+  return [
+    ...parsed.authors,
+    ...parsed.isbns.map((isbn13) => ({ key: isbnItemKey(isbn13), name: isbn13, kind: "isbn" as const })),
+  ];
+}
+
+/** One message per depth-0 task, each checked against the message schema before anything is written. */
+function rootMessages(jobId: string, { parsed, meta }: ReadExport, roots: NewRootTask[]): WarmMessage[] {
   const { valid, invalid } = partitionValid(
-    parsed.authors.map((a) =>
+    roots.map((a) =>
       warmMessageFor({
         job_id: jobId,
         author_key: a.key,
@@ -104,7 +123,7 @@ function jobRecord(
   };
 }
 
-function replay(job: JobRow, requestHash: string): CreatedJob {
+function replay(job: JobRow, { requestHash, parsed }: ReadExport): CreatedJob {
   if (job.request_hash !== requestHash) {
     throw new AppError({
       code: "idempotency_key_reused",
@@ -114,5 +133,14 @@ function replay(job: JobRow, requestHash: string): CreatedJob {
       details: { jobId: job.id },
     });
   }
-  return { job, queued: job.root_tasks, pending: 0, replayed: true };
+  // Same file and options, so the same parse: its ISBN items are the root tasks that are not authors.
+  const isbns = Math.min(parsed.isbns.length, job.root_tasks);
+  return {
+    job,
+    queued: job.root_tasks - isbns,
+    pending: 0,
+    isbnsQueued: isbns,
+    isbnsPending: 0,
+    replayed: true,
+  };
 }

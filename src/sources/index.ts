@@ -94,7 +94,7 @@ export function enabledSources(config: Config): SourceName[] {
   return sources;
 }
 
-function upstreamDeps(ctx: SourcesContext, counter: { requests: number }): UpstreamDeps {
+export function upstreamDeps(ctx: SourcesContext, counter: { requests: number }): UpstreamDeps {
   return {
     fetch: ctx.fetch,
     userAgent: ctx.config.userAgent,

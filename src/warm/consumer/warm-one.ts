@@ -1,9 +1,8 @@
-import { cacheKeys } from "../../cache/keys";
 import type { Cache } from "../../cache/kv";
 import { classifyFailure, DeferError } from "../../errors";
 import type { Budget } from "../../lib/budget";
 import { fetchAuthorWorks, worstCaseSubrequests } from "../../sources";
-import { isFreshEnough, type ProcessedMarker } from "../marker";
+import { isFreshEnough, markerKey, type ProcessedMarker } from "../marker";
 import type { WarmMessage } from "../messages";
 import { backoff, DEFER_DELAY_SECONDS, type Outcome, type WarmDeps } from "./types";
 
@@ -18,7 +17,7 @@ export async function warmOne(
   subrequests: Budget,
   deps: WarmDeps,
 ): Promise<Outcome> {
-  const marker = await cache.get<ProcessedMarker>(cacheKeys.processedMarker(body.authorName));
+  const marker = await cache.get<ProcessedMarker>(markerKey(body));
   if (marker && isFreshEnough(marker, body, deps.now())) return { kind: "skipped", body, marker };
   // Reserve this author's worst case so authors finish one by one instead of all starving together.
   const reservation = await subrequests.reserve(
@@ -37,13 +36,19 @@ export async function warmOne(
     });
     return { kind: "done", body, works: result.works, reports: result.reports, requests: result.requests };
   } catch (error) {
-    return failed(error, body, attempt, deps);
+    return failureOutcome(error, { body, message: { attempts: attempt } }, deps);
   } finally {
     reservation.release();
   }
 }
 
-function failed(error: unknown, body: WarmMessage, attempt: number, deps: WarmDeps): Outcome {
+/** What a thrown error means for one item: our own limits defer it, a source's verdict fails or retries it. */
+export function failureOutcome(
+  error: unknown,
+  { body, message }: { body: WarmMessage; message: { attempts: number } },
+  deps: WarmDeps,
+): Outcome {
+  const attempt = message.attempts;
   if (error instanceof DeferError) {
     const delaySeconds = Math.max(DEFER_DELAY_SECONDS, error.retryAfterSeconds ?? 0);
     const reason = error.code === "budget_exhausted" ? "invocation budget reached" : error.message;

@@ -26,6 +26,7 @@ import {
   mulberry32,
   worksForAuthor,
 } from "./catalogue.ts";
+import { exportBook, openLibraryKnowsIsbn } from "./export-catalogue.ts";
 import { RECORDED_BODIES } from "./recorded.ts";
 
 export interface FaultConfig {
@@ -269,6 +270,42 @@ function rememberedWorksForAuthor(name: string): CatalogueWork[] {
   return works;
 }
 
+/** A remembered work listing this ISBN, else a book of the bundled exports. */
+function workByIsbn(raw: string): CatalogueWork | undefined {
+  const isbn = raw.replace(/[^0-9Xx]/g, "").toUpperCase();
+  return worksByIsbn.get(isbn) ?? exportBook(isbn);
+}
+
+/** `q=isbn:A OR isbn:B …` (Open Library's grouped lookup): the ISBNs, or null when q is not only that. */
+export function isbnOrTerms(q: string | null): string[] | null {
+  if (q === null) return null;
+  const terms = q.split(/\s+OR\s+/);
+  const isbns: string[] = [];
+  for (const term of terms) {
+    const m = /^\(?\s*isbn:\s*"?([0-9Xx-]+)"?\s*\)?$/.exec(term.trim());
+    if (!m?.[1]) return null;
+    isbns.push(m[1].replace(/-/g, "").toUpperCase());
+  }
+  return isbns.length > 0 ? isbns : null;
+}
+
+/**
+ * Works listing any of the ISBNs, once each, as Open Library answers a grouped query: the work, with the
+ * editions that matched under `editions.docs`. About 1 in 20 of the exports' ISBNs is unknown to Open
+ * Library here (Google Books knows them), so the complement path is exercised.
+ */
+function worksForIsbns(isbns: readonly string[]): { work: CatalogueWork; matched: string[] }[] {
+  const byKey = new Map<string, { work: CatalogueWork; matched: string[] }>();
+  for (const isbn of isbns) {
+    const work = worksByIsbn.get(isbn) ?? (openLibraryKnowsIsbn(isbn) ? exportBook(isbn) : undefined);
+    if (!work) continue;
+    const entry = byKey.get(work.key) ?? { work, matched: [] };
+    entry.matched.push(isbn);
+    byKey.set(work.key, entry);
+  }
+  return [...byKey.values()];
+}
+
 /** Works matching an ISBN and/or title (and author, when given), from everything generated so far. */
 function searchWorks(query: {
   isbn: string | null;
@@ -278,7 +315,7 @@ function searchWorks(query: {
   if (query.author !== null) rememberedWorksForAuthor(query.author);
   let found: CatalogueWork[];
   if (query.isbn !== null) {
-    const w = worksByIsbn.get(query.isbn.replace(/[^0-9Xx]/g, "").toUpperCase());
+    const w = workByIsbn(query.isbn);
     found = w ? [w] : [];
   } else if (query.title !== null) {
     const wanted = titleKey(query.title);
@@ -385,6 +422,8 @@ function openLibrarySearch(url: URL, name: string | null): Answer {
   const fieldList = rawFields === null ? [] : rawFields.split(",").map((f) => f.trim());
   const fields = rawFields === null || fieldList.includes("*") ? null : new Set(fieldList);
 
+  const isbnTerms = isbnOrTerms(url.searchParams.get("q"));
+  if (isbnTerms !== null) return openLibraryIsbnSearch(url, isbnTerms, start, effLimit, fields);
   const isbn = url.searchParams.get("isbn");
   const title = url.searchParams.get("title");
   const works =
@@ -402,15 +441,51 @@ function openLibrarySearch(url: URL, name: string | null): Answer {
   });
 }
 
+function openLibraryIsbnSearch(
+  url: URL,
+  isbns: string[],
+  start: number,
+  limit: number,
+  fields: Set<string> | null,
+): Answer {
+  const found = worksForIsbns(isbns);
+  const withEditions = fields === null || fields.has("editions");
+  return json(200, {
+    numFound: found.length,
+    start,
+    numFoundExact: true,
+    num_found: found.length,
+    q: url.searchParams.get("q") ?? "",
+    docs: found.slice(start, start + limit).map(({ work, matched }) => ({
+      ...openLibraryDoc(work, fields),
+      ...(withEditions
+        ? {
+            editions: {
+              numFound: matched.length,
+              start: 0,
+              numFoundExact: true,
+              docs: matched.map((isbn) => ({
+                key: `/books/OL${fnv1a(isbn) + 1}M`,
+                title: work.title,
+                isbn: [isbn],
+              })),
+            },
+          }
+        : {}),
+    })),
+  });
+}
+
 function googleVolume(w: CatalogueWork): Record<string, unknown> {
   const id = googleVolumeId(w.key);
   const isbn13 = w.isbn13s[0];
   const isbn10 = w.isbn10s[0];
+  // A 979 ISBN has no ISBN-10: the volume then lists its ISBN-13 alone.
   const industryIdentifiers =
-    isbn13 !== undefined && isbn10 !== undefined
+    isbn13 !== undefined
       ? [
           { type: "ISBN_13", identifier: isbn13 },
-          { type: "ISBN_10", identifier: isbn10 },
+          ...(isbn10 ? [{ type: "ISBN_10", identifier: isbn10 }] : []),
         ]
       : [{ type: "OTHER", identifier: `OCLC:${(fnv1a(w.key) % 900_000_000) + 100_000_000}` }];
   return {
@@ -478,7 +553,10 @@ function matchEndpoint(url: URL): Endpoint {
 function answerEndpoint(ep: Endpoint, url: URL): Answer {
   switch (ep.kind) {
     case "search":
-      return ep.author === null && !url.searchParams.has("isbn") && !url.searchParams.has("title")
+      return ep.author === null &&
+        !url.searchParams.has("isbn") &&
+        !url.searchParams.has("title") &&
+        isbnOrTerms(url.searchParams.get("q")) === null
         ? apiError("openlibrary", 400, "search.json needs author=, title=, isbn= or q=author:NAME")
         : openLibrarySearch(url, ep.author);
     case "volumes":
