@@ -43,6 +43,8 @@ export interface JobProgress {
   rows: number;
   duplicatesSkipped: number;
   counts: StateCounts;
+  /** Authors and ISBN items apart; `isbn.warm`: the reader's books now cached by ISBN ("N of M warm"). */
+  byKind: { author: StateCounts; isbn: StateCounts & { warm: number } };
   byDepth: (StateCounts & { depth: number })[];
   worksCached: number;
   deadLetters: number;

@@ -57,6 +57,7 @@ export function summarizeJob(job: JobRow) {
 export function describeProgress(job: JobRow, rows: readonly StateCount[], now: number): JobProgress {
   const counts = emptyCounts();
   const byDepth = new Map<number, StateCounts>();
+  const byKind = { author: emptyCounts(), isbn: { ...emptyCounts(), warm: 0 } };
   for (const row of rows) {
     const status = row.status as TaskStatus;
     if (!STATES.includes(status)) continue;
@@ -67,6 +68,11 @@ export function describeProgress(job: JobRow, rows: readonly StateCount[], now: 
     depth[status] += n;
     depth.total += n;
     byDepth.set(row.depth, depth);
+    const kind = row.kind === "isbn" ? byKind.isbn : byKind.author;
+    kind[status] += n;
+    kind.total += n;
+    if (row.kind === "isbn" && (status === "done" || status === "skipped"))
+      byKind.isbn.warm += Number(row.warm ?? 0);
   }
   const terminal = TERMINAL_TASK_STATUSES.reduce((sum, s) => sum + counts[s], 0);
   const open = counts.total - terminal;
@@ -82,6 +88,7 @@ export function describeProgress(job: JobRow, rows: readonly StateCount[], now: 
     rows: job.rows_total,
     duplicatesSkipped: job.duplicates_skipped,
     counts,
+    byKind,
     byDepth: [...byDepth.entries()].sort(([a], [b]) => a - b).map(([depth, c]) => ({ depth, ...c })),
     worksCached: job.works_cached,
     deadLetters: counts.dead,

@@ -84,6 +84,10 @@ export interface StateCount {
   depth: number;
   status: string;
   n: number;
+  /** Absent in rows read before task kinds existed: an author. */
+  kind?: string;
+  /** Tasks among `n` that cached at least one work (an ISBN item that found its edition). */
+  warm?: number;
 }
 
 /** The job row and its task counts by depth and state, read in one round trip. */
@@ -94,7 +98,10 @@ export async function getJobProgress(
   const [jobResult, countResult] = await db.batch([
     db.prepare("SELECT * FROM jobs WHERE id = ?1").bind(id),
     db
-      .prepare("SELECT depth, status, COUNT(*) AS n FROM tasks WHERE job_id = ?1 GROUP BY status, depth")
+      .prepare(
+        `SELECT kind, depth, status, COUNT(*) AS n, SUM(CASE WHEN works_count > 0 THEN 1 ELSE 0 END) AS warm
+         FROM tasks WHERE job_id = ?1 GROUP BY kind, status, depth`,
+      )
       .bind(id),
   ]);
   const job = (jobResult?.results[0] as JobRow | undefined) ?? null;

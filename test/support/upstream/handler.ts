@@ -48,6 +48,8 @@ export interface FaultConfig {
   failingAuthors: string[];
   /** Plus this fraction of authors (decided by a hash of the author key) that always get HTTP 500. */
   failingAuthorFraction: number;
+  /** ISBN-13s whose lookup always gets HTTP 500, and so does any grouped query that names one. */
+  failingIsbns: string[];
 }
 
 export interface UpstreamStats {
@@ -92,6 +94,7 @@ export const DEFAULT_FAULTS: Readonly<FaultConfig> = Object.freeze({
   rateLimitPerSecond: 0,
   failingAuthors: [],
   failingAuthorFraction: 0,
+  failingIsbns: [],
 });
 
 const DEFAULT_SEED = 42;
@@ -135,11 +138,11 @@ export function validateFaultPatch(patch: unknown): Partial<FaultConfig> {
         rates[status] = rate;
       }
       out.statusRates = rates;
-    } else if (key === "failingAuthors") {
+    } else if (key === "failingAuthors" || key === "failingIsbns") {
       if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) {
-        throw new TypeError("failingAuthors must be an array of strings");
+        throw new TypeError(`${key} must be an array of strings`);
       }
-      out.failingAuthors = [...value];
+      out[key] = [...value];
     } else {
       throw new TypeError(`unknown fault config key "${key}"`);
     }
@@ -148,7 +151,12 @@ export function validateFaultPatch(patch: unknown): Partial<FaultConfig> {
 }
 
 function cloneConfig(c: FaultConfig): FaultConfig {
-  return { ...c, statusRates: { ...c.statusRates }, failingAuthors: [...c.failingAuthors] };
+  return {
+    ...c,
+    statusRates: { ...c.statusRates },
+    failingAuthors: [...c.failingAuthors],
+    failingIsbns: [...c.failingIsbns],
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -328,6 +336,16 @@ function searchWorks(query: {
     found = found.filter((w) => w.authors.some((a) => authorKey(a) === author));
   }
   return found;
+}
+
+/** Whether a request asks for any of these ISBNs (OR-grouped `q`, `isbn=`, or Google's `q=isbn:`). */
+function namesFailingIsbn(url: URL, failing: readonly string[]): boolean {
+  const asked = [
+    ...(isbnOrTerms(url.searchParams.get("q")) ?? []),
+    url.searchParams.get("isbn") ?? "",
+    googleTerm(url, "isbn") ?? "",
+  ];
+  return asked.some((isbn) => isbn !== "" && failing.includes(isbn));
 }
 
 /** Integer query parameter: `def` when absent, null when present but not an integer. */
@@ -691,6 +709,9 @@ export function createFakeUpstream(options: FakeUpstreamOptions = {}): FakeUpstr
       return apiError(api, 429, "Too Many Requests", { "retry-after": "1" });
     }
     if (ep.kind !== "fixture" && ep.author !== null && isFailingAuthor(ep.author, c)) {
+      return apiError(api, 500);
+    }
+    if (ep.kind !== "fixture" && c.failingIsbns.length > 0 && namesFailingIsbn(url, c.failingIsbns)) {
       return apiError(api, 500);
     }
 
