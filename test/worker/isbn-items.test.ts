@@ -77,7 +77,7 @@ describe("ISBN work items in the consumer", () => {
     const searchesBefore = upstream.stats().byPath["/search.json"] ?? 0;
     // Third delivery: groups of one, so the five good ISBNs are done and only the bad one is retried.
     const third = await runBatch(messages.map((m) => queueMessage(m, 3)));
-    expect(third.retryMessages.map((r) => r.msgId)).toHaveLength(1);
+    expect(third.retryMessages).toHaveLength(1);
     expect(await taskCounts(jobId)).toEqual({ done: 5, queued: 1 });
     expect((upstream.stats().byPath["/search.json"] ?? 0) - searchesBefore).toBeGreaterThanOrEqual(6);
   });
