@@ -30,6 +30,10 @@ const configSchema = z.object({
   GOOGLE_BOOKS_ROLE: z.enum(["complement", "always"]).default("complement"),
   USER_AGENT_CONTACT: z.string().default("ops@kindling.example"),
   MAX_WORKS_PER_AUTHOR: positiveNumber(200),
+  /** Authors per OR-combined Open Library query (1 = one author per request, the old way). */
+  OPENLIBRARY_AUTHORS_PER_REQUEST: z.coerce.number().int().min(1).max(10).default(10),
+  /** ISBNs per Open Library lookup (1 = one ISBN per request). */
+  OPENLIBRARY_ISBNS_PER_REQUEST: z.coerce.number().int().min(1).max(25).default(25),
   UPSTREAM_TIMEOUT_MS: positiveNumber(10_000),
   RETRY_BASE_SECONDS: nonNegativeNumber(5),
   RETRY_MAX_SECONDS: nonNegativeNumber(600),

@@ -1,4 +1,4 @@
-import { DeferError, UpstreamError } from "../errors";
+import { classifyFailure, UpstreamError } from "../errors";
 import { fetchGoogleBooksWorks } from "./googlebooks";
 import { enabledSources, type SourceReport, type SourcesContext, upstreamDeps } from "./index";
 import { mergeWorks } from "./merge";
@@ -87,33 +87,29 @@ async function askGoogle(isbns: readonly string[], ctx: SourcesContext): Promise
 }
 
 /** A 429/503 with Retry-After holds every caller of that provider off, as for authors. */
-async function honourSlowDown(source: SourceName, error: unknown, ctx: SourcesContext): Promise<void> {
+export async function honourSlowDown(source: SourceName, error: unknown, ctx: SourcesContext): Promise<void> {
   if (!(error instanceof UpstreamError) || !error.retryAfterSeconds || !ctx.rateLimiter) return;
   if (error.upstreamStatus === 429 || error.upstreamStatus === 503)
     await ctx.rateLimiter.pause(source, error.retryAfterSeconds);
 }
 
 function report(source: SourceName, isbn: string, answer: SourceAnswer): SourceReport {
-  const base = {
-    source,
-    works: answer.found.has(isbn) ? 1 : 0,
-    requests: answer.requests.get(isbn) ?? 0,
-    truncated: false,
-  };
-  if (answer.error === undefined) return { ...base, ok: true };
-  const error = answer.error;
-  const code = error instanceof Error && "code" in error ? String(error.code) : "upstream_error";
-  const kind =
-    error instanceof DeferError
-      ? "transient"
-      : error instanceof Error && "kind" in error && error.kind === "permanent"
-        ? "permanent"
-        : "transient";
-  return {
-    ...base,
-    ok: false,
-    error: { code, kind, message: String(error instanceof Error ? error.message : error) },
-  };
+  const works = answer.found.has(isbn) ? 1 : 0;
+  return reportOf(source, works, answer.requests.get(isbn) ?? 0, false, answer.error);
+}
+
+/** A source's report for one item: ok, or the classified error it gave. */
+export function reportOf(
+  source: SourceName,
+  works: number,
+  requests: number,
+  truncated: boolean,
+  error: unknown,
+): SourceReport {
+  const base = { source, works, requests, truncated };
+  if (error === undefined) return { ...base, ok: true };
+  const failure = classifyFailure(error);
+  return { ...base, ok: false, error: { code: failure.code, kind: failure.kind, message: failure.message } };
 }
 
 function resultFor(

@@ -6,7 +6,7 @@ import { cacheKeys } from "../../src/cache/keys";
 import { parseLibraryExport } from "../../src/ingest/csv";
 import type { Work } from "../../src/sources/types";
 import { handleWarmBatch } from "../../src/warm/consumer";
-import { groupDeliveries } from "../../src/warm/consumer/warm-isbns";
+import { groupDeliveries } from "../../src/warm/consumer/group";
 import goodreads2025 from "../fixtures/goodreads-2025.csv?raw";
 import { resetAll, taskCounts } from "../support/db";
 import { trackingEnv } from "../support/drain";
@@ -86,7 +86,10 @@ describe("ISBN work items in the consumer", () => {
     const delivery = (attempts: number, i: number) =>
       ({ message: { attempts }, body: { authorKey: `isbn:${i}` } }) as never;
     const sizes = (attempts: number, n: number) =>
-      groupDeliveries(Array.from({ length: n }, (_, i) => delivery(attempts, i))).map((g) => g.length);
+      groupDeliveries(
+        Array.from({ length: n }, (_, i) => delivery(attempts, i)),
+        25,
+      ).map((g) => g.length);
     expect(sizes(1, 30)).toEqual([25, 5]);
     expect(sizes(2, 12)).toEqual([5, 5, 2]);
     expect(sizes(3, 3)).toEqual([1, 1, 1]);

@@ -2,12 +2,12 @@ import { cacheKeys, TTL_SECONDS } from "../../cache/keys";
 import type { Cache } from "../../cache/kv";
 import { isbnOfItemKey } from "../../ingest/isbn";
 import type { Budget } from "../../lib/budget";
-import { createLimiter, mapWithConcurrency } from "../../lib/budget";
+import { createLimiter } from "../../lib/budget";
 import { taskId, type WarmMessage } from "../messages";
 import type { Delivery } from "./intake";
 import { backoff, DEFER_DELAY_SECONDS, type Done, type Outcome, type WarmDeps } from "./types";
+import { warmAuthors } from "./warm-authors";
 import { warmIsbns } from "./warm-isbns";
-import { warmOne } from "./warm-one";
 
 /**
  * Warms each delivery and caches its works. Each item's works go to KV as soon as it is fetched, while
@@ -40,13 +40,15 @@ export async function warmAndCache(
     admission.settle(1);
     return cacheWriteFailed(body, attemptOf.get(taskId(body)) ?? 1, failed, cache, deps);
   };
-  // Authors one by one (each its own pages); ISBN items a group per request.
+  // Authors and ISBN items each a group per request; a group's items are cached as soon as it answers.
   const authors = work.filter((d) => isbnOfItemKey(d.body.authorKey) === null);
   const isbns = work.filter((d) => isbnOfItemKey(d.body.authorKey) !== null);
   const [byAuthor, byIsbn] = await Promise.all([
-    mapWithConcurrency(authors, deps.config.CONSUMER_CONCURRENCY, async ({ message, body }) =>
-      cacheOutcome(await warmOne(body, message.attempts, cache, ctx.subrequests, deps)),
-    ),
+    authors.length === 0
+      ? []
+      : warmAuthors(authors, cache, ctx.subrequests, deps).then((outcomes) =>
+          Promise.all(outcomes.map(cacheOutcome)),
+        ),
     isbns.length === 0
       ? []
       : warmIsbns(isbns, cache, ctx.subrequests, deps).then((outcomes) =>

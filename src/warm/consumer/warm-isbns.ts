@@ -5,31 +5,10 @@ import { mapWithConcurrency } from "../../lib/budget";
 import { type IsbnResult, lookupIsbns } from "../../sources/isbn-lookup";
 import { ISBN_GROUP_MAX } from "../../sources/openlibrary-isbns";
 import { isFreshIsbnMarker, markerKey, type ProcessedMarker } from "../marker";
+import { failureOutcome } from "./failure";
+import { groupDeliveries } from "./group";
 import type { Delivery } from "./intake";
 import { DEFER_DELAY_SECONDS, type Outcome, type WarmDeps } from "./types";
-import { failureOutcome } from "./warm-one";
-
-/**
- * How many ISBNs share a request, by delivery attempt: a group that failed is split on its next tries
- * (25 → 5 → 1), so one ISBN that breaks its request cannot fail its neighbours more than twice, and an
- * outage does not multiply requests by splitting at once.
- */
-export function groupSizeFor(attempt: number): number {
-  if (attempt <= 1) return ISBN_GROUP_MAX;
-  return attempt === 2 ? 5 : 1;
-}
-
-/** Deliveries grouped for lookup: the same attempt together, each group within its size. */
-export function groupDeliveries(work: readonly Delivery[]): Delivery[][] {
-  const byAttempt = new Map<number, Delivery[]>();
-  for (const d of work) byAttempt.set(d.message.attempts, [...(byAttempt.get(d.message.attempts) ?? []), d]);
-  const groups: Delivery[][] = [];
-  for (const [attempt, items] of byAttempt) {
-    const size = groupSizeFor(attempt);
-    for (let i = 0; i < items.length; i += size) groups.push(items.slice(i, i + size));
-  }
-  return groups;
-}
 
 /** Subrequests a group may need: Open Library once (and its slot), Google once per ISBN (and its slot). */
 function groupReservation(group: readonly Delivery[], withRateLimiter: boolean): number {
@@ -56,7 +35,10 @@ export async function warmIsbns(
       else toLookUp.push(d);
     }),
   );
-  const groups = groupDeliveries(toLookUp);
+  const groups = groupDeliveries(
+    toLookUp,
+    Math.min(ISBN_GROUP_MAX, deps.config.OPENLIBRARY_ISBNS_PER_REQUEST),
+  );
   const looked = await mapWithConcurrency(groups, 2, (group) => warmGroup(group, subrequests, deps));
   return [...outcomes, ...looked.flat()];
 }

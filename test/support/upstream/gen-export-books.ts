@@ -20,7 +20,7 @@ for (const file of FILES) {
   for (const row of rows) {
     const cells = [row.ISBN13, row.ISBN, row["ISBN/UID"]].map((c) => readIsbnCell(c ?? ""));
     const isbn = cells.find((c) => c.kind === "isbn");
-    if (!isbn || isbn.kind !== "isbn" || books.has(isbn.isbn13)) continue;
+    if (isbn?.kind !== "isbn" || books.has(isbn.isbn13)) continue;
     const authors = row.Authors
       ? row.Authors.split(",")
       : [row.Author ?? "", ...(row["Additional Authors"] ?? "").split(",")];

@@ -348,6 +348,62 @@ function namesFailingIsbn(url: URL, failing: readonly string[]): boolean {
   return asked.some((isbn) => isbn !== "" && failing.includes(isbn));
 }
 
+/**
+ * `q=author:"A" OR author:"B" …` (Open Library's OR-combined query): the names, or null when q is not
+ * only author terms. Quoted names may hold anything but a double quote.
+ */
+export function authorOrTerms(q: string | null): string[] | null {
+  if (q === null) return null;
+  const names: string[] = [];
+  const term = /\s*(?:OR\s+)?author:\s*(?:"([^"]*)"|(\S+))\s*/gy;
+  let m: RegExpExecArray | null;
+  let end = 0;
+  for (m = term.exec(q); m !== null; m = term.exec(q)) {
+    names.push((m[1] ?? m[2] ?? "").trim());
+    end = term.lastIndex;
+  }
+  return names.length > 0 && end === q.length && names.every((n) => n !== "") ? names : null;
+}
+
+/** Open Library spells initials spaced ("A. A. Milne"), whatever spelling the query used. */
+export function openLibrarySpelling(name: string): string {
+  return name.replace(/\.(?=\p{L})/gu, ". ");
+}
+
+/**
+ * One query for several authors: every work of each, once (a work two of them wrote appears once), author
+ * by author in query order, with one `numFound` for the whole query and the usual paging.
+ */
+function openLibraryAuthorsSearch(url: URL, names: readonly string[]): Answer {
+  const limit = intParam(url, "limit", 100);
+  const offset = intParam(url, "offset", 0);
+  if (limit === null || limit < 0 || offset === null || offset < 0) {
+    return apiError("openlibrary", 400, "limit and offset must be non-negative integers");
+  }
+  const rawFields = url.searchParams.get("fields");
+  const fieldList = rawFields === null ? [] : rawFields.split(",").map((f) => f.trim());
+  const fields = rawFields === null || fieldList.includes("*") ? null : new Set(fieldList);
+  const seen = new Set<string>();
+  const works: CatalogueWork[] = [];
+  for (const name of names) {
+    for (const w of rememberedWorksForAuthor(name)) {
+      if (seen.has(w.key)) continue;
+      seen.add(w.key);
+      works.push(w);
+    }
+  }
+  const effLimit = Math.min(limit, 1000);
+  return json(200, {
+    numFound: works.length,
+    start: offset,
+    numFoundExact: true,
+    num_found: works.length,
+    q: url.searchParams.get("q") ?? "",
+    offset,
+    docs: works.slice(offset, offset + effLimit).map((w) => openLibraryDoc(w, fields)),
+  });
+}
+
 /** Integer query parameter: `def` when absent, null when present but not an integer. */
 function intParam(url: URL, name: string, def: number): number | null {
   const raw = url.searchParams.get(name);
@@ -410,7 +466,7 @@ function openLibraryDoc(w: CatalogueWork, fields: Set<string> | null): Record<st
   const full: Record<string, unknown> = {
     key: w.key,
     title: w.title,
-    author_name: w.authors,
+    author_name: w.authors.map(openLibrarySpelling),
     author_key: w.authorKeys,
     first_publish_year: w.firstPublishYear,
     edition_count: w.editionCount,
@@ -555,14 +611,19 @@ const FIXTURE_ROUTES: Record<string, keyof typeof RECORDED_BODIES> = {
 const FIXTURE_PREFIXES = ["/authors/", "/works/", "/isbn/", "/books/"];
 
 type Endpoint =
-  | { kind: "search"; api: Api; author: string | null }
+  | { kind: "search"; api: Api; author: string | null; authors?: string[] }
   | { kind: "volumes"; api: Api; author: string | null }
   | { kind: "fixture"; api: Api; path: string }
   | { kind: "unknown" };
 
 function matchEndpoint(url: URL): Endpoint {
   const path = url.pathname;
-  if (path === "/search.json") return { kind: "search", api: "openlibrary", author: openLibraryAuthor(url) };
+  if (path === "/search.json") {
+    const authors = authorOrTerms(url.searchParams.get("q"));
+    if (authors !== null && authors.length > 1)
+      return { kind: "search", api: "openlibrary", author: null, authors };
+    return { kind: "search", api: "openlibrary", author: openLibraryAuthor(url) };
+  }
   if (path === "/books/v1/volumes") return { kind: "volumes", api: "googlebooks", author: googleAuthor(url) };
   if (FIXTURE_PREFIXES.some((p) => path.startsWith(p))) return { kind: "fixture", api: "openlibrary", path };
   return { kind: "unknown" };
@@ -571,6 +632,7 @@ function matchEndpoint(url: URL): Endpoint {
 function answerEndpoint(ep: Endpoint, url: URL): Answer {
   switch (ep.kind) {
     case "search":
+      if (ep.authors) return openLibraryAuthorsSearch(url, ep.authors);
       return ep.author === null &&
         !url.searchParams.has("isbn") &&
         !url.searchParams.has("title") &&
@@ -711,6 +773,8 @@ export function createFakeUpstream(options: FakeUpstreamOptions = {}): FakeUpstr
     if (ep.kind !== "fixture" && ep.author !== null && isFailingAuthor(ep.author, c)) {
       return apiError(api, 500);
     }
+    // A grouped query that names a failing author fails whole, as one bad term can fail a real query.
+    if (ep.kind === "search" && ep.authors?.some((a) => isFailingAuthor(a, c))) return apiError(api, 500);
     if (ep.kind !== "fixture" && c.failingIsbns.length > 0 && namesFailingIsbn(url, c.failingIsbns)) {
       return apiError(api, 500);
     }
