@@ -24,7 +24,11 @@ const configSchema = z.object({
   OPENLIBRARY_RATE_PER_SECOND: nonNegativeNumber(3),
   GOOGLE_BOOKS_BASE_URL: z.string().url().default("https://www.googleapis.com"),
   GOOGLE_BOOKS_ENABLED: flag("true"),
-  GOOGLE_BOOKS_RATE_PER_SECOND: nonNegativeNumber(5),
+  GOOGLE_BOOKS_RATE_PER_SECOND: nonNegativeNumber(1),
+  /** Google Books requests per day (its quota day ends at midnight Pacific time); 0 = unlimited. */
+  GOOGLE_BOOKS_DAILY_QUOTA: nonNegativeNumber(1000),
+  /** Open Library requests per (UTC) day; 0 = unlimited, the default. */
+  OPENLIBRARY_DAILY_QUOTA: nonNegativeNumber(0),
   GOOGLE_BOOKS_API_KEY: z.string().optional(),
   /** complement: Google Books only for ISBNs and authors Open Library has nothing for; always: every item. */
   GOOGLE_BOOKS_ROLE: z.enum(["complement", "always"]).default("complement"),

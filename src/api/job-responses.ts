@@ -57,4 +57,15 @@ export interface JobProgress {
   completedAt: string | null;
   updatedAt: string | null;
   links: { self: string; failures: string };
+  /** Each provider's daily quota (GET /api/jobs/:id adds it; null when the Durable Objects cannot be read). */
+  quotas?: Record<"openlibrary" | "googlebooks", ProviderQuota> | null;
+}
+
+export interface ProviderQuota {
+  used: number;
+  /** null: unlimited. */
+  limit: number | null;
+  exhausted: boolean;
+  /** When the provider's quota day ends (ISO 8601); Google's at midnight Pacific time. */
+  resetAt: string;
 }

@@ -9,6 +9,7 @@ import { acceptUpload } from "./accept-upload";
 import { jobReadLinks, requireReader, requireToken } from "./auth";
 import type { AppEnv } from "./context";
 import { describeProgress, summarizeJob } from "./progress";
+import { providerQuotas } from "./quotas";
 import { validate } from "./validation";
 
 /** A job's read link carries `?key=`; the guard checks it, the routes accept it. */
@@ -40,9 +41,12 @@ export const jobsApi = new Hono<AppEnv>()
   })
   .get("/:id", requireReader, validate("param", jobIdParam), async (c) => {
     const { id } = c.req.valid("param");
-    const progress = await getJobProgress(c.env.DB, id);
+    const [progress, quotas] = await Promise.all([
+      getJobProgress(c.env.DB, id),
+      providerQuotas(c.env, c.var.config),
+    ]);
     if (!progress) throw notFound("Job", id);
-    return c.json(describeProgress(progress.job, progress.counts, Date.now()));
+    return c.json({ ...describeProgress(progress.job, progress.counts, Date.now()), quotas });
   })
   .post("/:id/retry", requireToken, validate("param", jobIdParam), async (c) => {
     const result = await redriveJob(c.env, c.req.valid("param").id, Date.now());

@@ -7,7 +7,7 @@ import {
   type SourcesContext,
   upstreamDeps,
 } from "./index";
-import { honourSlowDown, reportOf } from "./isbn-lookup";
+import { honourSlowDown, reportOf, skippedForQuota } from "./isbn-lookup";
 import { mergeWorks } from "./merge";
 import { fetchOpenLibraryWorks } from "./openlibrary";
 import { fetchOpenLibraryAuthorGroup } from "./openlibrary-authors";
@@ -51,7 +51,7 @@ export async function fetchAuthorsGrouped(
   const forGoogle = sources.includes("googlebooks")
     ? names.filter((name) => {
         const answer = ol.get(name);
-        if (answer?.error !== undefined) return false;
+        if (answer?.error !== undefined && !skippedForQuota(answer.error)) return false;
         return ctx.config.GOOGLE_BOOKS_ROLE === "always" || (answer?.works.length ?? 0) === 0;
       })
     : [];
@@ -134,8 +134,9 @@ function combine(ol: SourceAnswer | undefined, gb: SourceAnswer | undefined): Au
   if (ol) answers.push(["openlibrary", ol]);
   if (gb) answers.push(["googlebooks", gb]);
   const works = answers.flatMap(([, a]) => a.works);
-  const failure = answers.find(([, a]) => a.error !== undefined)?.[1].error;
+  const failure = answers.find(([, a]) => a.error !== undefined && !skippedForQuota(a.error))?.[1].error;
   // Nothing found while a source could not answer: retried rather than recorded as an author with no works.
+  // A source skipped for its spent daily quota is not a failure: the author finishes with the sources left.
   if (works.length === 0 && failure !== undefined) return { ok: false, error: failure };
   const reports: SourceReport[] = answers.map(([source, a]) =>
     reportOf(source, a.works.length, a.requests, a.truncated, a.error),

@@ -1,4 +1,4 @@
-import { classifyFailure, UpstreamError } from "../errors";
+import { classifyFailure, QuotaExhaustedError, UpstreamError } from "../errors";
 import { fetchGoogleBooksWorks } from "./googlebooks";
 import { enabledSources, type SourceReport, type SourcesContext, upstreamDeps } from "./index";
 import { mergeWorks } from "./merge";
@@ -32,7 +32,7 @@ export async function lookupIsbns(
   const forGoogle = !sources.includes("googlebooks")
     ? []
     : isbns.filter((isbn) =>
-        ol === null
+        ol === null || skippedForQuota(ol.error)
           ? true
           : ol.error === undefined && (ctx.config.GOOGLE_BOOKS_ROLE === "always" || !ol.found.has(isbn)),
       );
@@ -86,8 +86,13 @@ async function askGoogle(isbns: readonly string[], ctx: SourcesContext): Promise
   return answers;
 }
 
-/** A 429/503 with Retry-After holds every caller of that provider off, as for authors. */
+/** A 429/503 with Retry-After holds every caller of that provider off, as for authors; a spent quota, for the day. */
 export async function honourSlowDown(source: SourceName, error: unknown, ctx: SourcesContext): Promise<void> {
+  // The provider's daily quota is spent: every caller skips it until the quota day resets.
+  if (error instanceof QuotaExhaustedError && error.byProvider) {
+    await ctx.rateLimiter?.exhaust?.(source);
+    return;
+  }
   if (!(error instanceof UpstreamError) || !error.retryAfterSeconds || !ctx.rateLimiter) return;
   if (error.upstreamStatus === 429 || error.upstreamStatus === 503)
     await ctx.rateLimiter.pause(source, error.retryAfterSeconds);
@@ -126,8 +131,9 @@ function resultFor(
     const work = a.found.get(isbn);
     return work ? [work] : [];
   });
-  // Not found and some source could not say: the item goes round again rather than finish empty.
-  const failure = answers.find(([, a]) => a.error !== undefined)?.[1].error;
+  // Not found and some source could not say: the item goes round again rather than finish empty. A source
+  // skipped for its spent quota is not a failure: the item finishes with the sources left.
+  const failure = answers.find(([, a]) => a.error !== undefined && !skippedForQuota(a.error))?.[1].error;
   if (found.length === 0 && failure !== undefined) return { ok: false, error: failure };
   const reports = answers.map(([source, a]) => report(source, isbn, a));
   const requests = reports.reduce((n, r) => n + r.requests, 0);
@@ -136,4 +142,9 @@ function resultFor(
   // The edition's own ISBN is the record's identity and primary ISBN, whatever order the sources used.
   const isbn13s = [isbn, ...merged.isbn13s.filter((i) => i !== isbn)];
   return { ok: true, work: { ...merged, id: `isbn:${isbn}`, isbn13: isbn, isbn13s }, reports, requests };
+}
+
+/** A source left out because its daily quota is spent: recorded per source, never retried for the item. */
+export function skippedForQuota(error: unknown): boolean {
+  return error instanceof QuotaExhaustedError;
 }

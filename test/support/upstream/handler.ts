@@ -50,6 +50,8 @@ export interface FaultConfig {
   failingAuthorFraction: number;
   /** ISBN-13s whose lookup always gets HTTP 500, and so does any grouped query that names one. */
   failingIsbns: string[];
+  /** 0 = off; past this many Google Books requests (since the last reset) Google answers its daily-quota 429. */
+  googleDailyQuota: number;
 }
 
 export interface UpstreamStats {
@@ -95,6 +97,7 @@ export const DEFAULT_FAULTS: Readonly<FaultConfig> = Object.freeze({
   failingAuthors: [],
   failingAuthorFraction: 0,
   failingIsbns: [],
+  googleDailyQuota: 0,
 });
 
 const DEFAULT_SEED = 42;
@@ -105,7 +108,12 @@ const MAX_USER_AGENTS = 20;
 // ---------------------------------------------------------------------------------------------------------
 
 const FRACTION_KEYS = ["rate429", "hangRate", "malformedRate", "failingAuthorFraction"] as const;
-const NON_NEGATIVE_KEYS = ["latencyMs", "retryAfterSeconds", "rateLimitPerSecond"] as const;
+const NON_NEGATIVE_KEYS = [
+  "latencyMs",
+  "retryAfterSeconds",
+  "rateLimitPerSecond",
+  "googleDailyQuota",
+] as const;
 
 function isFraction(v: unknown): v is number {
   return typeof v === "number" && Number.isFinite(v) && v >= 0 && v <= 1;
@@ -195,6 +203,20 @@ const STATUS_TEXT: Record<number, [string, string]> = {
   503: ["Service Unavailable", "UNAVAILABLE"],
   504: ["Gateway Timeout", "DEADLINE_EXCEEDED"],
 };
+
+/** Google's answer once a key's (or the keyless pool's) requests per day are spent. */
+function googleDailyLimit(): Answer {
+  const message =
+    "Quota exceeded for quota metric 'Queries' and limit 'Queries per day' of service 'books.googleapis.com'";
+  return json(429, {
+    error: {
+      code: 429,
+      message,
+      errors: [{ message, domain: "usageLimits", reason: "dailyLimitExceeded" }],
+      status: "RESOURCE_EXHAUSTED",
+    },
+  });
+}
 
 /** An error answer in the API's own shape: Google's `{error:{code,message,...}}` or Open Library's. */
 function apiError(api: Api, status: number, message?: string, headers?: Record<string, string>): Answer {
@@ -678,6 +700,8 @@ export function createFakeUpstream(options: FakeUpstreamOptions = {}): FakeUpstr
   let perSecond: Record<string, number> = {};
   let maxPerSecond = 0;
   let userAgents: string[] = [];
+  /** Google Books requests since the last reset, against `googleDailyQuota`. */
+  let googleToday = 0;
 
   const bump = (rec: Record<string, number>, key: string): number => {
     const n = (rec[key] ?? 0) + 1;
@@ -709,6 +733,7 @@ export function createFakeUpstream(options: FakeUpstreamOptions = {}): FakeUpstr
     perSecond = {};
     maxPerSecond = 0;
     userAgents = [];
+    googleToday = 0;
   };
 
   const stats = (): UpstreamStats => ({
@@ -766,6 +791,9 @@ export function createFakeUpstream(options: FakeUpstreamOptions = {}): FakeUpstr
     const api = ep.api;
     if (request.method !== "GET" && request.method !== "HEAD") {
       return apiError(api, 405, `method ${request.method} not allowed`);
+    }
+    if (api === "googlebooks" && c.googleDailyQuota > 0 && ++googleToday > c.googleDailyQuota) {
+      return googleDailyLimit();
     }
     if (c.rateLimitPerSecond > 0 && inWindow > c.rateLimitPerSecond) {
       return apiError(api, 429, "Too Many Requests", { "retry-after": "1" });
