@@ -52,6 +52,9 @@ export interface FaultConfig {
   failingIsbns: string[];
   /** 0 = off; past this many Google Books requests (since the last reset) Google answers its daily-quota 429. */
   googleDailyQuota: number;
+  /** 0 = off; per-API limits like rateLimitPerSecond, each counted on its own API's requests only. */
+  openLibraryRateLimitPerSecond: number;
+  googleBooksRateLimitPerSecond: number;
 }
 
 export interface UpstreamStats {
@@ -98,6 +101,8 @@ export const DEFAULT_FAULTS: Readonly<FaultConfig> = Object.freeze({
   failingAuthorFraction: 0,
   failingIsbns: [],
   googleDailyQuota: 0,
+  openLibraryRateLimitPerSecond: 0,
+  googleBooksRateLimitPerSecond: 0,
 });
 
 const DEFAULT_SEED = 42;
@@ -702,6 +707,8 @@ export function createFakeUpstream(options: FakeUpstreamOptions = {}): FakeUpstr
   let userAgents: string[] = [];
   /** Google Books requests since the last reset, against `googleDailyQuota`. */
   let googleToday = 0;
+  /** Requests per "api:second", for the per-API rate limits. */
+  let perApiSecond: Record<string, number> = {};
 
   const bump = (rec: Record<string, number>, key: string): number => {
     const n = (rec[key] ?? 0) + 1;
@@ -734,6 +741,7 @@ export function createFakeUpstream(options: FakeUpstreamOptions = {}): FakeUpstr
     maxPerSecond = 0;
     userAgents = [];
     googleToday = 0;
+    perApiSecond = {};
   };
 
   const stats = (): UpstreamStats => ({
@@ -791,6 +799,12 @@ export function createFakeUpstream(options: FakeUpstreamOptions = {}): FakeUpstr
     const api = ep.api;
     if (request.method !== "GET" && request.method !== "HEAD") {
       return apiError(api, 405, `method ${request.method} not allowed`);
+    }
+    const apiLimit = api === "openlibrary" ? c.openLibraryRateLimitPerSecond : c.googleBooksRateLimitPerSecond;
+    const apiWindow = `${api}:${Math.floor(now() / 1000)}`;
+    const inApiWindow = (perApiSecond[apiWindow] = (perApiSecond[apiWindow] ?? 0) + 1);
+    if (apiLimit > 0 && inApiWindow > apiLimit) {
+      return apiError(api, 429, "Too Many Requests", { "retry-after": "1" });
     }
     if (api === "googlebooks" && c.googleDailyQuota > 0 && ++googleToday > c.googleDailyQuota) {
       return googleDailyLimit();
