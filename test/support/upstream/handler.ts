@@ -800,9 +800,11 @@ export function createFakeUpstream(options: FakeUpstreamOptions = {}): FakeUpstr
     if (request.method !== "GET" && request.method !== "HEAD") {
       return apiError(api, 405, `method ${request.method} not allowed`);
     }
-    const apiLimit = api === "openlibrary" ? c.openLibraryRateLimitPerSecond : c.googleBooksRateLimitPerSecond;
+    const apiLimit =
+      api === "openlibrary" ? c.openLibraryRateLimitPerSecond : c.googleBooksRateLimitPerSecond;
     const apiWindow = `${api}:${Math.floor(now() / 1000)}`;
-    const inApiWindow = (perApiSecond[apiWindow] = (perApiSecond[apiWindow] ?? 0) + 1);
+    const inApiWindow = (perApiSecond[apiWindow] ?? 0) + 1;
+    perApiSecond[apiWindow] = inApiWindow;
     if (apiLimit > 0 && inApiWindow > apiLimit) {
       return apiError(api, 429, "Too Many Requests", { "retry-after": "1" });
     }
