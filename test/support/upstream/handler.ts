@@ -118,6 +118,8 @@ const NON_NEGATIVE_KEYS = [
   "retryAfterSeconds",
   "rateLimitPerSecond",
   "googleDailyQuota",
+  "openLibraryRateLimitPerSecond",
+  "googleBooksRateLimitPerSecond",
 ] as const;
 
 function isFraction(v: unknown): v is number {
