@@ -273,11 +273,11 @@ function findings(r: ProductionResult): string[] {
       out.push(
         `- **Time to completed missed** (${grouped.seconds} s > ${t.seconds} s). The requests alone need ${floor} s at ` +
           `${r.rates.openlibrary}/s (${grouped.requests.openlibrary} ÷ ${r.rates.openlibrary}); the rest is, as far as this run shows, the local ` +
-          "pipeline (throughput was steady at ~10 tasks/s, one batch at a time): miniflare delivers one consumer batch of 10 messages at a time, and each batch waits for its " +
+          "pipeline: miniflare delivers one consumer batch of 10 messages at a time, and each batch waits for its " +
           "grouped request (slot + 300 ms) and then writes its works to the simulated KV, which serialises writes " +
           `(~1.4 ms each; ${grouped.worksCached.toLocaleString("en-US")} works, two keys each). In production several ` +
           "consumer invocations run at once and KV writes are not serialised, so the local figure should be an upper bound " +
-          "(not measured there).",,
+          "(not measured there).",
       );
     } else out.push(`- Time to completed met: ${grouped.seconds} s (request floor ${floor} s).`);
   }
