@@ -18,7 +18,7 @@ export interface JobCreated {
   priority: string;
   authorsQueued: number;
   authorsPending: number;
-  /** ISBN work items (the reader's own books, deduped by ISBN-13): queued, and left pending for the sweep. */
+  /** ISBN work items (the reader's own books, deduped by ISBN-13): sent right after the 202, and left pending. */
   isbnsQueued: number;
   isbnsPending: number;
   /** Rows whose ISBN cells hold no usable ISBN (Excel's `9.78053E+12`, ASINs, bad check digits): not warmed. */

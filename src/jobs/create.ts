@@ -12,16 +12,22 @@ export interface CreatedJob {
   /** Depth-0 author tasks whose message is on the queue, and those left pending for the sweep. */
   queued: number;
   pending: number;
-  /** The same for the ISBN items. */
+  /** ISBN items whose messages go out right after the 202 (`sendAfterResponse`), and those left pending. */
   isbnsQueued: number;
   isbnsPending: number;
+  /**
+   * Sends the ISBN items' messages and marks them queued: run after the response (waitUntil), so the 202
+   * waits for the authors only. Whatever it cannot send stays pending, and the cron sweep sends it.
+   */
+  sendAfterResponse?: () => Promise<void>;
   /** The job already existed under this Idempotency-Key (same file and options). */
   replayed: boolean;
 }
 
 /**
  * Turns a read upload into a job: write the job and its tasks (pending) in one D1 batch, send a message per
- * author in ≤100-message batches, then mark the sent tasks queued. A task whose send failed stays pending
+ * author in ≤100-message batches, then mark the sent tasks queued (the ISBN items the same way, after the
+ * 202: `sendAfterResponse`). A task whose send failed stays pending
  * and the cron sweep sends it again, so nothing is lost. Everything is validated before the batch: a
  * refused upload leaves no job and no idempotency key behind.
  */
@@ -48,7 +54,9 @@ export async function createJob(
     }
     throw error;
   }
-  const sent = await sendChecked(warmQueue(env), messages);
+  const authorMessages = messages.filter((m) => isbnOfItemKey(m.authorKey) === null);
+  const isbnMessages = messages.filter((m) => isbnOfItemKey(m.authorKey) !== null);
+  const sent = await sendChecked(warmQueue(env), authorMessages);
   if (sent.sent.length > 0) await runSteps(env.DB, [markQueued(env.DB, sent.sent, now)]);
   const job = await getJob(env.DB, jobId);
   if (!job) throw new AppError({ code: "internal_error", message: `job ${jobId} vanished after creation` });
@@ -62,15 +70,26 @@ export async function createJob(
       unsent: sent.unsent.length,
     }),
   );
-  const isbnsSent = sent.sent.filter((m) => isbnOfItemKey(m.authorKey) !== null).length;
   return {
     job,
-    queued: sent.sent.length - isbnsSent,
-    pending: sent.unsent.length - (read.parsed.isbns.length - isbnsSent),
-    isbnsQueued: isbnsSent,
-    isbnsPending: read.parsed.isbns.length - isbnsSent,
+    queued: sent.sent.length,
+    pending: sent.unsent.length,
+    isbnsQueued: isbnMessages.length,
+    isbnsPending: read.parsed.isbns.length - isbnMessages.length,
     replayed: false,
+    sendAfterResponse: () => sendIsbnMessages(env, isbnMessages, now),
   };
+}
+
+async function sendIsbnMessages(env: Env, messages: readonly WarmMessage[], now: number): Promise<void> {
+  if (messages.length === 0) return;
+  try {
+    const sent = await sendChecked(warmQueue(env), messages);
+    if (sent.sent.length > 0) await runSteps(env.DB, [markQueued(env.DB, sent.sent, now)]);
+  } catch (error) {
+    // Left pending (or queued with a message on its way): the sweep re-sends pending tasks.
+    console.error(JSON.stringify({ msg: "sending ISBN items after the 202 failed", error: String(error) }));
+  }
 }
 
 /** Depth-0 tasks: every author, then every ISBN item (its display name is the ISBN-13 itself). */
