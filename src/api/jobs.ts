@@ -46,7 +46,10 @@ export const jobsApi = new Hono<AppEnv>()
       providerQuotas(c.env, c.var.config),
     ]);
     if (!progress) throw notFound("Job", id);
-    return c.json({ ...describeProgress(progress.job, progress.counts, Date.now()), quotas });
+    return c.json({
+      ...describeProgress(progress.job, progress.counts, Date.now(), progress.isbnCounts),
+      quotas,
+    });
   })
   .post("/:id/retry", requireToken, validate("param", jobIdParam), async (c) => {
     const result = await redriveJob(c.env, c.req.valid("param").id, Date.now());

@@ -84,29 +84,38 @@ export interface StateCount {
   depth: number;
   status: string;
   n: number;
-  /** Absent in rows read before task kinds existed: an author. */
-  kind?: string;
   /** Tasks among `n` that cached at least one work (an ISBN item that found its edition). */
   warm?: number;
 }
 
-/** The job row and its task counts by depth and state, read in one round trip. */
+/**
+ * The job row, its task counts by depth and state, and its ISBN items' counts by state (with how many
+ * cached their edition), read in one round trip. The first count reads only the (job, status, depth) index;
+ * the ISBN items are a key range (`isbn:…`) of the primary key, so authors' rows are not read for them.
+ */
 export async function getJobProgress(
   db: D1Database,
   id: string,
-): Promise<{ job: JobRow; counts: StateCount[] } | null> {
-  const [jobResult, countResult] = await db.batch([
+): Promise<{ job: JobRow; counts: StateCount[]; isbnCounts: StateCount[] } | null> {
+  const [jobResult, countResult, isbnResult] = await db.batch([
     db.prepare("SELECT * FROM jobs WHERE id = ?1").bind(id),
     db
+      .prepare("SELECT depth, status, COUNT(*) AS n FROM tasks WHERE job_id = ?1 GROUP BY status, depth")
+      .bind(id),
+    db
       .prepare(
-        `SELECT kind, depth, status, COUNT(*) AS n, SUM(CASE WHEN works_count > 0 THEN 1 ELSE 0 END) AS warm
-         FROM tasks WHERE job_id = ?1 GROUP BY kind, status, depth`,
+        `SELECT 0 AS depth, status, COUNT(*) AS n, SUM(CASE WHEN works_count > 0 THEN 1 ELSE 0 END) AS warm
+         FROM tasks WHERE job_id = ?1 AND author_key >= 'isbn:' AND author_key < 'isbn;' GROUP BY status`,
       )
       .bind(id),
   ]);
   const job = (jobResult?.results[0] as JobRow | undefined) ?? null;
   if (!job) return null;
-  return { job, counts: (countResult?.results ?? []) as StateCount[] };
+  return {
+    job,
+    counts: (countResult?.results ?? []) as StateCount[],
+    isbnCounts: (isbnResult?.results ?? []) as StateCount[],
+  };
 }
 
 /** Marks jobs running: written with the first outcomes the consumer records. */
