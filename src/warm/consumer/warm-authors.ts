@@ -1,6 +1,7 @@
 import type { Cache } from "../../cache/kv";
 import type { Budget } from "../../lib/budget";
 import { mapWithConcurrency } from "../../lib/budget";
+import { worstCaseSubrequests } from "../../sources";
 import { type AuthorResult, fetchAuthorsGrouped } from "../../sources/author-groups";
 import { AUTHOR_GROUP_MAX } from "../../sources/openlibrary-authors";
 import { isFreshEnough, markerKey, type ProcessedMarker } from "../marker";
@@ -9,8 +10,13 @@ import { groupDeliveries } from "./group";
 import type { Delivery } from "./intake";
 import { DEFER_DELAY_SECONDS, type Outcome, type WarmDeps } from "./types";
 
-/** Subrequests a group is likely to need: its query's pages and Google for a few (each with its slot). */
-function groupReservation(group: readonly Delivery[], withRateLimiter: boolean): number {
+/**
+ * Subrequests a group is likely to need: its query's pages and Google for a few (each with its slot); a
+ * single author (one per request) its worst case, as before grouping, so ten of them fit the budget.
+ */
+function groupReservation(group: readonly Delivery[], deps: WarmDeps): number {
+  const withRateLimiter = deps.rateLimiter !== undefined;
+  if (group.length === 1) return worstCaseSubrequests(deps.config, withRateLimiter);
   return (2 + group.length) * (withRateLimiter ? 2 : 1);
 }
 
@@ -50,7 +56,7 @@ async function warmGroup(
   subrequests: Budget,
   deps: WarmDeps,
 ): Promise<Outcome[]> {
-  const reservation = await subrequests.reserve(groupReservation(group, deps.rateLimiter !== undefined));
+  const reservation = await subrequests.reserve(groupReservation(group, deps));
   if (!reservation) {
     return group.map(({ body }) => ({
       kind: "defer",
