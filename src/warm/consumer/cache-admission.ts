@@ -44,16 +44,8 @@ export async function warmAndCache(
   const authors = work.filter((d) => isbnOfItemKey(d.body.authorKey) === null);
   const isbns = work.filter((d) => isbnOfItemKey(d.body.authorKey) !== null);
   const [byAuthor, byIsbn] = await Promise.all([
-    authors.length === 0
-      ? []
-      : warmAuthors(authors, cache, ctx.subrequests, deps).then((outcomes) =>
-          Promise.all(outcomes.map(cacheOutcome)),
-        ),
-    isbns.length === 0
-      ? []
-      : warmIsbns(isbns, cache, ctx.subrequests, deps).then((outcomes) =>
-          Promise.all(outcomes.map(cacheOutcome)),
-        ),
+    authors.length === 0 ? [] : warmAuthors(authors, cache, ctx.subrequests, deps, cacheOutcome),
+    isbns.length === 0 ? [] : warmIsbns(isbns, cache, ctx.subrequests, deps, cacheOutcome),
   ]);
   return [...byAuthor, ...byIsbn];
 }

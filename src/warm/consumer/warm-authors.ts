@@ -29,6 +29,7 @@ export async function warmAuthors(
   cache: Cache,
   subrequests: Budget,
   deps: WarmDeps,
+  settle: (outcome: Outcome) => Promise<Outcome> = async (o) => o,
 ): Promise<Outcome[]> {
   const outcomes: Outcome[] = [];
   const toFetch: Delivery[] = [];
@@ -41,14 +42,16 @@ export async function warmAuthors(
       else toFetch.push(d);
     }),
   );
+  // Settled at once (their marker reads are done), then each group as soon as it answers.
+  const skipped = await Promise.all(outcomes.map(settle));
   const size = Math.min(AUTHOR_GROUP_MAX, deps.config.OPENLIBRARY_AUTHORS_PER_REQUEST);
   const groups = groupDeliveries(toFetch, size);
   // One author per request keeps the old pace: several in flight, as before grouping.
   const concurrency = size === 1 ? deps.config.CONSUMER_CONCURRENCY : 2;
-  const fetched = await mapWithConcurrency(groups, concurrency, (group) =>
-    warmGroup(group, subrequests, deps),
+  const fetched = await mapWithConcurrency(groups, concurrency, async (group) =>
+    Promise.all((await warmGroup(group, subrequests, deps)).map(settle)),
   );
-  return [...outcomes, ...fetched.flat()];
+  return [...skipped, ...fetched.flat()];
 }
 
 async function warmGroup(

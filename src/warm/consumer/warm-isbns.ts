@@ -24,6 +24,7 @@ export async function warmIsbns(
   cache: Cache,
   subrequests: Budget,
   deps: WarmDeps,
+  settle: (outcome: Outcome) => Promise<Outcome> = async (o) => o,
 ): Promise<Outcome[]> {
   const outcomes: Outcome[] = [];
   const toLookUp: Delivery[] = [];
@@ -35,12 +36,16 @@ export async function warmIsbns(
       else toLookUp.push(d);
     }),
   );
+  // Settled at once (their marker reads are done), then each group as soon as it answers.
+  const skipped = await Promise.all(outcomes.map(settle));
   const groups = groupDeliveries(
     toLookUp,
     Math.min(ISBN_GROUP_MAX, deps.config.OPENLIBRARY_ISBNS_PER_REQUEST),
   );
-  const looked = await mapWithConcurrency(groups, 2, (group) => warmGroup(group, subrequests, deps));
-  return [...outcomes, ...looked.flat()];
+  const looked = await mapWithConcurrency(groups, 2, async (group) =>
+    Promise.all((await warmGroup(group, subrequests, deps)).map(settle)),
+  );
+  return [...skipped, ...looked.flat()];
 }
 
 async function warmGroup(
