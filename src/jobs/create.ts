@@ -1,11 +1,20 @@
+import { z } from "zod";
 import { createJobStatements, findJobByIdempotencyKey, getJob, type NewRootTask } from "../db/jobs";
 import { runSteps } from "../db/step";
 import { markQueued } from "../db/tasks";
 import type { JobRow } from "../db/types";
 import { AppError, badRequest } from "../errors";
-import { isbnItemKey, isbnOfItemKey } from "../ingest/isbn";
+import { isbnItemKey } from "../ingest/isbn";
 import type { ReadExport } from "../ingest/read-export";
-import { partitionValid, sendChecked, type WarmMessage, warmMessageFor, warmQueue } from "../warm/messages";
+import {
+  partitionValid,
+  sendChecked,
+  sendWarmMessages,
+  type WarmMessage,
+  warmMessageFor,
+  warmQueue,
+} from "../warm/messages";
+import { failPoisonTasks } from "../warm/poison";
 
 export interface CreatedJob {
   job: JobRow;
@@ -43,7 +52,10 @@ export async function createJob(
   }
   const jobId = crypto.randomUUID();
   const roots = rootTasks(read);
-  const messages = rootMessages(jobId, read, roots);
+  // Authors become messages (each checked) now; the ISBN items' keys are checked as one list, and their
+  // messages are built and checked after the 202 (sendAfterResponse), off the upload's critical path.
+  const authorMessages = rootMessages(jobId, read, read.parsed.authors);
+  isbnListSchema.parse(read.parsed.isbns);
   try {
     await env.DB.batch(createJobStatements(env.DB, jobRecord(jobId, read, idempotencyKey, now), roots));
   } catch (error) {
@@ -54,8 +66,6 @@ export async function createJob(
     }
     throw error;
   }
-  const authorMessages = messages.filter((m) => isbnOfItemKey(m.authorKey) === null);
-  const isbnMessages = messages.filter((m) => isbnOfItemKey(m.authorKey) !== null);
   const sent = await sendChecked(warmQueue(env), authorMessages);
   if (sent.sent.length > 0) await runSteps(env.DB, [markQueued(env.DB, sent.sent, now)]);
   const job = await getJob(env.DB, jobId);
@@ -74,17 +84,35 @@ export async function createJob(
     job,
     queued: sent.sent.length,
     pending: sent.unsent.length,
-    isbnsQueued: isbnMessages.length,
-    isbnsPending: read.parsed.isbns.length - isbnMessages.length,
+    isbnsQueued: read.parsed.isbns.length,
+    isbnsPending: 0,
     replayed: false,
-    sendAfterResponse: () => sendIsbnMessages(env, isbnMessages, now),
+    sendAfterResponse: () => sendIsbnMessages(env, isbnMessagesFor(jobId, read), now),
   };
+}
+
+/** Every ISBN-13 the parser produced (check digit verified): what the ISBN items' keys are made of. */
+const isbnListSchema = z.array(z.string().regex(/^97[89]\d{10}$/));
+
+function isbnMessagesFor(jobId: string, { parsed, meta }: ReadExport): WarmMessage[] {
+  return parsed.isbns.map((isbn13) =>
+    warmMessageFor({
+      job_id: jobId,
+      author_key: isbnItemKey(isbn13),
+      author_name: isbn13,
+      depth: 0,
+      max_depth: meta.options.maxDepth,
+      generation: 0,
+    }),
+  );
 }
 
 async function sendIsbnMessages(env: Env, messages: readonly WarmMessage[], now: number): Promise<void> {
   if (messages.length === 0) return;
   try {
-    const sent = await sendChecked(warmQueue(env), messages);
+    // Checked against the message schema here; one that fails is a poison task, failed on its own.
+    const sent = await sendWarmMessages(warmQueue(env), messages);
+    await failPoisonTasks(env.DB, sent.invalid, now);
     if (sent.sent.length > 0) await runSteps(env.DB, [markQueued(env.DB, sent.sent, now)]);
   } catch (error) {
     // Left pending (or queued with a message on its way): the sweep re-sends pending tasks.
