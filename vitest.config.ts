@@ -71,6 +71,17 @@ export default defineConfig(async () => {
           plugins: [workers("./test/support/instrumented/entry.ts")],
           test: { ...shared, name: "instrumented", include: ["test/instrumented/**/*.test.ts"] },
         },
+        {
+          // Plain Node: the OpenAPI document checked with a validator (ajv compiles code, which workerd
+          // forbids) and the dashboard driven in headless Chromium against a running local stack.
+          test: {
+            name: "node",
+            environment: "node",
+            include: ["test/node/**/*.test.ts", "test/browser/**/*.test.ts"],
+            testTimeout: 30_000,
+            hookTimeout: 180_000,
+          },
+        },
       ],
     },
   };

@@ -12,6 +12,7 @@ import { readFile, stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { parseArgs } from "node:util";
 import type { JobCreated, JobProgress, StateCounts } from "../src/api/job-responses.ts";
+import { kindlingClient } from "./lib/api-client.ts";
 import { FINISHED, pollJob } from "./lib/poll-job.ts";
 import { errorMessage, isEntryPoint } from "./lib/processes.ts";
 
@@ -86,15 +87,6 @@ function unreachableMessage(url: string, error: unknown): string {
   // fetch refuses "bad ports" (1, 7, 9, 21, 22, 25, …) before connecting: say so.
   if (why.includes("bad port")) why = `${why}: fetch never connects to port ${new URL(url).port}`;
   return `cannot reach Kindling at ${url} — is \`npm run dev:offline\` running? (${why})`;
-}
-
-async function readJson(response: Response): Promise<unknown> {
-  const text = await response.text();
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return { nonJson: text.slice(0, 300) };
-  }
 }
 
 function apiError(body: unknown): { code: string; message: string; details?: unknown } | null {
@@ -353,42 +345,49 @@ async function warm(options: WarmOptions, onView: (view: ProgressView) => void):
     return fail("file_not_found", `cannot read ${options.file}: ${errorMessage(error)}`);
   }
 
-  // 2. The upload.
-  const query = new URLSearchParams({ maxDepth: String(maxDepth), filename: basename(options.file) });
+  // 2. The upload (typed by the OpenAPI document: scripts/lib/api-client.ts).
+  const client = kindlingClient(url, token);
   let created: JobCreated;
   try {
-    const response = await fetch(`${url}/api/jobs?${query}`, {
-      method: "POST",
-      headers: { Authorization: `Bearer ${token}`, "Content-Type": "text/csv" },
-      body: bytes,
+    const { data, error, response } = await client.POST("/api/jobs", {
+      params: { query: { maxDepth: String(maxDepth), filename: basename(options.file) } },
+      headers: { "Content-Type": "text/csv" },
+      // The file's bytes as they are: the API decides their encoding.
+      body: new Blob([bytes]),
+      bodySerializer: (blob) => blob,
       signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(120_000)]) : AbortSignal.timeout(120_000),
     });
-    const body = await readJson(response);
-    if (response.status !== 202 && response.status !== 200) {
-      const error = apiError(body);
-      if (error) {
-        return fail(error.code, `upload refused (HTTP ${response.status} ${error.code}): ${error.message}`, {
-          httpStatus: response.status,
-          ...(error.details === undefined ? {} : { details: error.details }),
-        });
+    if (!data) {
+      // openapi-fetch keeps a refusal's body as JSON, or as its text when it is not JSON.
+      const body: unknown = error;
+      const refused = apiError(body);
+      if (refused) {
+        return fail(
+          refused.code,
+          `upload refused (HTTP ${response.status} ${refused.code}): ${refused.message}`,
+          {
+            httpStatus: response.status,
+            ...(refused.details === undefined ? {} : { details: refused.details }),
+          },
+        );
       }
-      return fail(
-        "bad_response",
-        `upload refused (HTTP ${response.status}) by ${url}: ${JSON.stringify(body)}`,
-        {
-          httpStatus: response.status,
-        },
-      );
+      const shown = typeof body === "string" ? body.slice(0, 300) : JSON.stringify(body);
+      return fail("bad_response", `upload refused (HTTP ${response.status}) by ${url}: ${shown}`, {
+        httpStatus: response.status,
+      });
     }
-    const candidate = body as Partial<JobCreated>;
-    if (typeof candidate.jobId !== "string" || typeof candidate.links?.progress !== "string") {
-      return fail("bad_response", `unexpected answer from ${url}/api/jobs: ${JSON.stringify(body)}`);
+    // Typed is not checked: a proxy in the way could still answer something else with a 2xx.
+    if (typeof data.jobId !== "string" || typeof data.links?.progress !== "string") {
+      return fail("bad_response", `unexpected answer from ${url}/api/jobs: ${JSON.stringify(data)}`);
     }
-    created = candidate as JobCreated;
+    created = data;
   } catch (error) {
     if (signal?.aborted) return fail("interrupted", "interrupted before the upload finished");
     if (error instanceof Error && error.name === "TimeoutError") {
       return fail("timeout", `Kindling at ${url} did not answer the upload within 120 s`);
+    }
+    if (error instanceof SyntaxError) {
+      return fail("bad_response", `the upload's answer from ${url}/api/jobs is not JSON: ${error.message}`);
     }
     return fail("unreachable", unreachableMessage(url, error));
   }

@@ -56,6 +56,11 @@ const configSchema = z.object({
   BREAKER_FAILURE_THRESHOLD: positiveNumber(5),
   BREAKER_COOLDOWN_SECONDS: nonNegativeNumber(15),
   EXHAUSTED_GRACE_SECONDS: positiveNumber(3600),
+  /** Analytics Engine SQL API (secrets): with both set, the analytics routes read AE instead of D1. */
+  ANALYTICS_ACCOUNT_ID: z.string().optional(),
+  ANALYTICS_READ_TOKEN: z.string().optional(),
+  ANALYTICS_DATASET: z.string().default("kindling_warming"),
+  ANALYTICS_API_BASE: z.string().url().optional(),
 });
 
 export type Config = z.infer<typeof configSchema> & {

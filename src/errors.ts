@@ -41,6 +41,7 @@ export type ErrorCode =
   | "author_not_found"
   | "read_allowance_exceeded"
   | "http_error"
+  | "analytics_unavailable"
   // Warming: the sources and our own limits
   | "upstream_unavailable"
   | "upstream_rate_limited"

@@ -4,11 +4,17 @@
  * the bench and the chaos soak; each keeps its own log lines in onProgress and onFailure.
  */
 import type { JobProgress } from "../../src/api/job-responses.ts";
+import { type KindlingClient, kindlingClient } from "./api-client.ts";
 import { errorMessage } from "./processes.ts";
 import { sleep } from "./sleep.ts";
 
 /** Job statuses after which nothing more happens to the job (until a redrive). */
-export const FINISHED: ReadonlySet<JobProgress["status"]> = new Set(["completed", "completed_with_errors"]);
+export const FINISHED: ReadonlySet<JobProgress["status"]> = new Set([
+  "completed",
+  "completed_with_errors",
+  "cancelled",
+  "failed",
+]);
 
 /** A poll that brought no progress: the request failed, or the API answered something else. */
 export interface PollFailure {
@@ -23,7 +29,7 @@ export interface PollFailure {
 }
 
 export interface PollJobOptions {
-  /** What to GET, relative to the base URL (default `/api/jobs/:id`; e.g. the 202's links.progress). */
+  /** The job's read link (the 202's links.progress, `/api/jobs/:id?key=…`): its key is sent along. */
   path?: string;
   /** From one poll's start to the next's. */
   intervalMs: number;
@@ -41,33 +47,45 @@ export interface PollJobOptions {
 
 type Poll = { progress: JobProgress } | { failure: PollFailure };
 
-async function pollOnce(url: string, token: string, options: PollJobOptions): Promise<Poll> {
+async function pollOnce(
+  client: KindlingClient,
+  jobId: string,
+  key: string | undefined,
+  options: PollJobOptions,
+): Promise<Poll> {
   const signals = [
     ...(options.signal ? [options.signal] : []),
     ...(options.requestTimeoutMs === undefined ? [] : [AbortSignal.timeout(options.requestTimeoutMs)]),
   ];
-  let response: Response;
-  let text: string;
+  const url = `GET /api/jobs/${jobId}`;
+  let answer: Awaited<ReturnType<typeof getProgress>>;
   try {
-    response = await fetch(url, {
-      headers: { Authorization: `Bearer ${token}` },
-      ...(signals.length > 0 ? { signal: AbortSignal.any(signals) } : {}),
-    });
-    text = await response.text();
+    answer = await getProgress(client, jobId, key, signals.length > 0 ? AbortSignal.any(signals) : undefined);
   } catch (error) {
     return { failure: { error, message: errorMessage(error) } };
   }
-  let body: unknown;
-  try {
-    body = JSON.parse(text) as unknown;
-  } catch {
-    body = text.slice(0, 300);
-  }
-  const counts =
-    typeof body === "object" && body !== null ? (body as { counts?: unknown }).counts : undefined;
-  if (response.ok && typeof counts === "object") return { progress: body as JobProgress };
+  const { data, error, response } = answer;
+  // A 200 whose body is not a progress report (a proxy's page, say) is a failure like any other.
+  if (data && typeof data.counts === "object") return { progress: data };
   const status = response.status;
-  return { failure: { status, body, message: `GET ${url} → ${status}: ${text.slice(0, 300)}` } };
+  // openapi-fetch keeps a refusal's body as JSON, or as text when it is not JSON (a proxy's page).
+  const refusal: unknown = error;
+  const body: unknown = typeof refusal === "string" ? refusal.slice(0, 300) : (refusal ?? data);
+  return {
+    failure: { status, body, message: `${url} → ${status}: ${(JSON.stringify(body) ?? "").slice(0, 300)}` },
+  };
+}
+
+function getProgress(
+  client: KindlingClient,
+  id: string,
+  key: string | undefined,
+  signal: AbortSignal | undefined,
+) {
+  return client.GET("/api/jobs/{id}", {
+    params: { path: { id }, query: key === undefined ? {} : { key } },
+    ...(signal ? { signal } : {}),
+  });
 }
 
 /**
@@ -80,12 +98,16 @@ export async function pollJob(
   jobId: string,
   options: PollJobOptions,
 ): Promise<JobProgress | null> {
-  const progressUrl = options.path ? new URL(options.path, `${url}/`).toString() : `${url}/api/jobs/${jobId}`;
+  const client = kindlingClient(url, token);
+  // A read link (`/api/jobs/:id?key=…`) is followed with its key; the admin token is sent as well.
+  const key = options.path
+    ? (new URL(options.path, `${url}/`).searchParams.get("key") ?? undefined)
+    : undefined;
   const { signal, deadline } = options;
   for (;;) {
     if (signal?.aborted) return null;
     const pollStarted = Date.now();
-    const poll = await pollOnce(progressUrl, token, options);
+    const poll = await pollOnce(client, jobId, key, options);
     if (signal?.aborted) return null;
     if ("progress" in poll) {
       options.onProgress?.(poll.progress);

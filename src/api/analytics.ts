@@ -1,6 +1,8 @@
 import { Hono } from "hono";
+import { describeRoute, resolver } from "hono-openapi";
 import { z } from "zod";
-import { cacheStatsSince } from "../db/cache-stats";
+import { AnalyticsQueries, eventsBackend } from "../analytics/queries";
+import * as schemas from "../analytics/schemas";
 import { requireReader } from "./auth";
 import type { AppEnv } from "./context";
 import { validate } from "./validation";
@@ -11,32 +13,84 @@ const hoursQuery = z.object({
     .int()
     .min(1)
     .max(24 * 30)
-    .default(24),
+    .default(24)
+    .describe("Window length in whole hours, ending with the current hour (1–720)"),
 });
 
-const rate = (hits: number, misses: number) =>
-  hits + misses === 0 ? null : Math.round((hits / (hits + misses)) * 1000) / 1000;
+/** OpenAPI description of a read-token route answering `schema`. */
+const described = (summary: string, schema: z.ZodType) =>
+  describeRoute({
+    tags: ["analytics"],
+    summary,
+    security: [{ bearer: [] }],
+    responses: {
+      200: { description: summary, content: { "application/json": { schema: resolver(schema) } } },
+      401: { description: "Missing or wrong token" },
+    },
+  });
 
-/** Read-API hit rate per hour (local numbers come from D1; production can also query Analytics Engine). */
-export const analyticsApi = new Hono<AppEnv>().get(
-  "/cache",
-  requireReader,
-  validate("query", hoursQuery),
-  async (c) => {
-    const { hours } = c.req.valid("query");
-    const now = Date.now();
-    const rows = await cacheStatsSince(c.env.DB, now - (hours - 1) * 3_600_000);
-    const hits = rows.reduce((n, r) => n + Number(r.hits), 0);
-    const misses = rows.reduce((n, r) => n + Number(r.misses), 0);
-    return c.json({
-      hours,
-      totals: { hits, misses, rate: rate(hits, misses) },
-      byHour: rows.map((r) => ({
-        hour: new Date(r.hour).toISOString(),
-        hits: Number(r.hits),
-        misses: Number(r.misses),
-        rate: rate(Number(r.hits), Number(r.misses)),
-      })),
-    });
-  },
-);
+/**
+ * The analytics API: named queries over one layer (src/analytics), D1 or Analytics Engine behind it, the
+ * same shapes from both. Each answer is checked against its schema before it leaves.
+ */
+export function analyticsApi(analyticsFetch?: typeof fetch) {
+  const queries = (env: Env, config: AppEnv["Variables"]["config"]) =>
+    new AnalyticsQueries(eventsBackend(env, config, analyticsFetch), env.DB, config, env.WARM_QUEUE);
+  return new Hono<AppEnv>()
+    .use(requireReader)
+    .get(
+      "/overview",
+      described("Everything the dashboard's overview shows", schemas.overview),
+      validate("query", hoursQuery),
+      async (c) => {
+        const { hours } = c.req.valid("query");
+        const q = queries(c.env, c.var.config);
+        const now = Date.now();
+        const [throughput, failures, cache, dlq, backlog] = await Promise.all([
+          q.throughput(hours, now),
+          q.failures(hours, now),
+          q.cache(hours, now),
+          q.dlq(),
+          q.backlog(),
+        ]);
+        return c.json(
+          schemas.overview.parse({ backend: throughput.backend, throughput, failures, cache, dlq, backlog }),
+        );
+      },
+    )
+    .get(
+      "/throughput",
+      described("Authors processed and works cached per hour (seed 001)", schemas.throughputSeries),
+      validate("query", hoursQuery),
+      async (c) => {
+        const q = queries(c.env, c.var.config);
+        return c.json(
+          schemas.throughputSeries.parse(await q.throughput(c.req.valid("query").hours, Date.now())),
+        );
+      },
+    )
+    .get(
+      "/failures",
+      described("Failures, retries and upstream requests per hour", schemas.failuresSeries),
+      validate("query", hoursQuery),
+      async (c) => {
+        const q = queries(c.env, c.var.config);
+        return c.json(schemas.failuresSeries.parse(await q.failures(c.req.valid("query").hours, Date.now())));
+      },
+    )
+    .get(
+      "/cache",
+      described("Read-API cache hit rate per hour", schemas.cacheSeries),
+      validate("query", hoursQuery),
+      async (c) => {
+        const q = queries(c.env, c.var.config);
+        return c.json(schemas.cacheSeries.parse(await q.cache(c.req.valid("query").hours, Date.now())));
+      },
+    )
+    .get("/dlq", described("Dead-letter depth and its alert", schemas.dlqDepth), async (c) =>
+      c.json(schemas.dlqDepth.parse(await queries(c.env, c.var.config).dlq())),
+    )
+    .get("/backlog", described("Warm queue backlog and open tasks", schemas.backlog), async (c) =>
+      c.json(schemas.backlog.parse(await queries(c.env, c.var.config).backlog())),
+    );
+}

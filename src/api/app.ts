@@ -14,9 +14,9 @@ import { authorsApi } from "./authors";
 import { booksApi } from "./books";
 import { cacheAdminApi } from "./cache-admin";
 import type { AppEnv } from "./context";
-import { dashboardPage } from "./dashboard";
 import { healthApi } from "./health";
 import { jobsApi } from "./jobs";
+import { openApiHandler } from "./openapi";
 import { warmingApi } from "./warming";
 
 export interface AppOptions {
@@ -25,6 +25,8 @@ export interface AppOptions {
   /** Breakers default to one set per isolate; tests pass their own with a controlled clock. */
   kvBreaker?: CircuitBreaker;
   providerBreakers?: ProviderBreakers;
+  /** fetch for the Analytics Engine SQL API; tests answer for it in process. */
+  analyticsFetch?: typeof fetch;
 }
 
 /** An interactive read waits at most this long for an upstream slot before answering 503. */
@@ -74,9 +76,10 @@ export function createApp(options: AppOptions = {}) {
   app.route("/api/books", booksApi);
   app.route("/api/authors", authorsApi);
   app.route("/api/cache", cacheAdminApi);
-  app.route("/api/analytics", analyticsApi);
+  app.route("/api/analytics", analyticsApi(options.analyticsFetch));
   app.route("/health", healthApi);
-  app.get("/", (c) => c.html(dashboardPage()));
+  // The dashboard (/, /jobs, /job?id=) and the API reference (/docs) are static assets (public/).
+  app.get("/openapi.json", openApiHandler(app));
   app.notFound((c) =>
     c.json({ error: { code: "not_found", message: `no route for ${c.req.method} ${c.req.path}` } }, 404),
   );

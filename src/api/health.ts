@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { describeRoute } from "hono-openapi";
 import { isolateKvBreaker } from "../cache/kv";
 import { deadLetterCountStatement } from "../db/jobs";
 import type { AppEnv } from "./context";
@@ -14,8 +15,14 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ ok: boolean; ms: number
   }
 }
 
+const healthDoc = describeRoute({
+  tags: ["health"],
+  summary: "D1, KV and queue checks, breakers and the dead-letter alert (no token)",
+  responses: { 200: { description: "All checks pass" }, 503: { description: "Degraded" } },
+});
+
 /** Do D1, KV and the queue bindings answer? 200 when all do, 503 otherwise. */
-export const healthApi = new Hono<AppEnv>().get("/", async (c) => {
+export const healthApi = new Hono<AppEnv>().get("/", healthDoc, async (c) => {
   let deadLetters = 0;
   const quotasRead = providerQuotas(c.env, c.var.config);
   const [d1, kv] = await Promise.all([

@@ -8,6 +8,8 @@ import { redriveJob } from "../warm/redrive";
 import { acceptUpload } from "./accept-upload";
 import { jobReadLinks, requireReader, requireToken } from "./auth";
 import type { AppEnv } from "./context";
+import { answers, jobCreatedDoc } from "./job-docs";
+import { jobFailuresSchema, jobProgressSchema } from "./job-schemas";
 import { describeProgress, summarizeJob } from "./progress";
 import { providerQuotas } from "./quotas";
 import { validate } from "./validation";
@@ -32,25 +34,37 @@ const uploadQuery = z.object({
 });
 
 export const jobsApi = new Hono<AppEnv>()
-  .post("/", requireToken, validate("header", idempotencyHeader), validate("query", uploadQuery), (c) =>
-    acceptUpload(c, c.req.valid("header")["idempotency-key"] ?? null),
+  .post(
+    "/",
+    jobCreatedDoc,
+    requireToken,
+    validate("header", idempotencyHeader),
+    validate("query", uploadQuery),
+    (c) => acceptUpload(c, c.req.valid("header")["idempotency-key"] ?? null),
   )
   .get("/", requireReader, validate("query", listQuery), async (c) => {
     const jobs = await listRecentJobs(c.env.DB, c.req.valid("query").limit);
     return c.json({ jobs: jobs.map(summarizeJob) });
   })
-  .get("/:id", requireReader, validate("param", jobIdParam), async (c) => {
-    const { id } = c.req.valid("param");
-    const [progress, quotas] = await Promise.all([
-      getJobProgress(c.env.DB, id),
-      providerQuotas(c.env, c.var.config),
-    ]);
-    if (!progress) throw notFound("Job", id);
-    return c.json({
-      ...describeProgress(progress.job, progress.counts, Date.now(), progress.isbnCounts),
-      quotas,
-    });
-  })
+  .get(
+    "/:id",
+    answers("A job's progress", jobProgressSchema),
+    requireReader,
+    validate("param", jobIdParam),
+    validate("query", z.object(readKeyQuery)),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const [progress, quotas] = await Promise.all([
+        getJobProgress(c.env.DB, id),
+        providerQuotas(c.env, c.var.config),
+      ]);
+      if (!progress) throw notFound("Job", id);
+      return c.json({
+        ...describeProgress(progress.job, progress.counts, Date.now(), progress.isbnCounts),
+        quotas,
+      });
+    },
+  )
   .post("/:id/retry", requireToken, validate("param", jobIdParam), async (c) => {
     const result = await redriveJob(c.env, c.req.valid("param").id, Date.now());
     return c.json({ ...result, links: { progress: `/api/jobs/${result.jobId}` } }, 202);
@@ -67,6 +81,7 @@ export const jobsApi = new Hono<AppEnv>()
   })
   .get(
     "/:id/failures",
+    answers("A job's failed and dead tasks, paginated", jobFailuresSchema),
     requireReader,
     validate("param", jobIdParam),
     validate("query", failuresQuery),

@@ -1,0 +1,24 @@
+import type { BackendName } from "./schemas";
+
+/** One hour of consumer invocations, summed (both backends decode their rows into this). */
+export interface HourlyWarm {
+  /** Start of the hour, epoch ms. */
+  hour: number;
+  invocations: number;
+  authorsProcessed: number;
+  worksCached: number;
+  failed: number;
+  retried: number;
+  subrequests: number;
+}
+
+/**
+ * Where the per-invocation events are read from: D1's warm_events locally and in tests, Analytics Engine's
+ * SQL API in production. Current state (dead letters, backlog) and the read API's cache_stats live in D1
+ * under both, so only the event queries differ.
+ */
+export interface EventsBackend {
+  readonly name: BackendName;
+  /** Seed 001's dashboard query and the failure counts, per hour, for the window starting at `start`. */
+  warmByHour(start: number, hours: number): Promise<HourlyWarm[]>;
+}

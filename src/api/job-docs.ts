@@ -1,0 +1,56 @@
+import { describeRoute, resolver } from "hono-openapi";
+import type { z } from "zod";
+import { jobCreatedSchema } from "./job-schemas";
+
+/** OpenAPI description of a token-protected job route answering `schema` with 200. */
+export const answers = (summary: string, schema: z.ZodType) =>
+  describeRoute({
+    tags: ["jobs"],
+    summary,
+    security: [{ bearer: [] }],
+    responses: {
+      200: { description: summary, content: { "application/json": { schema: resolver(schema) } } },
+    },
+  });
+
+const binary = { type: "string" as const, format: "binary" };
+
+/** POST /api/jobs: the three upload forms (read and validated by src/ingest, not by a validator). */
+export const jobCreatedDoc = describeRoute({
+  tags: ["jobs"],
+  summary: "Upload a Goodreads or StoryGraph export: creates a warming job",
+  security: [{ bearer: [] }],
+  requestBody: {
+    required: true,
+    content: {
+      "text/csv": { schema: binary },
+      "multipart/form-data": {
+        schema: {
+          type: "object",
+          properties: { file: binary, maxDepth: { type: "string" }, priority: { type: "string" } },
+        },
+      },
+      "application/json": {
+        schema: {
+          type: "object",
+          required: ["csv"],
+          properties: {
+            csv: { type: "string", description: "base64" },
+            maxDepth: { type: "integer" },
+            priority: { type: "string" },
+          },
+        },
+      },
+    },
+  },
+  responses: {
+    200: {
+      description: "The same job again (same Idempotency-Key and file)",
+      content: { "application/json": { schema: resolver(jobCreatedSchema) } },
+    },
+    202: {
+      description: "Job created",
+      content: { "application/json": { schema: resolver(jobCreatedSchema) } },
+    },
+  },
+});

@@ -1,0 +1,105 @@
+import { z } from "zod";
+import type { JobCreated, JobProgress, StateCounts } from "./job-responses";
+
+/**
+ * The job endpoints' answers as zod schemas, for the OpenAPI document (and so the scripts' generated
+ * client). Each is tied to its interface in job-responses.ts at compile time: change one, the other must
+ * follow or typecheck fails.
+ */
+const jobStatus = z.enum([
+  "queued",
+  "running",
+  "paused",
+  "completed",
+  "completed_with_errors",
+  "cancelled",
+  "failed",
+]);
+const stateCounts = z.object({
+  total: z.number().int(),
+  pending: z.number().int(),
+  queued: z.number().int(),
+  running: z.number().int(),
+  done: z.number().int(),
+  skipped: z.number().int(),
+  failed: z.number().int(),
+  dead: z.number().int(),
+  cancelled: z.number().int(),
+});
+
+const providerQuota = z.object({
+  used: z.number().int(),
+  limit: z.number().int().nullable(),
+  exhausted: z.boolean(),
+  resetAt: z.string(),
+});
+
+export const jobCreatedSchema = z.object({
+  jobId: z.string(),
+  status: jobStatus,
+  format: z.string(),
+  rows: z.number().int(),
+  maxDepth: z.number().int(),
+  priority: z.string(),
+  authorsQueued: z.number().int(),
+  authorsPending: z.number().int(),
+  isbnsQueued: z.number().int(),
+  isbnsPending: z.number().int(),
+  isbnsUnusable: z.object({
+    count: z.number().int(),
+    examples: z.array(z.object({ row: z.number().int(), value: z.string(), reason: z.string() })),
+  }),
+  duplicatesSkipped: z.number().int(),
+  rowsRejected: z.number().int(),
+  rejections: z.array(z.object({ row: z.number().int(), reason: z.string() })),
+  estimatedWorks: z.number(),
+  estimatedDuration: z.object({ seconds: z.number(), text: z.string() }),
+  links: z.object({ progress: z.string(), failures: z.string() }),
+});
+
+export const jobProgressSchema = z.object({
+  jobId: z.string(),
+  status: jobStatus,
+  format: z.string(),
+  filename: z.string().nullable(),
+  maxDepth: z.number().int(),
+  priority: z.string(),
+  rows: z.number().int(),
+  duplicatesSkipped: z.number().int(),
+  counts: stateCounts,
+  byKind: z.object({ author: stateCounts, isbn: stateCounts.extend({ warm: z.number().int() }) }),
+  byDepth: z.array(stateCounts.extend({ depth: z.number().int() })),
+  worksCached: z.number().int(),
+  deadLetters: z.number().int(),
+  percent: z.number(),
+  etaSeconds: z.number().nullable(),
+  createdAt: z.string().nullable(),
+  startedAt: z.string().nullable(),
+  completedAt: z.string().nullable(),
+  updatedAt: z.string().nullable(),
+  links: z.object({ self: z.string(), failures: z.string() }),
+  quotas: z.object({ openlibrary: providerQuota, googlebooks: providerQuota }).nullable().optional(),
+});
+
+export const jobFailuresSchema = z.object({
+  jobId: z.string(),
+  failures: z.array(
+    z.object({
+      author: z.string(),
+      authorKey: z.string(),
+      status: z.string(),
+      depth: z.number().int(),
+      attempts: z.number().int(),
+      error: z.string().nullable(),
+      updatedAt: z.string(),
+    }),
+  ),
+  nextCursor: z.string().nullable(),
+});
+
+// Both directions: the schema's output is the interface, and the interface fits the schema.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const agree = <T extends true>(_: T) => _;
+agree<Same<z.infer<typeof stateCounts>, StateCounts>>(true);
+agree<Same<z.infer<typeof jobCreatedSchema>, JobCreated>>(true);
+agree<Same<z.infer<typeof jobProgressSchema>, JobProgress>>(true);
