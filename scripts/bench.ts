@@ -4,8 +4,8 @@
  *   npm run bench [-- --only ingest,warm,politeness,cost,progress] [--quick] [--verbose] [--write]
  *   npm run bench -- --render     (re-render docs/BENCHMARKS.md from bench/results.json, no run)
  *
- * Five scenarios (see docs/BENCHMARKS.md): ingest, warm throughput, politeness, cost per author and
- * progress read. Every side of a comparison gets a fresh stack (fresh state directory under .wrangler/,
+ * Six scenarios (see docs/BENCHMARKS.md): ingest, warm throughput, politeness, cost per author,
+ * progress read and production politeness (scripts/bench/production-politeness.ts). Every side of a comparison gets a fresh stack (fresh state directory under .wrangler/,
  * free loopback ports) in the same invocation, so each figure is a ratio or rate measured side by side.
  * Prints a table on stdout (progress on stderr). A full run of every scenario writes bench/results.json
  * and docs/BENCHMARKS.md; --quick and --only runs only print, unless --write is given.
@@ -29,6 +29,7 @@ import {
   withTimeout,
 } from "./bench/harness.ts";
 import { renderMarkdown } from "./bench/markdown.ts";
+import { formatProduction, runProductionPoliteness } from "./bench/production-politeness.ts";
 import {
   type BenchResults,
   computeTargets,
@@ -60,7 +61,7 @@ const USAGE = `usage: npm run bench [-- options]
   --only LIST   comma-separated scenarios: ${SCENARIOS.join(",")} (default: all)
                 (cost is computed from the warm run's counters; --only cost runs the Kindling warm side)
   --quick       smaller sizes for a fast smoke run (ingest 10k rows / 6k authors, warm 200 authors,
-                politeness 8 s per rate)
+                politeness 8 s per rate, production politeness: the grouped side only)
   --verbose     show wrangler's output, stack start/stop and per-poll detail
   --write       write bench/results.json and docs/BENCHMARKS.md even for a --quick or --only run
                 (a full run of every scenario always writes them)
@@ -230,6 +231,7 @@ async function main(): Promise<number> {
       politeness: notRun(),
       cost: notRun(),
       progress: notRun(),
+      production: notRun(),
     },
     targets: [],
   };
@@ -293,6 +295,14 @@ async function main(): Promise<number> {
       results.scenarios.politeness.status = errs.some((e) => e.includes("timed out")) ? "timed out" : "error";
       results.scenarios.politeness.error = errs.join("; ");
     }
+  }
+
+  if (selected.has("production")) {
+    results.scenarios.production = await timed("6. production politeness", () =>
+      runProductionPoliteness(runSide, { quick: cli.quick }),
+    );
+    const production = results.scenarios.production.result;
+    if (production) process.stdout.write(`\n${formatProduction(production)}\n`);
   }
 
   if (selected.has("progress")) {

@@ -58,6 +58,8 @@ export interface WarmSummary {
   counts: StateCounts | null;
   byDepth: (StateCounts & { depth: number })[];
   worksCached: number;
+  /** The reader's own books: ISBN items that cached their edition, of all ISBN items (null before progress). */
+  isbns: { warm: number; total: number } | null;
   elapsedSeconds: number;
   /** Set when the run did not succeed: an API error code or one of file_not_found, unreachable,
    *  timeout, nothing_cached, lost_contact, interrupted, bad_response. */
@@ -229,7 +231,7 @@ export function formatSummary(s: WarmSummary): string {
   lines.push(`Kindling warm-up: ${s.file}${s.status ? ` — ${s.status}` : ""}`);
   const c = s.counts;
   if (c) {
-    row("authors warmed (done)", fmt(c.done));
+    row("tasks done", fmt(c.done));
     row("skipped", fmt(c.skipped));
     row("failed", fmt(c.failed));
     row("dead", fmt(c.dead));
@@ -247,6 +249,10 @@ export function formatSummary(s: WarmSummary): string {
     row("rows in file", `${fmt(s.rows)} (${fmt(s.duplicatesSkipped)} repeated author mentions merged)`);
   }
   row("works cached", fmt(s.worksCached));
+  if (s.isbns) {
+    const share = s.isbns.total > 0 ? ` (${((s.isbns.warm / s.isbns.total) * 100).toFixed(1)} %)` : "";
+    row("your books", `${fmt(s.isbns.warm)} of ${fmt(s.isbns.total)} warm by ISBN${share}`);
+  }
   row("elapsed", formatDuration(s.elapsedSeconds));
   row("job id", s.jobId ?? "(none)");
   return `${lines.join("\n")}\n`;
@@ -280,6 +286,7 @@ export async function runWarm(options: WarmOptions): Promise<WarmResult> {
         counts: null,
         byDepth: [],
         worksCached: 0,
+        isbns: null,
         elapsedSeconds: 0,
         error: { code: "internal_error", message },
       },
@@ -314,6 +321,7 @@ async function warm(options: WarmOptions, onView: (view: ProgressView) => void):
     counts: null,
     byDepth: [],
     worksCached: 0,
+    isbns: null,
     elapsedSeconds: 0,
   };
   const fail = (code: string, message: string, extra: { httpStatus?: number; details?: unknown } = {}) => {
@@ -419,6 +427,7 @@ async function warm(options: WarmOptions, onView: (view: ProgressView) => void):
       summary.counts = p.counts;
       summary.byDepth = p.byDepth;
       summary.worksCached = p.worksCached;
+      if (p.byKind) summary.isbns = { warm: p.byKind.isbn.warm, total: p.byKind.isbn.total };
       view.update(p, FINISHED.has(p.status));
     },
     onFailure: (failure) => {

@@ -24,10 +24,20 @@ const configSchema = z.object({
   OPENLIBRARY_RATE_PER_SECOND: nonNegativeNumber(3),
   GOOGLE_BOOKS_BASE_URL: z.string().url().default("https://www.googleapis.com"),
   GOOGLE_BOOKS_ENABLED: flag("true"),
-  GOOGLE_BOOKS_RATE_PER_SECOND: nonNegativeNumber(5),
+  GOOGLE_BOOKS_RATE_PER_SECOND: nonNegativeNumber(1),
+  /** Google Books requests per day (its quota day ends at midnight Pacific time); 0 = unlimited. */
+  GOOGLE_BOOKS_DAILY_QUOTA: nonNegativeNumber(1000),
+  /** Open Library requests per (UTC) day; 0 = unlimited, the default. */
+  OPENLIBRARY_DAILY_QUOTA: nonNegativeNumber(0),
   GOOGLE_BOOKS_API_KEY: z.string().optional(),
+  /** complement: Google Books only for ISBNs and authors Open Library has nothing for; always: every item. */
+  GOOGLE_BOOKS_ROLE: z.enum(["complement", "always"]).default("complement"),
   USER_AGENT_CONTACT: z.string().default("ops@kindling.example"),
   MAX_WORKS_PER_AUTHOR: positiveNumber(200),
+  /** Authors per OR-combined Open Library query (1 = one author per request, the old way). */
+  OPENLIBRARY_AUTHORS_PER_REQUEST: z.coerce.number().int().min(1).max(10).default(10),
+  /** ISBNs per Open Library lookup (1 = one ISBN per request). */
+  OPENLIBRARY_ISBNS_PER_REQUEST: z.coerce.number().int().min(1).max(25).default(25),
   UPSTREAM_TIMEOUT_MS: positiveNumber(10_000),
   RETRY_BASE_SECONDS: nonNegativeNumber(5),
   RETRY_MAX_SECONDS: nonNegativeNumber(600),

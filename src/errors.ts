@@ -61,6 +61,8 @@ export type ErrorCode =
   | "breaker_open"
   | "rate_limited_locally"
   | "providers_held_back"
+  // A provider's daily quota is spent: the source is skipped until its reset (see QuotaExhaustedError)
+  | "quota_exhausted"
   | "internal_error";
 
 export interface ErrorDetails {
@@ -112,6 +114,31 @@ export class DeferError extends AppError {
     super({ ...opts, httpStatus: 503, kind: "transient" });
     this.name = "DeferError";
     this.source = opts.source;
+  }
+}
+
+/**
+ * A provider's daily quota is spent (our own count, or the provider said so): the source is skipped until
+ * `resetAt`, and an item finishes with the sources left. Not a failure of the item, so never retried for it.
+ */
+export class QuotaExhaustedError extends AppError {
+  readonly source: string;
+  readonly resetAt: number;
+  /** The provider answered so (rather than our own count refusing the request). */
+  readonly byProvider: boolean;
+
+  constructor(opts: { source: string; resetAt: number; message?: string; byProvider?: boolean }) {
+    super({
+      code: "quota_exhausted",
+      message:
+        opts.message ?? `${opts.source} daily quota is spent until ${new Date(opts.resetAt).toISOString()}`,
+      httpStatus: 503,
+      kind: "permanent",
+    });
+    this.name = "QuotaExhaustedError";
+    this.source = opts.source;
+    this.resetAt = opts.resetAt;
+    this.byProvider = opts.byProvider ?? false;
   }
 }
 

@@ -2,6 +2,7 @@
  * Targets, the terminal table, bench/results.json and docs/BENCHMARKS.md.
  */
 import type { CodeSnapshot, MachineInfo } from "./harness.ts";
+import type { ProductionResult } from "./production-politeness.ts";
 import {
   type CostFigures,
   costFigures,
@@ -13,8 +14,15 @@ import {
   type WarmResult,
 } from "./scenarios.ts";
 
-export type ScenarioName = "ingest" | "warm" | "politeness" | "cost" | "progress";
-export const SCENARIOS: readonly ScenarioName[] = ["ingest", "warm", "politeness", "cost", "progress"];
+export type ScenarioName = "ingest" | "warm" | "politeness" | "cost" | "progress" | "production";
+export const SCENARIOS: readonly ScenarioName[] = [
+  "ingest",
+  "warm",
+  "politeness",
+  "cost",
+  "progress",
+  "production",
+];
 
 export interface ScenarioOutcome<T> {
   status: "ok" | "timed out" | "error" | "not run";
@@ -43,6 +51,8 @@ export interface BenchResults {
     politeness: ScenarioOutcome<PolitenessResult>;
     cost: ScenarioOutcome<{ kindling: CostFigures; naive?: CostFigures }>;
     progress: ScenarioOutcome<ProgressResult>;
+    /** scripts/bench/production-politeness.ts (absent from results written before it existed). */
+    production?: ScenarioOutcome<ProductionResult>;
   };
   targets: Target[];
 }

@@ -163,8 +163,11 @@ function measureUpload(
     consumerInvocations: held,
     producerD1Batches: counters.d1Batches - counters.consumerD1Batches,
     producerD1Statements: counters.d1Statements - counters.consumerD1Statements,
+    // Messages per call (authors and, since #11, ISBN items: every message of the upload counts).
     authorsPerSendBatchCall:
-      counters.queueSendBatchCalls > 0 ? round((queued || authors) / counters.queueSendBatchCalls, 1) : null,
+      counters.queueSendBatchCalls > 0
+        ? round((counters.queueMessagesSent || queued || authors) / counters.queueSendBatchCalls, 1)
+        : null,
   };
 }
 
@@ -501,6 +504,8 @@ async function politenessRun(rate: number, seconds: number, signal: AbortSignal)
         MAX_WORKS_PER_AUTHOR: String(POLITENESS_WORKS_PER_AUTHOR),
         OPENLIBRARY_RATE_PER_SECOND: String(rate),
         GOOGLE_BOOKS_ENABLED: "false",
+        // This scenario measures the limiter's pace under more demand than R: one author per request.
+        OPENLIBRARY_AUTHORS_PER_REQUEST: "1",
       },
       sweepEverySeconds: 30,
       recordArrivals: true,

@@ -494,6 +494,16 @@ export interface operations {
                         priority: string;
                         authorsQueued: number;
                         authorsPending: number;
+                        isbnsQueued: number;
+                        isbnsPending: number;
+                        isbnsUnusable: {
+                            count: number;
+                            examples: {
+                                row: number;
+                                value: string;
+                                reason: string;
+                            }[];
+                        };
                         duplicatesSkipped: number;
                         rowsRejected: number;
                         rejections: {
@@ -528,6 +538,16 @@ export interface operations {
                         priority: string;
                         authorsQueued: number;
                         authorsPending: number;
+                        isbnsQueued: number;
+                        isbnsPending: number;
+                        isbnsUnusable: {
+                            count: number;
+                            examples: {
+                                row: number;
+                                value: string;
+                                reason: string;
+                            }[];
+                        };
                         duplicatesSkipped: number;
                         rowsRejected: number;
                         rejections: {
@@ -603,6 +623,31 @@ export interface operations {
                             dead: number;
                             cancelled: number;
                         };
+                        byKind: {
+                            author: {
+                                total: number;
+                                pending: number;
+                                queued: number;
+                                running: number;
+                                done: number;
+                                skipped: number;
+                                failed: number;
+                                dead: number;
+                                cancelled: number;
+                            };
+                            isbn: {
+                                total: number;
+                                pending: number;
+                                queued: number;
+                                running: number;
+                                done: number;
+                                skipped: number;
+                                failed: number;
+                                dead: number;
+                                cancelled: number;
+                                warm: number;
+                            };
+                        };
                         byDepth: {
                             total: number;
                             pending: number;
@@ -627,6 +672,20 @@ export interface operations {
                             self: string;
                             failures: string;
                         };
+                        quotas?: {
+                            openlibrary: {
+                                used: number;
+                                limit: number | null;
+                                exhausted: boolean;
+                                resetAt: string;
+                            };
+                            googlebooks: {
+                                used: number;
+                                limit: number | null;
+                                exhausted: boolean;
+                                resetAt: string;
+                            };
+                        } | null;
                     };
                 };
             };

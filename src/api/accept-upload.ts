@@ -14,6 +14,12 @@ export async function acceptUpload(c: Context<AppEnv>, idempotencyKey: string | 
   // Only a file that parsed is stored (bad input is a 4xx before anything is written).
   const created = await createJob(c.env, read, idempotencyKey, Date.now(), kept.bytes());
   if (created.replayed) c.header("Idempotent-Replayed", "true");
+  // The ISBN items' messages go out after the response (a timer turn later, so they do not compete with
+  // building it): the 202 waits for the authors only.
+  const afterResponse = created.sendAfterResponse;
+  if (afterResponse) {
+    c.executionCtx.waitUntil(new Promise((resolve) => setTimeout(resolve, 0)).then(afterResponse));
+  }
   const answer = await withReadLinks(
     config,
     describeCreatedJob(config, created, read.parsed),

@@ -3,6 +3,7 @@ import { describeRoute } from "hono-openapi";
 import { isolateKvBreaker } from "../cache/kv";
 import { deadLetterCountStatement } from "../db/jobs";
 import type { AppEnv } from "./context";
+import { providerQuotas } from "./quotas";
 
 async function timed<T>(fn: () => Promise<T>): Promise<{ ok: boolean; ms: number; error?: string }> {
   const started = Date.now();
@@ -23,6 +24,7 @@ const healthDoc = describeRoute({
 /** Do D1, KV and the queue bindings answer? 200 when all do, 503 otherwise. */
 export const healthApi = new Hono<AppEnv>().get("/", healthDoc, async (c) => {
   let deadLetters = 0;
+  const quotasRead = providerQuotas(c.env, c.var.config);
   const [d1, kv] = await Promise.all([
     timed(async () => {
       const row = await deadLetterCountStatement(c.env.DB).first<{ n: number }>();
@@ -48,6 +50,8 @@ export const healthApi = new Hono<AppEnv>().get("/", healthDoc, async (c) => {
         openlibrary: c.var.providerBreakers.openlibrary.snapshot(),
         googlebooks: c.var.providerBreakers.googlebooks.snapshot(),
       },
+      /** Each provider's daily quota: used, limit (null = unlimited), exhausted, resetAt. */
+      quotas: await quotasRead,
     },
     ok ? 200 : 503,
   );

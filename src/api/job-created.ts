@@ -34,8 +34,8 @@ function estimate(config: Config, authors: number, maxDepth: number) {
 /** The 202 for a created (or replayed) job: its plan and rough estimates. */
 export function describeCreatedJob(
   config: Config,
-  { job, queued, pending }: CreatedJob,
-  parsed: Pick<ParsedExport, "rowsRejected" | "rejections">,
+  { job, queued, pending, isbnsQueued, isbnsPending }: CreatedJob,
+  parsed: Pick<ParsedExport, "rowsRejected" | "rejections" | "isbnsUnusable">,
 ): JobCreated {
   const rootAuthors = queued + pending;
   const refused = { rowsRejected: parsed.rowsRejected, rejections: parsed.rejections };
@@ -48,6 +48,9 @@ export function describeCreatedJob(
     priority: job.priority,
     authorsQueued: queued,
     authorsPending: pending,
+    isbnsQueued,
+    isbnsPending,
+    isbnsUnusable: parsed.isbnsUnusable,
     duplicatesSkipped: job.duplicates_skipped,
     ...refused,
     ...estimate(config, rootAuthors, job.max_depth),

@@ -18,6 +18,11 @@ export interface JobCreated {
   priority: string;
   authorsQueued: number;
   authorsPending: number;
+  /** ISBN work items (the reader's own books, deduped by ISBN-13): sent right after the 202, and left pending. */
+  isbnsQueued: number;
+  isbnsPending: number;
+  /** Rows whose ISBN cells hold no usable ISBN (Excel's `9.78053E+12`, ASINs, bad check digits): not warmed. */
+  isbnsUnusable: { count: number; examples: { row: number; value: string; reason: string }[] };
   duplicatesSkipped: number;
   /** Rows with a value past a limit (e.g. an author name over 300 characters): not warmed. */
   rowsRejected: number;
@@ -38,6 +43,8 @@ export interface JobProgress {
   rows: number;
   duplicatesSkipped: number;
   counts: StateCounts;
+  /** Authors and ISBN items apart; `isbn.warm`: the reader's books now cached by ISBN ("N of M warm"). */
+  byKind: { author: StateCounts; isbn: StateCounts & { warm: number } };
   byDepth: (StateCounts & { depth: number })[];
   worksCached: number;
   deadLetters: number;
@@ -50,6 +57,17 @@ export interface JobProgress {
   completedAt: string | null;
   updatedAt: string | null;
   links: { self: string; failures: string };
+  /** Each provider's daily quota (GET /api/jobs/:id adds it; null when the Durable Objects cannot be read). */
+  quotas?: Record<"openlibrary" | "googlebooks", ProviderQuota> | null;
+}
+
+export interface ProviderQuota {
+  used: number;
+  /** null: unlimited. */
+  limit: number | null;
+  exhausted: boolean;
+  /** When the provider's quota day ends (ISO 8601); Google's at midnight Pacific time. */
+  resetAt: string;
 }
 
 /** A job's lifecycle as GET /api/jobs/:id (and every control route) shows it (#12). */

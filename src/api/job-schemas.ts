@@ -27,6 +27,13 @@ const stateCounts = z.object({
   cancelled: z.number().int(),
 });
 
+const providerQuota = z.object({
+  used: z.number().int(),
+  limit: z.number().int().nullable(),
+  exhausted: z.boolean(),
+  resetAt: z.string(),
+});
+
 export const jobCreatedSchema = z.object({
   jobId: z.string(),
   status: jobStatus,
@@ -36,6 +43,12 @@ export const jobCreatedSchema = z.object({
   priority: z.string(),
   authorsQueued: z.number().int(),
   authorsPending: z.number().int(),
+  isbnsQueued: z.number().int(),
+  isbnsPending: z.number().int(),
+  isbnsUnusable: z.object({
+    count: z.number().int(),
+    examples: z.array(z.object({ row: z.number().int(), value: z.string(), reason: z.string() })),
+  }),
   duplicatesSkipped: z.number().int(),
   rowsRejected: z.number().int(),
   rejections: z.array(z.object({ row: z.number().int(), reason: z.string() })),
@@ -54,6 +67,7 @@ export const jobProgressSchema = z.object({
   rows: z.number().int(),
   duplicatesSkipped: z.number().int(),
   counts: stateCounts,
+  byKind: z.object({ author: stateCounts, isbn: stateCounts.extend({ warm: z.number().int() }) }),
   byDepth: z.array(stateCounts.extend({ depth: z.number().int() })),
   worksCached: z.number().int(),
   deadLetters: z.number().int(),
@@ -64,6 +78,7 @@ export const jobProgressSchema = z.object({
   completedAt: z.string().nullable(),
   updatedAt: z.string().nullable(),
   links: z.object({ self: z.string(), failures: z.string() }),
+  quotas: z.object({ openlibrary: providerQuota, googlebooks: providerQuota }).nullable().optional(),
 });
 
 export const jobFailuresSchema = z.object({

@@ -14,7 +14,7 @@ export async function jobView(db: D1Database, jobId: string): Promise<JobView> {
   if (!progress) throw notFound("Job", jobId);
   const current = currentStage(rows);
   return {
-    ...describeProgress(progress.job, progress.counts, Date.now()),
+    ...describeProgress(progress.job, progress.counts, Date.now(), progress.isbnCounts),
     stage: current ? { name: current.stage, status: current.status } : null,
     stages: rows.map(stageRecord),
   };

@@ -13,6 +13,7 @@ import { answers, jobCreatedDoc } from "./job-docs";
 import { jobFailuresSchema, jobProgressSchema } from "./job-schemas";
 import { jobView } from "./job-view";
 import { summarizeJob } from "./progress";
+import { providerQuotas } from "./quotas";
 import { validate } from "./validation";
 
 /** A job's read link carries `?key=`; the guard checks it, the routes accept it. */
@@ -53,8 +54,12 @@ export const jobsApi = new Hono<AppEnv>()
     requireReader,
     validate("param", jobIdParam),
     validate("query", z.object(readKeyQuery)),
-    // The progress, plus the lifecycle (#12): `stage` and `stages` (see job-view.ts).
-    async (c) => c.json(await jobView(c.env.DB, c.req.valid("param").id)),
+    // The progress, the lifecycle (`stage`, `stages`: job-view.ts) and the providers' daily quotas.
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const [view, quotas] = await Promise.all([jobView(c.env.DB, id), providerQuotas(c.env, c.var.config)]);
+      return c.json({ ...view, quotas });
+    },
   )
   .post("/:id/retry", requireToken, validate("param", jobIdParam), async (c) => {
     const result = await redriveJob(c.env, c.req.valid("param").id, Date.now());

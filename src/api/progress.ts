@@ -54,9 +54,15 @@ export function summarizeJob(job: JobRow) {
  * A job's progress, computed from the task table (the truth), with the job row's counters for
  * works and timestamps. Percent counts terminal tasks; ETA extrapolates the rate seen so far.
  */
-export function describeProgress(job: JobRow, rows: readonly StateCount[], now: number): JobProgress {
+export function describeProgress(
+  job: JobRow,
+  rows: readonly StateCount[],
+  now: number,
+  isbnRows: readonly StateCount[] = [],
+): JobProgress {
   const counts = emptyCounts();
   const byDepth = new Map<number, StateCounts>();
+  const byKind = { author: emptyCounts(), isbn: { ...emptyCounts(), warm: 0 } };
   for (const row of rows) {
     const status = row.status as TaskStatus;
     if (!STATES.includes(status)) continue;
@@ -68,6 +74,16 @@ export function describeProgress(job: JobRow, rows: readonly StateCount[], now: 
     depth.total += n;
     byDepth.set(row.depth, depth);
   }
+  // ISBN items are read apart (their key range); the authors are every other task.
+  for (const row of isbnRows) {
+    const status = row.status as TaskStatus;
+    if (!STATES.includes(status)) continue;
+    byKind.isbn[status] += Number(row.n);
+    byKind.isbn.total += Number(row.n);
+    if (status === "done" || status === "skipped") byKind.isbn.warm += Number(row.warm ?? 0);
+  }
+  for (const status of [...STATES, "total"] as const)
+    byKind.author[status] = counts[status] - byKind.isbn[status];
   const terminal = TERMINAL_TASK_STATUSES.reduce((sum, s) => sum + counts[s], 0);
   const open = counts.total - terminal;
   const percent = counts.total === 0 ? 0 : Math.floor((terminal / counts.total) * 1000) / 10;
@@ -82,6 +98,7 @@ export function describeProgress(job: JobRow, rows: readonly StateCount[], now: 
     rows: job.rows_total,
     duplicatesSkipped: job.duplicates_skipped,
     counts,
+    byKind,
     byDepth: [...byDepth.entries()].sort(([a], [b]) => a - b).map(([depth, c]) => ({ depth, ...c })),
     worksCached: job.works_cached,
     deadLetters: counts.dead,

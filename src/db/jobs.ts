@@ -1,4 +1,4 @@
-import { chunkJson, type JobRow, OPEN_SQL } from "./types";
+import { chunkJson, type JobRow, OPEN_SQL, type TaskKind } from "./types";
 
 export interface NewJob {
   id: string;
@@ -16,12 +16,14 @@ export interface NewJob {
 export interface NewRootTask {
   key: string;
   name: string;
+  /** Absent: an author. */
+  kind?: TaskKind;
 }
 
 /**
- * The job row and all its depth-0 tasks, as one atomic batch. Tasks start `pending` unless the caller
- * sends their messages right after and marks the failed sends pending instead (`queued`: one D1 write
- * of every task fewer on the upload path).
+ * The job row and all its depth-0 tasks, authors and ISBN items, as one atomic batch. Tasks start
+ * `pending` unless the caller sends their messages right after and marks the failed sends pending instead
+ * (`queued`: one D1 write of every task fewer on the upload path).
  */
 export function createJobStatements(
   db: D1Database,
@@ -50,12 +52,16 @@ export function createJobStatements(
         job.now,
       ),
   ];
-  for (const chunk of chunkJson(authors.map((a) => ({ k: a.key, n: a.name })))) {
+  const rows = authors.map((a) =>
+    a.kind === "isbn" ? { k: a.key, n: a.name, t: "isbn" } : { k: a.key, n: a.name },
+  );
+  for (const chunk of chunkJson(rows)) {
     statements.push(
       db
         .prepare(
-          `INSERT INTO tasks (job_id, author_key, author_name, depth, status, created_at, updated_at)
-           SELECT ?1, value ->> 'k', value ->> 'n', 0, ?4, ?2, ?2 FROM json_each(?3)`,
+          `INSERT INTO tasks (job_id, author_key, kind, author_name, depth, status, created_at, updated_at)
+           SELECT ?1, value ->> 'k', COALESCE(value ->> 't', 'author'), value ->> 'n', 0, ?4, ?2, ?2
+           FROM json_each(?3)`,
         )
         .bind(job.id, job.now, chunk, taskStatus),
     );
@@ -83,22 +89,38 @@ export interface StateCount {
   depth: number;
   status: string;
   n: number;
+  /** Tasks among `n` that cached at least one work (an ISBN item that found its edition). */
+  warm?: number;
 }
 
-/** The job row and its task counts by depth and state, read in one round trip. */
+/**
+ * The job row, its task counts by depth and state, and its ISBN items' counts by state (with how many
+ * cached their edition), read in one round trip. The first count reads only the (job, status, depth) index;
+ * the ISBN items are a key range (`isbn:…`) of the primary key, so authors' rows are not read for them.
+ */
 export async function getJobProgress(
   db: D1Database,
   id: string,
-): Promise<{ job: JobRow; counts: StateCount[] } | null> {
-  const [jobResult, countResult] = await db.batch([
+): Promise<{ job: JobRow; counts: StateCount[]; isbnCounts: StateCount[] } | null> {
+  const [jobResult, countResult, isbnResult] = await db.batch([
     db.prepare("SELECT * FROM jobs WHERE id = ?1").bind(id),
     db
       .prepare("SELECT depth, status, COUNT(*) AS n FROM tasks WHERE job_id = ?1 GROUP BY status, depth")
       .bind(id),
+    db
+      .prepare(
+        `SELECT 0 AS depth, status, COUNT(*) AS n, SUM(CASE WHEN works_count > 0 THEN 1 ELSE 0 END) AS warm
+         FROM tasks WHERE job_id = ?1 AND author_key >= 'isbn:' AND author_key < 'isbn;' GROUP BY status`,
+      )
+      .bind(id),
   ]);
   const job = (jobResult?.results[0] as JobRow | undefined) ?? null;
   if (!job) return null;
-  return { job, counts: (countResult?.results ?? []) as StateCount[] };
+  return {
+    job,
+    counts: (countResult?.results ?? []) as StateCount[],
+    isbnCounts: (isbnResult?.results ?? []) as StateCount[],
+  };
 }
 
 /** Marks jobs running: written with the first outcomes the consumer records. */

@@ -24,7 +24,10 @@
  *   never split, so "Dawkins, Richard" stays one author. `authors` is split on ";" when the cell
  *   contains one (so "Dawkins, Richard; Sagan, Carl" gives two "Last, First" names), otherwise on ",".
  *   "&" and " and " never split (too many single names contain them). ISBN from the first valid of
- *   `isbn13`, `isbn`, `isbn/uid`.
+ *   `isbn13`, `isbn`, `isbn10`, `isbn/uid`.
+ * - ISBNs: a row's first usable ISBN (ISBN-10 converted) is one ISBN work item (deduped by ISBN-13). A row
+ *   whose ISBN cells hold only values that are not ISBNs (Excel's `9.78053E+12`, an ASIN, a bad check digit)
+ *   counts in `isbnsUnusable`; an empty cell (Goodreads' `=""`) is not counted.
  * - Delimiter: comma, unless the header line has more semicolons or tabs than commas (spreadsheet
  *   exports in some locales); Goodreads and StoryGraph always use commas.
  * - Line endings: CRLF and lone CR are turned into LF first, so mixed endings parse too (line breaks
@@ -40,7 +43,7 @@
  */
 import Papa from "papaparse";
 import { type AppError, badRequest } from "../errors";
-import { toIsbn13 } from "./isbn";
+import { readIsbnCell, type UnusableIsbnReason } from "./isbn";
 import { authorNameProblem, echo, MAX_REJECTION_EXAMPLES, MAX_ROW_CHARS } from "./limits";
 import { authorKey, cleanAuthorName } from "./normalize";
 
@@ -65,14 +68,22 @@ export interface ParsedExport {
   authorMentions: number;
   /** `authorMentions - authors.length`. */
   duplicatesSkipped: number;
-  /** Distinct valid ISBN-13s (ISBN-10s converted), first-seen order. */
+  /** Distinct valid ISBN-13s (ISBN-10s converted), first-seen order: each becomes an ISBN work item. */
   isbns: string[];
+  /** Rows whose ISBN cells hold something, none of it a usable ISBN: not warmed by ISBN. */
+  isbnsUnusable: UnusableIsbns;
   /** Data rows in which no author name was found. */
   rowsWithoutAuthor: number;
   /** Data rows with a value that breaks a limit (`limits.ts`); their other authors still count. */
   rowsRejected: number;
   /** The first few refused rows, with why. */
   rejections: RowRejection[];
+}
+
+export interface UnusableIsbns {
+  count: number;
+  /** The first few, with the value as written (cut to a short echo) and why it is not an ISBN. */
+  examples: { row: number; value: string; reason: UnusableIsbnReason }[];
 }
 
 export interface RowRejection {
@@ -154,7 +165,7 @@ function planColumns(header: string[]): ColumnPlan | null {
         ? { index: authors, split: "semicolonOrComma" }
         : { index: author as number, split: "none" },
     ],
-    isbnColumns: columns("isbn13", "isbn", "isbn/uid"),
+    isbnColumns: columns("isbn13", "isbn", "isbn10", "isbn/uid"),
   };
 }
 
@@ -238,6 +249,7 @@ export class ExportParser {
   private readonly authors: ExportAuthor[] = [];
   private readonly seenAuthors = new Set<string>();
   private readonly isbns = new Set<string>();
+  private readonly isbnsUnusable: UnusableIsbns = { count: 0, examples: [] };
   private failure = null as AppError | null;
 
   constructor(opts: ParseExportOptions = {}) {
@@ -394,13 +406,27 @@ export class ExportParser {
       if (this.rejections.length < MAX_REJECTION_EXAMPLES)
         this.rejections.push({ row: rowNumber, reason: rowProblem });
     } else if (!rowHasAuthor) this.rowsWithoutAuthor++;
+    this.readIsbns(fields, rowNumber, plan);
+  }
+
+  /** The row's first usable ISBN, else (when a cell held something) the row counts as unusable. */
+  private readIsbns(fields: string[], rowNumber: number, plan: ColumnPlan): void {
+    let unusable = null as UnusableIsbns["examples"][number] | null;
     for (const index of plan.isbnColumns) {
-      const isbn = toIsbn13(fields[index]);
-      if (isbn !== null) {
-        this.isbns.add(isbn);
-        break;
+      const raw = fields[index];
+      if (!raw) continue;
+      const cell = readIsbnCell(raw);
+      if (cell.kind === "isbn") {
+        this.isbns.add(cell.isbn13);
+        return;
       }
+      if (cell.kind === "unusable")
+        unusable ??= { row: rowNumber, value: echo(raw.trim()), reason: cell.reason };
     }
+    if (unusable === null) return;
+    this.isbnsUnusable.count++;
+    if (this.isbnsUnusable.examples.length < MAX_REJECTION_EXAMPLES)
+      this.isbnsUnusable.examples.push(unusable);
   }
 
   private result(): ParsedExport {
@@ -433,6 +459,7 @@ export class ExportParser {
       authorMentions: this.authorMentions,
       duplicatesSkipped: this.authorMentions - authors.length,
       isbns: [...this.isbns],
+      isbnsUnusable: this.isbnsUnusable,
       rowsWithoutAuthor: this.rowsWithoutAuthor,
       rowsRejected,
       rejections,

@@ -98,3 +98,45 @@ export function toIsbn13(raw: string | null | undefined): string | null {
   const parsed = parseIsbnStrict(raw);
   return parsed.ok ? parsed.isbn13 : null;
 }
+
+/** Why an ISBN cell cannot be warmed: the strict reasons plus two shapes worth naming for the reader. */
+export type UnusableIsbnReason = IsbnProblem | "scientific_notation" | "asin";
+
+/** Excel turns a 13-digit number into `9.78053E+12`: the digits are lost, nothing can be recovered. */
+const SCIENTIFIC = /^\d(?:[.,]\d+)?E\+?\d+$/i;
+/** Amazon's ASIN (Kindle editions on StoryGraph and Goodreads): `B` + 9 letters or digits. */
+const ASIN = /^B[0-9A-Z]{9}$/;
+
+export type IsbnCell =
+  | { kind: "empty" }
+  | { kind: "isbn"; isbn13: string }
+  | { kind: "unusable"; reason: UnusableIsbnReason };
+
+/**
+ * One cell of an ISBN column: empty (Goodreads' `=""` included), a usable ISBN-13, or a value that is not
+ * one and why (an Excel-mangled number, an ASIN, a wrong length, a bad check digit, an EAN without 978/979).
+ */
+export function readIsbnCell(raw: string | null | undefined): IsbnCell {
+  const bare = cleanIsbn(raw);
+  if (bare === null) return { kind: "empty" };
+  const parsed = parseIsbnStrict(bare);
+  if (parsed.ok) return { kind: "isbn", isbn13: parsed.isbn13 };
+  if (SCIENTIFIC.test(bare)) return { kind: "unusable", reason: "scientific_notation" };
+  if (ASIN.test(bare)) return { kind: "unusable", reason: "asin" };
+  return { kind: "unusable", reason: parsed.reason };
+}
+
+/**
+ * An ISBN work item's task key (tasks.author_key holds both kinds): `isbn:` + ISBN-13. No author key can
+ * take this shape: ingest and co-author discovery refuse a name that reads as one (`authorNameProblem`).
+ */
+export function isbnItemKey(isbn13: string): string {
+  return `isbn:${isbn13}`;
+}
+
+const ISBN_ITEM_KEY = /^isbn:(97[89]\d{10})$/;
+
+/** The ISBN-13 of an ISBN item's key, or null for an author's key. */
+export function isbnOfItemKey(key: string): string | null {
+  return ISBN_ITEM_KEY.exec(key)?.[1] ?? null;
+}

@@ -18,10 +18,14 @@ export const MAX_REJECTION_EXAMPLES = 5;
 /** Echoed input (header cells, values) is cut to this many characters in error bodies. */
 export const MAX_ECHOED_CHARS = 100;
 
+/** A name whose key would read as an ISBN item's key (`isbn:978…`): never an author. */
+const ISBN_ITEM_LIKE = /^isbn:97[89]\d{10}$/i;
+
 /** Whether a cleaned author name may become a work item. */
 export function authorNameProblem(name: string): string | null {
   if (name.length > MAX_AUTHOR_NAME_CHARS)
     return `author name is ${name.length} characters long; the limit is ${MAX_AUTHOR_NAME_CHARS}`;
+  if (ISBN_ITEM_LIKE.test(name)) return "author name reads as an ISBN item key";
   return null;
 }
 

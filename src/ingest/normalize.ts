@@ -11,6 +11,8 @@ const CLEAN_ASCII = /^[\x21-\x7e]+(?: [\x21-\x7e]+)*$/;
 const COMBINING_MARKS = /\p{M}+/gu;
 /** Anything that is neither a letter nor a number. */
 const NON_ALPHANUMERIC_RUN = /[^\p{L}\p{N}]+/gu;
+/** A period directly followed by a letter: "a.a. milne" → "a. a. milne". */
+const INITIAL_PERIOD = /\.(?=\p{L})/gu;
 
 /**
  * The display spelling of an author: NFC, trimmed, every whitespace run (NBSP included) collapsed
@@ -31,9 +33,12 @@ export function cleanAuthorName(raw: string): string {
  * produce decomposed sequences (e.g. "İ" → "i̇").
  *
  * Accents are significant: "Mihály Csíkszentmihályi" and "Mihaly Csikszentmihalyi" are two keys.
+ * Initials are spaced one way: a period followed by a letter gets a space, so "A.A. Milne", "A. A. Milne"
+ * and "J.R.R. Tolkien" / "J. R. R. Tolkien" are one author each (Open Library spells them spaced).
  */
 export function authorKey(name: string): string {
-  return cleanAuthorName(name).toLowerCase().normalize("NFC");
+  const key = cleanAuthorName(name).toLowerCase().normalize("NFC");
+  return key.includes(".") ? key.replace(INITIAL_PERIOD, ". ") : key;
 }
 
 /**

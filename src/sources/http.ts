@@ -1,5 +1,6 @@
 import type { z } from "zod";
-import { parseRetryAfter, UpstreamError, upstreamStatusError } from "../errors";
+import { parseRetryAfter, QuotaExhaustedError, UpstreamError, upstreamStatusError } from "../errors";
+import { nextMidnight } from "./quota";
 import type { SourceName } from "./types";
 
 /** What every source client needs from its caller: injected so tests and budgets control I/O. */
@@ -17,6 +18,16 @@ export interface UpstreamDeps {
 }
 
 const INLINE_RETRY_BASE_MS = 200;
+
+/**
+ * Google's answer when the day's quota is spent: 403 `dailyLimitExceeded`, or 429 RESOURCE_EXHAUSTED naming
+ * the per-day limit. A 429 without it is the per-second "slow down", handled like any 429.
+ */
+const DAILY_LIMIT = /dailyLimitExceeded|quotaExceeded|per day/i;
+
+function nextQuotaReset(source: SourceName): number {
+  return nextMidnight(Date.now(), source === "googlebooks" ? "America/Los_Angeles" : "UTC");
+}
 const MAX_INLINE_RETRY_AFTER_SECONDS = 2;
 
 /**
@@ -100,8 +111,14 @@ async function getJsonOnce<T extends z.ZodType>(
     });
   }
   if (!response.ok) {
-    // Drain the body so the connection can be reused.
-    await response.body?.cancel();
+    if (source === "googlebooks" && (response.status === 429 || response.status === 403)) {
+      const text = await response.text().catch(() => "");
+      if (DAILY_LIMIT.test(text))
+        throw new QuotaExhaustedError({ source, resetAt: nextQuotaReset(source), byProvider: true });
+    } else {
+      // Drain the body so the connection can be reused.
+      await response.body?.cancel();
+    }
     throw upstreamStatusError(source, response.status, parseRetryAfter(response.headers.get("Retry-After")));
   }
   let body: unknown;

@@ -6,6 +6,7 @@ import { fetchGoogleBooksWorks } from "./googlebooks";
 import type { UpstreamDeps } from "./http";
 import { mergeWorks } from "./merge";
 import { fetchOpenLibraryWorks, type SourceFetchResult } from "./openlibrary";
+import { usesProviderObject } from "./rate-limit";
 import { type BookQuery, type SourceName, toBookQuery, type Work } from "./types";
 
 /** Grants permission to call a provider within its global rate; may wait, or throw a transient error. */
@@ -13,6 +14,8 @@ export interface RateLimiter {
   acquire(source: SourceName): Promise<void>;
   /** The provider said "slow down" (429/503 + Retry-After): hold every caller off for that long. */
   pause(source: SourceName, seconds: number): Promise<void>;
+  /** The provider said its daily quota is spent: skip it for everyone until the quota day resets. */
+  exhaust?(source: SourceName): Promise<number>;
 }
 
 export type ProviderBreakers = Record<SourceName, CircuitBreaker>;
@@ -79,12 +82,8 @@ export function worstCaseSubrequests(config: Config, withRateLimiter: boolean): 
     const pages = Math.ceil(
       config.MAX_WORKS_PER_AUTHOR / (s === "openlibrary" ? OPEN_LIBRARY_PAGE : GOOGLE_BOOKS_PAGE),
     );
-    return n + pages * (withRateLimiter && providerRate(config, s) > 0 ? 2 : 1);
+    return n + pages * (withRateLimiter && usesProviderObject(config, s) ? 2 : 1);
   }, 0);
-}
-
-function providerRate(config: Config, source: SourceName): number {
-  return source === "openlibrary" ? config.OPENLIBRARY_RATE_PER_SECOND : config.GOOGLE_BOOKS_RATE_PER_SECOND;
 }
 
 export function enabledSources(config: Config): SourceName[] {
@@ -94,14 +93,14 @@ export function enabledSources(config: Config): SourceName[] {
   return sources;
 }
 
-function upstreamDeps(ctx: SourcesContext, counter: { requests: number }): UpstreamDeps {
+export function upstreamDeps(ctx: SourcesContext, counter: { requests: number }): UpstreamDeps {
   return {
     fetch: ctx.fetch,
     userAgent: ctx.config.userAgent,
     timeoutMs: ctx.config.UPSTREAM_TIMEOUT_MS,
     beforeRequest: async (source) => {
       // A provider with a rate limit costs a second subrequest: the call to its Durable Object.
-      ctx.subrequests?.take(ctx.rateLimiter && providerRate(ctx.config, source) > 0 ? 2 : 1);
+      ctx.subrequests?.take(ctx.rateLimiter && usesProviderObject(ctx.config, source) ? 2 : 1);
       const breaker = ctx.breakers[source];
       if (breaker.retryInMs() > 0) {
         throw new DeferError({

@@ -14,7 +14,7 @@ const docSchema = z.object({
 });
 
 /** `/search.json` answers a list; some mirrors answer a single doc for an exact match. */
-const searchSchema = z.union([
+export const searchSchema = z.union([
   z.object({
     numFound: z.number().int().min(0),
     start: z.number().int().optional(),
@@ -38,7 +38,10 @@ export interface OpenLibraryOptions {
 
 const MAX_ISBNS_PER_WORK = 10;
 
-function toSourceWork(doc: z.infer<typeof docSchema>): SourceWork {
+/** Only what is cached of a work. */
+export const OPEN_LIBRARY_AUTHOR_FIELDS = "key,title,author_name,first_publish_year,cover_i,isbn";
+
+export function toSourceWork(doc: z.infer<typeof docSchema>): SourceWork {
   const isbn13s: string[] = [];
   for (const raw of doc.isbn) {
     const isbn = toIsbn13(raw);
@@ -78,7 +81,7 @@ export async function fetchOpenLibraryWorks(
     if (author) url.searchParams.set("author", author);
     if (title) url.searchParams.set("title", title);
     if (isbn) url.searchParams.set("isbn", isbn);
-    url.searchParams.set("fields", "key,title,author_name,first_publish_year,cover_i,isbn");
+    url.searchParams.set("fields", OPEN_LIBRARY_AUTHOR_FIELDS);
     url.searchParams.set("limit", String(pageSize));
     url.searchParams.set("offset", String(offset));
     const page = await getJson("openlibrary", url.toString(), searchSchema, deps);

@@ -1,6 +1,7 @@
 import type { Config } from "../config";
-import { DeferError } from "../errors";
+import { DeferError, QuotaExhaustedError } from "../errors";
 import type { RateLimiter } from "./index";
+import type { QuotaPolicy } from "./quota";
 import type { ProviderRateLimiter } from "./rate-limiter-do";
 import type { SourceName } from "./types";
 
@@ -9,6 +10,31 @@ export const MAX_SLOT_WAIT_MS = 20_000;
 
 export function rateFor(config: Config, source: SourceName): number {
   return source === "openlibrary" ? config.OPENLIBRARY_RATE_PER_SECOND : config.GOOGLE_BOOKS_RATE_PER_SECOND;
+}
+
+/** Whether a request to this provider first asks its Durable Object (for a slot, or against the quota). */
+export function usesProviderObject(config: Config, source: SourceName): boolean {
+  return rateFor(config, source) > 0 || quotaFor(config, source).limit > 0;
+}
+
+/** Google's quota day ends at midnight Pacific time; Open Library's (when one is set) at midnight UTC. */
+export function quotaFor(config: Config, source: SourceName): QuotaPolicy {
+  return source === "googlebooks"
+    ? { limit: config.GOOGLE_BOOKS_DAILY_QUOTA, timeZone: "America/Los_Angeles" }
+    : { limit: config.OPENLIBRARY_DAILY_QUOTA, timeZone: "UTC" };
+}
+
+/** Each provider's quota today: used, limit (null = unlimited), exhausted, resetAt. */
+export async function quotaReport(
+  namespace: DurableObjectNamespace<ProviderRateLimiter>,
+  config: Config,
+): Promise<Record<SourceName, Awaited<ReturnType<ProviderRateLimiter["quota"]>>>> {
+  const stub = (source: SourceName) => namespace.get(namespace.idFromName(source));
+  const [openlibrary, googlebooks] = await Promise.all([
+    stub("openlibrary").quota(quotaFor(config, "openlibrary")),
+    stub("googlebooks").quota(quotaFor(config, "googlebooks")),
+  ]);
+  return { openlibrary, googlebooks };
 }
 
 /** The global, cross-isolate rate limit: one Durable Object per provider hands out request slots. */
@@ -22,8 +48,13 @@ export function durableRateLimiter(
   return {
     async acquire(source) {
       const rate = rateFor(config, source);
-      if (rate <= 0) return;
-      const grant = await stub(source).acquire(rate, options.maxWaitMs ?? MAX_SLOT_WAIT_MS);
+      const quota = quotaFor(config, source);
+      // Unpaced and without a daily quota: nothing to ask the provider's Durable Object.
+      if (rate <= 0 && quota.limit <= 0) return;
+      const grant = await stub(source).acquire(rate, options.maxWaitMs ?? MAX_SLOT_WAIT_MS, quota);
+      if (grant.quotaExhausted) {
+        throw new QuotaExhaustedError({ source, resetAt: grant.quotaResetAt ?? Date.now() });
+      }
       if (!grant.granted) {
         throw new DeferError({
           source,
@@ -36,6 +67,9 @@ export function durableRateLimiter(
     },
     async pause(source, seconds) {
       await stub(source).pause(seconds * 1000);
+    },
+    async exhaust(source) {
+      return stub(source).exhaust(quotaFor(config, source));
     },
   };
 }

@@ -1,3 +1,5 @@
+import { cacheKeys } from "../cache/keys";
+import { isbnOfItemKey } from "../ingest/isbn";
 import type { WarmMessage } from "./messages";
 
 /** `warming:processed:{author}`: who was warmed, when, and how deep below them discovery went. */
@@ -28,4 +30,15 @@ export function isFreshEnough(marker: ProcessedMarker, body: WarmMessage, now: n
   return (
     Number.isFinite(age) && age < MARKER_MAX_AGE_MS && marker.depthExplored >= body.maxDepth - body.depth
   );
+}
+
+/** An author's marker is keyed by its name; an ISBN item's by its item key (`isbn:978…`, never a name). */
+export function markerKey(body: WarmMessage): string {
+  return cacheKeys.processedMarker(isbnOfItemKey(body.authorKey) === null ? body.authorName : body.authorKey);
+}
+
+/** An ISBN has no depth below it: its marker only has to be recent and to have found the edition. */
+export function isFreshIsbnMarker(marker: ProcessedMarker, now: number): boolean {
+  const age = now - Date.parse(marker.lastWarmed);
+  return Number.isFinite(age) && age < MARKER_MAX_AGE_MS && marker.worksCount > 0;
 }

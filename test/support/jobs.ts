@@ -3,6 +3,7 @@ import { loadConfig } from "../../src/config";
 import { createJobStatements } from "../../src/db/jobs";
 import { runSteps } from "../../src/db/step";
 import { markQueued } from "../../src/db/tasks";
+import { isbnItemKey } from "../../src/ingest/isbn";
 import { authorKey } from "../../src/ingest/normalize";
 import { createProviderBreakers } from "../../src/sources";
 import type { WarmDeps } from "../../src/warm/consumer";
@@ -13,10 +14,14 @@ import { upstream } from "./upstream";
 export async function seedJob(
   authors: string[],
   maxDepth = 2,
+  isbns: string[] = [],
 ): Promise<{ jobId: string; messages: WarmMessage[] }> {
   const jobId = crypto.randomUUID();
   const now = Date.now();
-  const rows = authors.map((name) => ({ key: authorKey(name), name }));
+  const rows = [
+    ...authors.map((name) => ({ key: authorKey(name), name })),
+    ...isbns.map((isbn) => ({ key: isbnItemKey(isbn), name: isbn, kind: "isbn" as const })),
+  ];
   await env.DB.batch(
     createJobStatements(
       env.DB,

@@ -18,7 +18,15 @@ function records(csv: string): Record<string, string>[] {
   return Papa.parse<Record<string, string>>(csv, { header: true, skipEmptyLines: "greedy" }).data;
 }
 
-const refKey = (name: string) => name.normalize("NFC").trim().split(/\s+/u).join(" ").toLowerCase();
+/** Written apart from normalize.ts: NFC, whitespace collapsed, lower-cased, initials spaced ("a.a." → "a. a."). */
+const refKey = (name: string) =>
+  name
+    .normalize("NFC")
+    .trim()
+    .split(/\s+/u)
+    .join(" ")
+    .toLowerCase()
+    .replace(/\.(?=\p{L})/gu, ". ");
 
 interface Reference {
   rows: number;

@@ -96,3 +96,15 @@ describe("normalizeTitle", () => {
     expect(normalizeTitle(once)).toBe(once);
   });
 });
+
+describe("authorKey: initials", () => {
+  it("spaces initials one way, so the upload and Open Library's spelling are one author", () => {
+    expect(authorKey("A.A. Milne")).toBe("a. a. milne");
+    expect(authorKey("A. A. Milne")).toBe(authorKey("A.A. Milne"));
+    expect(authorKey("J.R.R. Tolkien")).toBe(authorKey("J. R. R. Tolkien"));
+    expect(authorKey("a.a.  milne")).toBe(authorKey("A. A. Milne"));
+    // Idempotent, and a period before a space or at the end is left alone.
+    expect(authorKey(authorKey("J.R.R. Tolkien"))).toBe("j. r. r. tolkien");
+    expect(authorKey("Martin Luther King Jr.")).toBe("martin luther king jr.");
+  });
+});

@@ -194,10 +194,14 @@ describe("warm consumer", () => {
     expect(await jobRow(jobId)).toMatchObject({ status: "completed_with_errors", failed_count: 1 });
   });
 
-  it("acks only the healthy message when one author of the batch fails", async () => {
+  it("acks only the healthy message when one author of the batch fails (once groups are split)", async () => {
     upstream.configure({ failingAuthors: [coAuthoredAuthor] });
     const { messages } = await seedJob([soloAuthor, coAuthoredAuthor], 0);
-    const [good, bad] = [queueMessage(messages[0]), queueMessage(messages[1])];
+    // First delivery: both share one grouped request, which fails, so both go round again.
+    const first = await runBatch([queueMessage(messages[0]), queueMessage(messages[1])]);
+    expect(first.retryMessages).toHaveLength(2);
+    // Third delivery: one author per request, so the healthy one is done and only the bad one retried.
+    const [good, bad] = [queueMessage(messages[0], 3), queueMessage(messages[1], 3)];
     const result = await runBatch([good, bad]);
     expect(result.explicitAcks).toEqual([good.id]);
     expect(result.retryMessages.map((r: { msgId: string }) => r.msgId)).toEqual([bad.id]);

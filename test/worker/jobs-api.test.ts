@@ -50,7 +50,9 @@ describe("POST /api/jobs", () => {
     expect((body.estimatedDuration as { seconds: number }).seconds).toBeGreaterThan(0);
     expect(response.headers.get("Location")).toBe((body.links as { progress: string }).progress);
     const job = await jobRow(String(body.jobId));
-    expect(job).toMatchObject({ root_tasks: 187, rows_total: 193 });
+    // 187 authors and 179 ISBN items (the export's usable ISBN/UID values; 3 are not ISBNs).
+    expect(body).toMatchObject({ isbnsQueued: 179, isbnsUnusable: { count: 3 } });
+    expect(job).toMatchObject({ root_tasks: 187 + 179, rows_total: 193 });
   });
 
   it("accepts JSON with base64 CSV decoded as UTF-8, keeping accents", async () => {

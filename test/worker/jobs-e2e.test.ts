@@ -34,10 +34,10 @@ describe("upload → queue → consumer → completed job", () => {
     const response = await uploadCsv(goodreads2025, "?maxDepth=0");
     expect(response.status).toBe(202);
     const { jobId } = (await response.json()) as { jobId: string };
-    // 488 authors x 2 sources; local KV serialises its writes (~1.4 ms each), so this takes a while.
+    // 488 authors and 302 ISBN items; local KV serialises its writes (~1.4 ms each), so this takes a while.
     const progress = (await waitForJob(jobId, 170_000)) as { status: string; counts: Record<string, number> };
     expect(progress.status).toBe("completed");
     expect(progress.counts.done).toBe(progress.counts.total);
-    expect(progress.counts.total).toBe(488);
+    expect(progress.counts.total).toBe(488 + 302);
   }, 180_000);
 });

@@ -18,10 +18,12 @@ import { worksForAuthor } from "../support/upstream/catalogue.ts";
  * Object for slots.
  */
 const RATE = 3;
+// One author per request: these tests are about the pace of many requests, not about grouping them.
 const config = loadConfig({
   ...env,
   OPENLIBRARY_RATE_PER_SECOND: String(RATE),
   GOOGLE_BOOKS_ENABLED: "false",
+  OPENLIBRARY_AUTHORS_PER_REQUEST: "1",
 });
 
 /**

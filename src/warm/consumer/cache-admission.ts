@@ -1,14 +1,16 @@
 import { cacheKeys, TTL_SECONDS } from "../../cache/keys";
 import type { Cache } from "../../cache/kv";
+import { isbnOfItemKey } from "../../ingest/isbn";
 import type { Budget } from "../../lib/budget";
-import { createLimiter, mapWithConcurrency } from "../../lib/budget";
-import type { WarmMessage } from "../messages";
+import { createLimiter } from "../../lib/budget";
+import { taskId, type WarmMessage } from "../messages";
 import type { Delivery } from "./intake";
 import { backoff, DEFER_DELAY_SECONDS, type Done, type Outcome, type WarmDeps } from "./types";
-import { warmOne } from "./warm-one";
+import { warmAuthors } from "./warm-authors";
+import { warmIsbns } from "./warm-isbns";
 
 /**
- * Warms each delivery and caches its works. Each author's works go to KV as soon as it is fetched, while
+ * Warms each delivery and caches its works. Each item's works go to KV as soon as it is fetched, while
  * other authors still wait on the providers, within what is left of the invocation's KV allowance (the rest
  * are deferred, not failed). An author whose writes did not all land is not done.
  */
@@ -20,36 +22,42 @@ export async function warmAndCache(
   const admission = new KvAdmission(ctx.kvOperations, work.length);
   const written = new Set<string>();
   const kvWriteSlot = createLimiter(deps.config.KV_WRITE_CONCURRENCY);
-  return mapWithConcurrency(
-    work,
-    deps.config.CONSUMER_CONCURRENCY,
-    async ({ message, body }): Promise<Outcome> => {
-      const outcome = await warmOne(body, message.attempts, cache, ctx.subrequests, deps);
-      admission.markerRead();
-      if (outcome.kind !== "done") return outcome;
-      const units = kvWritesFor(outcome);
-      if (!admission.admit(units)) {
-        return { kind: "defer", body, delaySeconds: DEFER_DELAY_SECONDS, reason: "KV budget reached" };
-      }
-      const { puts, failed } = await writeAuthorToCache(cache, outcome, written, kvWriteSlot, () =>
-        admission.settle(1),
-      );
-      admission.settle(units - 1 - puts); // one unit stays promised for the processed marker
-      if (failed === 0) return outcome;
-      // Works that are not in KV are not cached: the author is not done and gets no marker.
-      admission.settle(1);
-      return cacheWriteFailed(body, message.attempts, failed, cache, deps);
-    },
-  );
+  const attemptOf = new Map(work.map((d) => [taskId(d.body), d.message.attempts]));
+  const cacheOutcome = async (outcome: Outcome): Promise<Outcome> => {
+    admission.markerRead();
+    if (outcome.kind !== "done") return outcome;
+    const { body } = outcome;
+    const units = kvWritesFor(outcome);
+    if (!admission.admit(units)) {
+      return { kind: "defer", body, delaySeconds: DEFER_DELAY_SECONDS, reason: "KV budget reached" };
+    }
+    const { puts, failed } = await writeItemToCache(cache, outcome, written, kvWriteSlot, () =>
+      admission.settle(1),
+    );
+    admission.settle(units - 1 - puts); // one unit stays promised for the processed marker
+    if (failed === 0) return outcome;
+    // Works that are not in KV are not cached: the item is not done and gets no marker.
+    admission.settle(1);
+    return cacheWriteFailed(body, attemptOf.get(taskId(body)) ?? 1, failed, cache, deps);
+  };
+  // Authors and ISBN items each a group per request; a group's items are cached as soon as it answers.
+  const authors = work.filter((d) => isbnOfItemKey(d.body.authorKey) === null);
+  const isbns = work.filter((d) => isbnOfItemKey(d.body.authorKey) !== null);
+  const [byAuthor, byIsbn] = await Promise.all([
+    authors.length === 0 ? [] : warmAuthors(authors, cache, ctx.subrequests, deps, cacheOutcome),
+    isbns.length === 0 ? [] : warmIsbns(isbns, cache, ctx.subrequests, deps, cacheOutcome),
+  ]);
+  return [...byAuthor, ...byIsbn];
 }
 
 /**
- * Writes one author's works (by ISBN and by title) and its list; returns how many puts it made and how
- * many of them failed (KV error, breaker open or budget: the value is not in KV either way). A key
- * another author of the batch already wrote is skipped: two puts to one key within a second are
+ * Writes one item's works (by ISBN and by title) and, for an author, its list; returns how many puts it
+ * made and how many of them failed (KV error, breaker open or budget: the value is not in KV either way).
+ * A key another item of the batch already wrote is skipped: two puts to one key within a second are
  * throttled by KV, and one write per key is enough. `beforePut` runs just before each put takes its unit.
+ * An ISBN item writes its edition (`book:isbn:` + the reader's ISBN) and its title key, no author list.
  */
-async function writeAuthorToCache(
+async function writeItemToCache(
   cache: Cache,
   { body, works }: Done,
   written: Set<string>,
@@ -62,15 +70,20 @@ async function writeAuthorToCache(
     written.add(key);
     writes.push({ key, value, ttl });
   };
+  const isbnItem = isbnOfItemKey(body.authorKey) !== null;
   for (const work of works) {
     if (work.isbn13) add(cacheKeys.bookByIsbn(work.isbn13), work, TTL_SECONDS.bookByIsbn);
-    add(cacheKeys.bookByTitle(work.title, work.authors[0] ?? body.authorName), work, TTL_SECONDS.bookByTitle);
+    const titleAuthor = work.authors[0] ?? (isbnItem ? undefined : body.authorName);
+    if (titleAuthor !== undefined && work.title)
+      add(cacheKeys.bookByTitle(work.title, titleAuthor), work, TTL_SECONDS.bookByTitle);
   }
-  add(
-    cacheKeys.authorWorks(body.authorName),
-    { author: body.authorName, works, updatedAt: new Date().toISOString() },
-    TTL_SECONDS.authorWorks,
-  );
+  if (!isbnItem) {
+    add(
+      cacheKeys.authorWorks(body.authorName),
+      { author: body.authorName, works, updatedAt: new Date().toISOString() },
+      TTL_SECONDS.authorWorks,
+    );
+  }
   const results = await Promise.all(
     writes.map((w) =>
       kvWriteSlot(() => {
@@ -108,9 +121,10 @@ function cacheWriteFailed(
   };
 }
 
-/** KV writes an author's result will need: ISBN and title keys per work, its list and its marker. */
+/** KV writes an item's result will need: ISBN and title keys per work, an author's list, the marker. */
 function kvWritesFor(outcome: Done): number {
-  return outcome.works.reduce((n, w) => n + (w.isbn13 ? 2 : 1), 0) + 2;
+  const list = isbnOfItemKey(outcome.body.authorKey) === null ? 1 : 0;
+  return outcome.works.reduce((n, w) => n + (w.isbn13 ? 2 : 1), 0) + list + 1;
 }
 
 /**

@@ -1,8 +1,9 @@
-import { cacheKeys, TTL_SECONDS } from "../../cache/keys";
+import { TTL_SECONDS } from "../../cache/keys";
 import type { Cache } from "../../cache/kv";
 import { runSteps } from "../../db/step";
 import { markPending } from "../../db/tasks";
-import { markerFor } from "../marker";
+import { isbnOfItemKey } from "../../ingest/isbn";
+import { markerFor, markerKey } from "../marker";
 import { sendWarmMessages, taskId, type WarmMessage, warmQueue } from "../messages";
 import { failPoisonTasks } from "../poison";
 import type { Claims } from "./claim";
@@ -37,14 +38,16 @@ export async function writeMarkers(
   recorded: Recorded,
   now: number,
 ) {
-  const done = outcomes.filter((o): o is Done => o.kind === "done" && recorded.closed.has(taskId(o.body)));
+  // An ISBN no source knew gets no marker: the next upload asks again.
+  const done = outcomes.filter(
+    (o): o is Done =>
+      o.kind === "done" &&
+      recorded.closed.has(taskId(o.body)) &&
+      (o.works.length > 0 || isbnOfItemKey(o.body.authorKey) === null),
+  );
   await Promise.all(
     done.map((o) =>
-      cache.set(
-        cacheKeys.processedMarker(o.body.authorName),
-        markerFor(o.body, o.works.length, now),
-        TTL_SECONDS.processedMarker,
-      ),
+      cache.set(markerKey(o.body), markerFor(o.body, o.works.length, now), TTL_SECONDS.processedMarker),
     ),
   );
 }

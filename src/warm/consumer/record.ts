@@ -12,6 +12,7 @@ import {
   type TerminalOutcome,
 } from "../../db/tasks";
 import { upsertWorksStatements } from "../../db/works";
+import { isbnOfItemKey } from "../../ingest/isbn";
 import { coAuthorsOf } from "../../sources/merge";
 import type { Work } from "../../sources/types";
 import { taskId, type WarmMessage, warmMessageFor } from "../messages";
@@ -122,8 +123,9 @@ function statesOf(outcomes: readonly Outcome[], claims: Claims) {
   return { terminal, retries, children: [...children.values()], works };
 }
 
+/** An author's co-authors one level down; an ISBN item's authors are the upload's own, so it adds none. */
 function coAuthorTasks(body: WarmMessage, works: readonly Work[]): ChildTask[] {
-  if (body.depth + 1 > body.maxDepth) return [];
+  if (body.depth + 1 > body.maxDepth || isbnOfItemKey(body.authorKey) !== null) return [];
   return coAuthorsOf(body.authorName, works).map((co) => ({
     jobId: body.jobId,
     authorKey: co.key,

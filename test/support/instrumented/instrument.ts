@@ -1,3 +1,4 @@
+import type { QuotaPolicy } from "../../../src/sources/quota";
 import { counters, modes } from "./counters";
 
 /**
@@ -125,9 +126,17 @@ function wrapRateLimiter(namespace: Env["RATE_LIMITER"]): Env["RATE_LIMITER"] {
           // An RPC stub answers any property with a remote method (even `apply`), so methods are called
           // directly on the stub, never through Function.prototype helpers.
           return {
-            acquire: (rate: number, maxWaitMs: number) => {
+            acquire: (rate: number, maxWaitMs: number, quota?: QuotaPolicy) => {
               counters.rateLimiterCalls++;
-              return stub.acquire(rate, maxWaitMs);
+              return stub.acquire(rate, maxWaitMs, quota);
+            },
+            exhaust: (quota: QuotaPolicy) => {
+              counters.rateLimiterCalls++;
+              return stub.exhaust(quota);
+            },
+            quota: (quota: QuotaPolicy) => {
+              counters.rateLimiterCalls++;
+              return stub.quota(quota);
             },
             pause: (milliseconds: number) => {
               counters.rateLimiterCalls++;

@@ -26,6 +26,7 @@ import {
   mulberry32,
   worksForAuthor,
 } from "./catalogue.ts";
+import { exportBook, openLibraryKnowsIsbn } from "./export-catalogue.ts";
 import { RECORDED_BODIES } from "./recorded.ts";
 
 export interface FaultConfig {
@@ -47,6 +48,13 @@ export interface FaultConfig {
   failingAuthors: string[];
   /** Plus this fraction of authors (decided by a hash of the author key) that always get HTTP 500. */
   failingAuthorFraction: number;
+  /** ISBN-13s whose lookup always gets HTTP 500, and so does any grouped query that names one. */
+  failingIsbns: string[];
+  /** 0 = off; past this many Google Books requests (since the last reset) Google answers its daily-quota 429. */
+  googleDailyQuota: number;
+  /** 0 = off; per-API limits like rateLimitPerSecond, each counted on its own API's requests only. */
+  openLibraryRateLimitPerSecond: number;
+  googleBooksRateLimitPerSecond: number;
 }
 
 export interface UpstreamStats {
@@ -91,6 +99,10 @@ export const DEFAULT_FAULTS: Readonly<FaultConfig> = Object.freeze({
   rateLimitPerSecond: 0,
   failingAuthors: [],
   failingAuthorFraction: 0,
+  failingIsbns: [],
+  googleDailyQuota: 0,
+  openLibraryRateLimitPerSecond: 0,
+  googleBooksRateLimitPerSecond: 0,
 });
 
 const DEFAULT_SEED = 42;
@@ -101,7 +113,14 @@ const MAX_USER_AGENTS = 20;
 // ---------------------------------------------------------------------------------------------------------
 
 const FRACTION_KEYS = ["rate429", "hangRate", "malformedRate", "failingAuthorFraction"] as const;
-const NON_NEGATIVE_KEYS = ["latencyMs", "retryAfterSeconds", "rateLimitPerSecond"] as const;
+const NON_NEGATIVE_KEYS = [
+  "latencyMs",
+  "retryAfterSeconds",
+  "rateLimitPerSecond",
+  "googleDailyQuota",
+  "openLibraryRateLimitPerSecond",
+  "googleBooksRateLimitPerSecond",
+] as const;
 
 function isFraction(v: unknown): v is number {
   return typeof v === "number" && Number.isFinite(v) && v >= 0 && v <= 1;
@@ -134,11 +153,11 @@ export function validateFaultPatch(patch: unknown): Partial<FaultConfig> {
         rates[status] = rate;
       }
       out.statusRates = rates;
-    } else if (key === "failingAuthors") {
+    } else if (key === "failingAuthors" || key === "failingIsbns") {
       if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) {
-        throw new TypeError("failingAuthors must be an array of strings");
+        throw new TypeError(`${key} must be an array of strings`);
       }
-      out.failingAuthors = [...value];
+      out[key] = [...value];
     } else {
       throw new TypeError(`unknown fault config key "${key}"`);
     }
@@ -147,7 +166,12 @@ export function validateFaultPatch(patch: unknown): Partial<FaultConfig> {
 }
 
 function cloneConfig(c: FaultConfig): FaultConfig {
-  return { ...c, statusRates: { ...c.statusRates }, failingAuthors: [...c.failingAuthors] };
+  return {
+    ...c,
+    statusRates: { ...c.statusRates },
+    failingAuthors: [...c.failingAuthors],
+    failingIsbns: [...c.failingIsbns],
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -186,6 +210,20 @@ const STATUS_TEXT: Record<number, [string, string]> = {
   503: ["Service Unavailable", "UNAVAILABLE"],
   504: ["Gateway Timeout", "DEADLINE_EXCEEDED"],
 };
+
+/** Google's answer once a key's (or the keyless pool's) requests per day are spent. */
+function googleDailyLimit(): Answer {
+  const message =
+    "Quota exceeded for quota metric 'Queries' and limit 'Queries per day' of service 'books.googleapis.com'";
+  return json(429, {
+    error: {
+      code: 429,
+      message,
+      errors: [{ message, domain: "usageLimits", reason: "dailyLimitExceeded" }],
+      status: "RESOURCE_EXHAUSTED",
+    },
+  });
+}
 
 /** An error answer in the API's own shape: Google's `{error:{code,message,...}}` or Open Library's. */
 function apiError(api: Api, status: number, message?: string, headers?: Record<string, string>): Answer {
@@ -269,6 +307,42 @@ function rememberedWorksForAuthor(name: string): CatalogueWork[] {
   return works;
 }
 
+/** A remembered work listing this ISBN, else a book of the bundled exports. */
+function workByIsbn(raw: string): CatalogueWork | undefined {
+  const isbn = raw.replace(/[^0-9Xx]/g, "").toUpperCase();
+  return worksByIsbn.get(isbn) ?? exportBook(isbn);
+}
+
+/** `q=isbn:A OR isbn:B …` (Open Library's grouped lookup): the ISBNs, or null when q is not only that. */
+export function isbnOrTerms(q: string | null): string[] | null {
+  if (q === null) return null;
+  const terms = q.split(/\s+OR\s+/);
+  const isbns: string[] = [];
+  for (const term of terms) {
+    const m = /^\(?\s*isbn:\s*"?([0-9Xx-]+)"?\s*\)?$/.exec(term.trim());
+    if (!m?.[1]) return null;
+    isbns.push(m[1].replace(/-/g, "").toUpperCase());
+  }
+  return isbns.length > 0 ? isbns : null;
+}
+
+/**
+ * Works listing any of the ISBNs, once each, as Open Library answers a grouped query: the work, with the
+ * editions that matched under `editions.docs`. About 1 in 20 of the exports' ISBNs is unknown to Open
+ * Library here (Google Books knows them), so the complement path is exercised.
+ */
+function worksForIsbns(isbns: readonly string[]): { work: CatalogueWork; matched: string[] }[] {
+  const byKey = new Map<string, { work: CatalogueWork; matched: string[] }>();
+  for (const isbn of isbns) {
+    const work = worksByIsbn.get(isbn) ?? (openLibraryKnowsIsbn(isbn) ? exportBook(isbn) : undefined);
+    if (!work) continue;
+    const entry = byKey.get(work.key) ?? { work, matched: [] };
+    entry.matched.push(isbn);
+    byKey.set(work.key, entry);
+  }
+  return [...byKey.values()];
+}
+
 /** Works matching an ISBN and/or title (and author, when given), from everything generated so far. */
 function searchWorks(query: {
   isbn: string | null;
@@ -278,7 +352,7 @@ function searchWorks(query: {
   if (query.author !== null) rememberedWorksForAuthor(query.author);
   let found: CatalogueWork[];
   if (query.isbn !== null) {
-    const w = worksByIsbn.get(query.isbn.replace(/[^0-9Xx]/g, "").toUpperCase());
+    const w = workByIsbn(query.isbn);
     found = w ? [w] : [];
   } else if (query.title !== null) {
     const wanted = titleKey(query.title);
@@ -291,6 +365,72 @@ function searchWorks(query: {
     found = found.filter((w) => w.authors.some((a) => authorKey(a) === author));
   }
   return found;
+}
+
+/** Whether a request asks for any of these ISBNs (OR-grouped `q`, `isbn=`, or Google's `q=isbn:`). */
+function namesFailingIsbn(url: URL, failing: readonly string[]): boolean {
+  const asked = [
+    ...(isbnOrTerms(url.searchParams.get("q")) ?? []),
+    url.searchParams.get("isbn") ?? "",
+    googleTerm(url, "isbn") ?? "",
+  ];
+  return asked.some((isbn) => isbn !== "" && failing.includes(isbn));
+}
+
+/**
+ * `q=author:"A" OR author:"B" …` (Open Library's OR-combined query): the names, or null when q is not
+ * only author terms. Quoted names may hold anything but a double quote.
+ */
+export function authorOrTerms(q: string | null): string[] | null {
+  if (q === null) return null;
+  const names: string[] = [];
+  const term = /\s*(?:OR\s+)?author:\s*(?:"([^"]*)"|(\S+))\s*/gy;
+  let m: RegExpExecArray | null;
+  let end = 0;
+  for (m = term.exec(q); m !== null; m = term.exec(q)) {
+    names.push((m[1] ?? m[2] ?? "").trim());
+    end = term.lastIndex;
+  }
+  return names.length > 0 && end === q.length && names.every((n) => n !== "") ? names : null;
+}
+
+/** Open Library spells initials spaced ("A. A. Milne"), whatever spelling the query used. */
+export function openLibrarySpelling(name: string): string {
+  return name.replace(/\.(?=\p{L})/gu, ". ");
+}
+
+/**
+ * One query for several authors: every work of each, once (a work two of them wrote appears once), author
+ * by author in query order, with one `numFound` for the whole query and the usual paging.
+ */
+function openLibraryAuthorsSearch(url: URL, names: readonly string[]): Answer {
+  const limit = intParam(url, "limit", 100);
+  const offset = intParam(url, "offset", 0);
+  if (limit === null || limit < 0 || offset === null || offset < 0) {
+    return apiError("openlibrary", 400, "limit and offset must be non-negative integers");
+  }
+  const rawFields = url.searchParams.get("fields");
+  const fieldList = rawFields === null ? [] : rawFields.split(",").map((f) => f.trim());
+  const fields = rawFields === null || fieldList.includes("*") ? null : new Set(fieldList);
+  const seen = new Set<string>();
+  const works: CatalogueWork[] = [];
+  for (const name of names) {
+    for (const w of rememberedWorksForAuthor(name)) {
+      if (seen.has(w.key)) continue;
+      seen.add(w.key);
+      works.push(w);
+    }
+  }
+  const effLimit = Math.min(limit, 1000);
+  return json(200, {
+    numFound: works.length,
+    start: offset,
+    numFoundExact: true,
+    num_found: works.length,
+    q: url.searchParams.get("q") ?? "",
+    offset,
+    docs: works.slice(offset, offset + effLimit).map((w) => openLibraryDoc(w, fields)),
+  });
 }
 
 /** Integer query parameter: `def` when absent, null when present but not an integer. */
@@ -355,7 +495,7 @@ function openLibraryDoc(w: CatalogueWork, fields: Set<string> | null): Record<st
   const full: Record<string, unknown> = {
     key: w.key,
     title: w.title,
-    author_name: w.authors,
+    author_name: w.authors.map(openLibrarySpelling),
     author_key: w.authorKeys,
     first_publish_year: w.firstPublishYear,
     edition_count: w.editionCount,
@@ -385,6 +525,8 @@ function openLibrarySearch(url: URL, name: string | null): Answer {
   const fieldList = rawFields === null ? [] : rawFields.split(",").map((f) => f.trim());
   const fields = rawFields === null || fieldList.includes("*") ? null : new Set(fieldList);
 
+  const isbnTerms = isbnOrTerms(url.searchParams.get("q"));
+  if (isbnTerms !== null) return openLibraryIsbnSearch(url, isbnTerms, start, effLimit, fields);
   const isbn = url.searchParams.get("isbn");
   const title = url.searchParams.get("title");
   const works =
@@ -402,15 +544,51 @@ function openLibrarySearch(url: URL, name: string | null): Answer {
   });
 }
 
+function openLibraryIsbnSearch(
+  url: URL,
+  isbns: string[],
+  start: number,
+  limit: number,
+  fields: Set<string> | null,
+): Answer {
+  const found = worksForIsbns(isbns);
+  const withEditions = fields === null || fields.has("editions");
+  return json(200, {
+    numFound: found.length,
+    start,
+    numFoundExact: true,
+    num_found: found.length,
+    q: url.searchParams.get("q") ?? "",
+    docs: found.slice(start, start + limit).map(({ work, matched }) => ({
+      ...openLibraryDoc(work, fields),
+      ...(withEditions
+        ? {
+            editions: {
+              numFound: matched.length,
+              start: 0,
+              numFoundExact: true,
+              docs: matched.map((isbn) => ({
+                key: `/books/OL${fnv1a(isbn) + 1}M`,
+                title: work.title,
+                isbn: [isbn],
+              })),
+            },
+          }
+        : {}),
+    })),
+  });
+}
+
 function googleVolume(w: CatalogueWork): Record<string, unknown> {
   const id = googleVolumeId(w.key);
   const isbn13 = w.isbn13s[0];
   const isbn10 = w.isbn10s[0];
+  // A 979 ISBN has no ISBN-10: the volume then lists its ISBN-13 alone.
   const industryIdentifiers =
-    isbn13 !== undefined && isbn10 !== undefined
+    isbn13 !== undefined
       ? [
           { type: "ISBN_13", identifier: isbn13 },
-          { type: "ISBN_10", identifier: isbn10 },
+          ...(isbn10 ? [{ type: "ISBN_10", identifier: isbn10 }] : []),
         ]
       : [{ type: "OTHER", identifier: `OCLC:${(fnv1a(w.key) % 900_000_000) + 100_000_000}` }];
   return {
@@ -462,14 +640,19 @@ const FIXTURE_ROUTES: Record<string, keyof typeof RECORDED_BODIES> = {
 const FIXTURE_PREFIXES = ["/authors/", "/works/", "/isbn/", "/books/"];
 
 type Endpoint =
-  | { kind: "search"; api: Api; author: string | null }
+  | { kind: "search"; api: Api; author: string | null; authors?: string[] }
   | { kind: "volumes"; api: Api; author: string | null }
   | { kind: "fixture"; api: Api; path: string }
   | { kind: "unknown" };
 
 function matchEndpoint(url: URL): Endpoint {
   const path = url.pathname;
-  if (path === "/search.json") return { kind: "search", api: "openlibrary", author: openLibraryAuthor(url) };
+  if (path === "/search.json") {
+    const authors = authorOrTerms(url.searchParams.get("q"));
+    if (authors !== null && authors.length > 1)
+      return { kind: "search", api: "openlibrary", author: null, authors };
+    return { kind: "search", api: "openlibrary", author: openLibraryAuthor(url) };
+  }
   if (path === "/books/v1/volumes") return { kind: "volumes", api: "googlebooks", author: googleAuthor(url) };
   if (FIXTURE_PREFIXES.some((p) => path.startsWith(p))) return { kind: "fixture", api: "openlibrary", path };
   return { kind: "unknown" };
@@ -478,7 +661,11 @@ function matchEndpoint(url: URL): Endpoint {
 function answerEndpoint(ep: Endpoint, url: URL): Answer {
   switch (ep.kind) {
     case "search":
-      return ep.author === null && !url.searchParams.has("isbn") && !url.searchParams.has("title")
+      if (ep.authors) return openLibraryAuthorsSearch(url, ep.authors);
+      return ep.author === null &&
+        !url.searchParams.has("isbn") &&
+        !url.searchParams.has("title") &&
+        isbnOrTerms(url.searchParams.get("q")) === null
         ? apiError("openlibrary", 400, "search.json needs author=, title=, isbn= or q=author:NAME")
         : openLibrarySearch(url, ep.author);
     case "volumes":
@@ -520,6 +707,10 @@ export function createFakeUpstream(options: FakeUpstreamOptions = {}): FakeUpstr
   let perSecond: Record<string, number> = {};
   let maxPerSecond = 0;
   let userAgents: string[] = [];
+  /** Google Books requests since the last reset, against `googleDailyQuota`. */
+  let googleToday = 0;
+  /** Requests per "api:second", for the per-API rate limits. */
+  let perApiSecond: Record<string, number> = {};
 
   const bump = (rec: Record<string, number>, key: string): number => {
     const n = (rec[key] ?? 0) + 1;
@@ -551,6 +742,8 @@ export function createFakeUpstream(options: FakeUpstreamOptions = {}): FakeUpstr
     perSecond = {};
     maxPerSecond = 0;
     userAgents = [];
+    googleToday = 0;
+    perApiSecond = {};
   };
 
   const stats = (): UpstreamStats => ({
@@ -609,10 +802,26 @@ export function createFakeUpstream(options: FakeUpstreamOptions = {}): FakeUpstr
     if (request.method !== "GET" && request.method !== "HEAD") {
       return apiError(api, 405, `method ${request.method} not allowed`);
     }
+    const apiLimit =
+      api === "openlibrary" ? c.openLibraryRateLimitPerSecond : c.googleBooksRateLimitPerSecond;
+    const apiWindow = `${api}:${Math.floor(now() / 1000)}`;
+    const inApiWindow = (perApiSecond[apiWindow] ?? 0) + 1;
+    perApiSecond[apiWindow] = inApiWindow;
+    if (apiLimit > 0 && inApiWindow > apiLimit) {
+      return apiError(api, 429, "Too Many Requests", { "retry-after": "1" });
+    }
+    if (api === "googlebooks" && c.googleDailyQuota > 0 && ++googleToday > c.googleDailyQuota) {
+      return googleDailyLimit();
+    }
     if (c.rateLimitPerSecond > 0 && inWindow > c.rateLimitPerSecond) {
       return apiError(api, 429, "Too Many Requests", { "retry-after": "1" });
     }
     if (ep.kind !== "fixture" && ep.author !== null && isFailingAuthor(ep.author, c)) {
+      return apiError(api, 500);
+    }
+    // A grouped query that names a failing author fails whole, as one bad term can fail a real query.
+    if (ep.kind === "search" && ep.authors?.some((a) => isFailingAuthor(a, c))) return apiError(api, 500);
+    if (ep.kind !== "fixture" && c.failingIsbns.length > 0 && namesFailingIsbn(url, c.failingIsbns)) {
       return apiError(api, 500);
     }
 

@@ -1,0 +1,91 @@
+import type { Cache } from "../../cache/kv";
+import { isbnOfItemKey } from "../../ingest/isbn";
+import type { Budget } from "../../lib/budget";
+import { mapWithConcurrency } from "../../lib/budget";
+import { type IsbnResult, lookupIsbns } from "../../sources/isbn-lookup";
+import { ISBN_GROUP_MAX } from "../../sources/openlibrary-isbns";
+import { isFreshIsbnMarker, markerKey, type ProcessedMarker } from "../marker";
+import { failureOutcome } from "./failure";
+import { groupDeliveries } from "./group";
+import type { Delivery } from "./intake";
+import { DEFER_DELAY_SECONDS, type Outcome, type WarmDeps } from "./types";
+
+/** Subrequests a group may need: Open Library once (and its slot), Google once per ISBN (and its slot). */
+function groupReservation(group: readonly Delivery[], withRateLimiter: boolean): number {
+  return (1 + group.length) * (withRateLimiter ? 2 : 1);
+}
+
+/**
+ * Warms ISBN items: a fresh marker skips one; the rest are looked up a group per request. Each item gets its
+ * own outcome: done with its edition (or with none when no source knows the ISBN), or its failure.
+ */
+export async function warmIsbns(
+  work: readonly Delivery[],
+  cache: Cache,
+  subrequests: Budget,
+  deps: WarmDeps,
+  settle: (outcome: Outcome) => Promise<Outcome> = async (o) => o,
+): Promise<Outcome[]> {
+  const outcomes: Outcome[] = [];
+  const toLookUp: Delivery[] = [];
+  await Promise.all(
+    work.map(async (d) => {
+      const marker = await cache.get<ProcessedMarker>(markerKey(d.body));
+      if (marker && isFreshIsbnMarker(marker, deps.now()))
+        outcomes.push({ kind: "skipped", body: d.body, marker });
+      else toLookUp.push(d);
+    }),
+  );
+  // Settled at once (their marker reads are done), then each group as soon as it answers.
+  const skipped = await Promise.all(outcomes.map(settle));
+  const groups = groupDeliveries(
+    toLookUp,
+    Math.min(ISBN_GROUP_MAX, deps.config.OPENLIBRARY_ISBNS_PER_REQUEST),
+  );
+  const looked = await mapWithConcurrency(groups, 2, async (group) =>
+    Promise.all((await warmGroup(group, subrequests, deps)).map(settle)),
+  );
+  return [...skipped, ...looked.flat()];
+}
+
+async function warmGroup(
+  group: readonly Delivery[],
+  subrequests: Budget,
+  deps: WarmDeps,
+): Promise<Outcome[]> {
+  const reservation = await subrequests.reserve(groupReservation(group, deps.rateLimiter !== undefined));
+  if (!reservation) {
+    return group.map(({ body }) => ({
+      kind: "defer",
+      body,
+      delaySeconds: DEFER_DELAY_SECONDS,
+      reason: "invocation budget reached",
+    }));
+  }
+  try {
+    const isbns = group.map((d) => isbnOfItemKey(d.body.authorKey) as string);
+    const results = await lookupIsbns(isbns, {
+      config: deps.config,
+      fetch: deps.fetch,
+      breakers: deps.breakers,
+      rateLimiter: deps.rateLimiter,
+      subrequests: reservation,
+    });
+    return group.map((d, i) => outcomeOf(d, results.get(isbns[i] as string), group.length, deps));
+  } finally {
+    reservation.release();
+  }
+}
+
+function outcomeOf(d: Delivery, result: IsbnResult | undefined, groupSize: number, deps: WarmDeps): Outcome {
+  const { body } = d;
+  if (result === undefined) return failureOutcome(new Error("ISBN missing from its group's answer"), d, deps);
+  if (result.ok) {
+    const works = result.work ? [result.work] : [];
+    return { kind: "done", body, works, reports: result.reports, requests: result.requests };
+  }
+  const outcome = failureOutcome(result.error, d, deps);
+  // A refused group may be refused for a neighbour's sake: retried (and so split), never failed for good.
+  if (outcome.kind === "failed" && groupSize > 1) return failureOutcome(new Error(outcome.message), d, deps);
+  return outcome;
+}
