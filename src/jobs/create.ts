@@ -16,8 +16,7 @@ import {
   warmQueue,
 } from "../warm/messages";
 import { failPoisonTasks } from "../warm/poison";
-import { artifactKey, putArtifact, sha256Hex } from "./artifacts";
-import { INPUT_NAME } from "./ingest-stage";
+import type { InputUpload } from "./input-upload";
 import { lifecycleStatements, startLifecycle } from "./lifecycle";
 
 export interface CreatedJob {
@@ -38,37 +37,38 @@ export interface CreatedJob {
 }
 
 /**
- * Turns a read upload into a job: the file goes to R2 while the job, its tasks (`queued`: authors and ISBN
+ * Turns a read upload into a job: the file's R2 upload (already streamed as it was parsed) completes while the job, its tasks (`queued`: authors and ISBN
  * items), its stage rows and its first log line are written in one D1 batch; then a message per author goes
  * out in ≤100-message batches while the job's Workflow instance starts (the ISBN items' messages go out
  * after the 202: `sendAfterResponse`). A task whose send failed goes back to `pending` and the sweeper
  * sends it again; if the worker dies between the batch and the sends, the job's warm stage finds nothing
  * moving and re-admits the tasks within a minute. Everything is validated before the batch: a refused
- * upload leaves no job, no stored file and no idempotency key behind.
+ * upload leaves no job, no stored file and no idempotency key behind (the caller discards `input` on any
+ * error; a replay discards it here).
  */
 export async function createJob(
   env: Env,
   read: ReadExport,
   idempotencyKey: string | null,
   now: number,
-  input: Uint8Array,
+  jobId: string,
+  input: InputUpload,
 ): Promise<CreatedJob> {
   if (idempotencyKey) {
     const existing = await findJobByIdempotencyKey(env.DB, idempotencyKey);
-    if (existing) return replay(existing, read);
+    if (existing) return replayDiscarding(existing, read, input);
   }
-  const jobId = crypto.randomUUID();
   const clock = phaseClock();
   // Authors become messages (each checked) now; the ISBN items' keys are checked as one list, and their
   // messages are built and checked after the 202 (sendAfterResponse), off the upload's critical path.
   const authorMessages = rootMessages(jobId, read, read.parsed.authors);
   isbnListSchema.parse(read.parsed.isbns);
   const record = jobRecord(jobId, read, idempotencyKey, now);
-  const inputSha256 = await sha256Hex(input);
-  // The upload goes to R2 while the job is written: a put that fails fails the job before anything is sent
-  // (and ingest's first check would refuse a job whose input is missing).
+  const inputSha256 = await input.digest();
+  // The upload completes in R2 while the job is written: a store that fails fails the job before anything is
+  // sent (and ingest's first check would refuse a job whose input is missing).
   const [stored, written] = await Promise.allSettled([
-    putArtifact(env.ARTIFACTS, artifactKey(jobId, INPUT_NAME), input, "text/csv", inputSha256),
+    input.complete(),
     env.DB.batch([
       ...createJobStatements(env.DB, record, rootTasks(read), "queued"),
       ...lifecycleStatements(env.DB, jobId, inputSha256, now),
@@ -78,7 +78,7 @@ export async function createJob(
     // Two uploads raced with the same Idempotency-Key: the loser answers with the winner's job.
     if (idempotencyKey && String(written.reason).includes("UNIQUE")) {
       const existing = await findJobByIdempotencyKey(env.DB, idempotencyKey);
-      if (existing) return replay(existing, read);
+      if (existing) return replayDiscarding(existing, read, input);
     }
     throw written.reason;
   }
@@ -206,6 +206,12 @@ function jobRecord(
     duplicatesSkipped: parsed.duplicatesSkipped,
     now,
   };
+}
+
+/** A replay stores nothing: the existing job already has its input. */
+async function replayDiscarding(job: JobRow, read: ReadExport, input: InputUpload): Promise<CreatedJob> {
+  await input.discard();
+  return replay(job, read);
 }
 
 function replay(job: JobRow, { requestHash, parsed }: ReadExport): CreatedJob {

@@ -1,0 +1,127 @@
+import type { Artifact } from "./stages";
+
+/** R2's smallest multipart part (every part but the last); all full parts are exactly this size. */
+export const PART_BYTES = 5 * 1024 * 1024;
+
+/**
+ * The upload's file on its way to R2 (`jobs/<id>/input`) while the parser reads it: the bytes are hashed and
+ * cut into fixed-size parts as they pass, so the worker holds at most one part being filled and one being
+ * sent, whatever the file's size (UPLOAD_MAX_BYTES bounds the file, not memory). A file smaller than one part
+ * is one `put` at completion (R2 checks its sha256); a larger one is a multipart upload, completed only once
+ * the job is accepted — a refused upload aborts it, so nothing is stored.
+ */
+export interface InputUpload {
+  /** The same chunks, each hashed and stored (sending a full part waits for the previous one: backpressure). */
+  tee(chunks: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array>;
+  /** sha256 of the whole file: call once the file was read to its end. */
+  digest(): Promise<string>;
+  /** Stores the rest and makes the object visible; the artifact names its key, sha256 and size. */
+  complete(): Promise<Artifact>;
+  /** Leaves nothing stored: aborts an unfinished upload, deletes a completed one. Never throws. */
+  discard(): Promise<void>;
+}
+
+export function inputUpload(
+  bucket: R2Bucket,
+  key: string,
+  contentType: string,
+  partBytes = PART_BYTES,
+): InputUpload {
+  const hasher = new crypto.DigestStream("SHA-256");
+  const hashWriter = hasher.getWriter();
+  // A discarded upload aborts the hash, which rejects `digest`: expected, not an unhandled error.
+  hasher.digest.catch(() => {});
+  // The bytes not yet sent, as they arrived (a small file never allocates a whole part).
+  const pending: Uint8Array[] = [];
+  let filled = 0;
+  let total = 0;
+  let multipart: R2MultipartUpload | null = null;
+  let sending: Promise<R2UploadedPart> | null = null;
+  const sent: R2UploadedPart[] = [];
+  let sha256: Promise<string> | null = null;
+  let state: "open" | "completing" | "completed" | "discarded" = "open";
+
+  /** Sends the buffered bytes as the next part, once the previous part has been stored (one in flight). */
+  async function sendPart(bytes: Uint8Array): Promise<void> {
+    multipart ??= await bucket.createMultipartUpload(key, { httpMetadata: { contentType } });
+    if (sending) sent.push(await sending);
+    sending = multipart.uploadPart(sent.length + 1, bytes);
+    // Awaited by the next part or by complete(); a discard that never awaits it must not leave it unhandled.
+    sending.catch(() => {});
+  }
+
+  async function* tee(chunks: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+    for await (const chunk of chunks) {
+      if (state !== "open") throw new Error("the input upload is no longer open");
+      await hashWriter.write(chunk);
+      total += chunk.byteLength;
+      pending.push(chunk);
+      filled += chunk.byteLength;
+      while (filled >= partBytes) await sendPart(takePending(partBytes));
+      yield chunk;
+    }
+  }
+
+  /** The first `size` pending bytes as one part; the remainder stays pending. */
+  function takePending(size: number): Uint8Array {
+    const out = new Uint8Array(size);
+    let offset = 0;
+    while (offset < size) {
+      const head = pending[0] as Uint8Array;
+      const take = Math.min(size - offset, head.byteLength);
+      out.set(head.subarray(0, take), offset);
+      offset += take;
+      if (take === head.byteLength) pending.shift();
+      else pending[0] = head.subarray(take);
+    }
+    filled -= size;
+    return out;
+  }
+
+  function digest(): Promise<string> {
+    sha256 ??= hashWriter
+      .close()
+      .then(() => hasher.digest)
+      .then((d) => [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, "0")).join(""));
+    return sha256;
+  }
+
+  async function complete(): Promise<Artifact> {
+    if (state !== "open") throw new Error(`the input upload is ${state}`);
+    state = "completing";
+    const hex = await digest();
+    const rest = takePending(filled);
+    if (!multipart) {
+      await bucket.put(key, rest, {
+        sha256: hex,
+        httpMetadata: { contentType },
+        customMetadata: { sha256: hex },
+      });
+    } else {
+      if (rest.byteLength > 0) await sendPart(rest);
+      if (sending) sent.push(await sending);
+      sending = null;
+      await multipart.complete(sent);
+    }
+    state = "completed";
+    return { key, sha256: hex, bytes: total };
+  }
+
+  async function discard(): Promise<void> {
+    const was = state;
+    state = "discarded";
+    await hashWriter.abort(new Error("upload discarded")).catch(() => {});
+    try {
+      if (was === "completed") await bucket.delete(key);
+      else if (multipart) {
+        await sending?.catch(() => {});
+        await multipart.abort();
+      }
+    } catch (error) {
+      // Best effort: an unfinished multipart upload is invisible, and R2 expires it on its own.
+      console.error(JSON.stringify({ msg: "discarding the input upload failed", key, error: String(error) }));
+    }
+  }
+
+  return { tee, digest, complete, discard };
+}
