@@ -6,6 +6,7 @@ import { readJobSnapshot } from "../db/lifecycle/job-snapshot";
 import type { StageEnd } from "../db/lifecycle/stage-transitions";
 import type { JobRow } from "../db/types";
 import { getWorksByAuthor } from "../db/works";
+import { isbnOfItemKey } from "../ingest/isbn";
 import { mapWithConcurrency } from "../lib/budget";
 import type { Work } from "../sources/types";
 import { markerFor } from "../warm/marker";
@@ -67,13 +68,31 @@ export async function checkInvariants(env: Env, jobId: string): Promise<Check[] 
 const sampleRow = z.object({
   author_key: z.string(),
   author_name: z.string(),
+  kind: z.enum(["author", "isbn"]),
+  works_count: z.coerce.number(),
   depth: z.coerce.number(),
   max_depth: z.coerce.number(),
 });
 type Sampled = z.infer<typeof sampleRow>;
 
+/** The keys a done item must have in KV. */
+function missingKeys(cache: Cache, item: Sampled): Promise<string[]> {
+  return item.kind === "isbn" ? missingIsbnKeys(cache, item) : missingAuthorKeys(cache, item);
+}
+
+/**
+ * A done ISBN item that found its edition must have it under `book:isbn:<its ISBN-13>`; one no source knew
+ * (works_count 0) has nothing to check.
+ */
+async function missingIsbnKeys(cache: Cache, item: Sampled): Promise<string[]> {
+  const isbn13 = isbnOfItemKey(item.author_key);
+  if (!isbn13 || item.works_count === 0) return [];
+  const key = cacheKeys.bookByIsbn(isbn13);
+  return (await cache.get<unknown>(key)) === null ? [key] : [];
+}
+
 /** The keys a done author must have in KV: its works list, its marker, and (some of) its ISBN keys. */
-async function missingKeys(cache: Cache, item: Sampled): Promise<string[]> {
+async function missingAuthorKeys(cache: Cache, item: Sampled): Promise<string[]> {
   const listKey = cacheKeys.authorWorks(item.author_name);
   const markerKey = cacheKeys.processedMarker(item.author_name);
   const [list, marker] = await Promise.all([
@@ -88,9 +107,16 @@ async function missingKeys(cache: Cache, item: Sampled): Promise<string[]> {
   return [...missing, ...isbnKeys.filter((_, i) => found[i] === null)];
 }
 
-/** Re-warms one author's cache entries from the durable copy in D1 (no upstream request). */
+/** Re-warms one item's cache entries from the durable copy in D1 (no upstream request). */
 async function rewarmFromD1(env: Env, cache: Cache, jobId: string, item: Sampled): Promise<void> {
   const works = await getWorksByAuthor(env.DB, item.author_key);
+  if (item.kind === "isbn") {
+    // The edition goes back under the reader's ISBN (the item's key), as the warmer wrote it.
+    const isbn13 = isbnOfItemKey(item.author_key);
+    const work = works[0];
+    if (isbn13 && work) await cache.set(cacheKeys.bookByIsbn(isbn13), work, TTL_SECONDS.bookByIsbn);
+    return;
+  }
   const now = Date.now();
   await Promise.all([
     ...works.flatMap((w) =>
@@ -122,20 +148,24 @@ async function rewarmFromD1(env: Env, cache: Cache, jobId: string, item: Sampled
 }
 
 /**
- * verify: the D1 invariants, then the cache for a sample of done authors. What is missing is re-warmed
+ * verify: the D1 invariants, then the cache for a sample of done items (up to VERIFY_SAMPLE_SIZE authors and
+ * as many ISBN items, so a job of mostly one kind still has the other checked). What is missing is re-warmed
  * once (from D1's works, the durable copy) and checked again; what is still missing is reported. The stage
  * fails only on a broken invariant, naming it.
  */
 export async function runVerify(env: Env, jobId: string, config: Config): Promise<StageEnd | null> {
   const invariants = await checkInvariants(env, jobId);
   if (!invariants) return null;
-  const { results } = await env.DB.prepare(
-    `SELECT t.author_key, t.author_name, t.depth, j.max_depth FROM tasks AS t JOIN jobs AS j ON j.id = t.job_id
-     WHERE t.job_id = ?1 AND t.status = 'done' AND t.kind = 'author' ORDER BY t.author_key LIMIT ?2`,
-  )
-    .bind(jobId, config.VERIFY_SAMPLE_SIZE)
-    .all();
-  const sample = results.map((r) => sampleRow.parse(r));
+  const sampled = await env.DB.batch(
+    (["author", "isbn"] as const).map((kind) =>
+      env.DB.prepare(
+        `SELECT t.author_key, t.author_name, t.kind, COALESCE(t.works_count, 0) AS works_count, t.depth,
+           j.max_depth FROM tasks AS t JOIN jobs AS j ON j.id = t.job_id
+         WHERE t.job_id = ?1 AND t.status = 'done' AND t.kind = ?3 ORDER BY t.author_key LIMIT ?2`,
+      ).bind(jobId, config.VERIFY_SAMPLE_SIZE, kind),
+    ),
+  );
+  const sample = sampled.flatMap((r) => r.results.map((row) => sampleRow.parse(row)));
   const cache = createCache(env.CACHE);
   const before = await mapWithConcurrency(sample, 20, async (item) => ({
     item,
