@@ -33,6 +33,9 @@ interface Measurement {
   peakMb: number;
   deltaMb: number;
   afterMb: number;
+  /** Peak minus before for each workerd process on its own (the app's isolate and miniflare's local R2/D1/KV
+   * services run in different ones, so the split shows what the worker holds vs what local storage holds). */
+  perProcessDeltaMb: number[];
 }
 
 /** VmRSS of a process in MB (10^6 bytes), or null when it is gone. */
@@ -137,10 +140,16 @@ async function measure(
   const query = shape === "csv" ? "?maxDepth=0&filename=big.csv" : "";
   const { body, headers } = makeRequest(shape, csv, size === "over");
   const beforeMb = totalRssMb(pids);
+  const beforeEach = pids.map((pid) => rssMb(pid) ?? 0);
+  const peakEach = [...beforeEach];
   let peakMb = beforeMb;
-  const timer = setInterval(() => {
+  const sample = () => {
+    pids.forEach((pid, i) => {
+      peakEach[i] = Math.max(peakEach[i] ?? 0, rssMb(pid) ?? 0);
+    });
     peakMb = Math.max(peakMb, totalRssMb(pids));
-  }, SAMPLE_EVERY_MS);
+  };
+  const timer = setInterval(sample, SAMPLE_EVERY_MS);
   let status = 0;
   let code: string | null = null;
   try {
@@ -158,7 +167,7 @@ async function measure(
   }
   await new Promise((r) => setTimeout(r, SETTLE_MS));
   clearInterval(timer);
-  peakMb = Math.max(peakMb, totalRssMb(pids));
+  sample();
   const afterMb = totalRssMb(pids);
   return {
     shape,
@@ -170,6 +179,7 @@ async function measure(
     peakMb,
     deltaMb: peakMb - beforeMb,
     afterMb,
+    perProcessDeltaMb: peakEach.map((peak, i) => Math.round(peak - (beforeEach[i] ?? 0))),
   };
 }
 
@@ -203,14 +213,14 @@ async function measureOnFreshStack(
 function table(rows: Measurement[]): string {
   const f = (n: number) => n.toFixed(0);
   const lines = [
-    "| shape | file | status | RSS before (MB) | peak (MB) | peak − before (MB) | 2 s after (MB) |",
-    "| --- | --- | --- | ---: | ---: | ---: | ---: |",
+    "| shape | file | status | RSS before (MB) | peak (MB) | peak − before (MB) | per process (MB) | 2 s after (MB) |",
+    "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
   ];
   for (const r of rows) {
     const file = `${(r.fileBytes / MIB).toFixed(2)} MiB${r.size === "over" ? " (chunked)" : ""}`;
     const status = `${r.status}${r.code ? ` ${r.code}` : ""}`;
     lines.push(
-      `| ${r.shape} | ${file} | ${status} | ${f(r.beforeMb)} | ${f(r.peakMb)} | ${f(r.deltaMb)} | ${f(r.afterMb)} |`,
+      `| ${r.shape} | ${file} | ${status} | ${f(r.beforeMb)} | ${f(r.peakMb)} | ${f(r.deltaMb)} | ${r.perProcessDeltaMb.map((d) => `+${d}`).join(" / ")} | ${f(r.afterMb)} |`,
     );
   }
   return lines.join("\n");
