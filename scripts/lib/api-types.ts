@@ -30,7 +30,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A job's progress */
+        /** A job's progress, stages and quotas */
         get: operations["getApiJobsById"];
         put?: never;
         post?: never;
@@ -98,6 +98,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** Cancel a job: its open tasks end cancelled */
         post: operations["postApiJobsByIdCancel"];
         delete?: never;
         options?: never;
@@ -114,6 +115,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** Pause a job */
         post: operations["postApiJobsByIdPause"];
         delete?: never;
         options?: never;
@@ -130,6 +132,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** Resume a paused job */
         post: operations["postApiJobsByIdResume"];
         delete?: never;
         options?: never;
@@ -146,6 +149,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** Run a job again from a stage */
         post: operations["postApiJobsByIdRerun"];
         delete?: never;
         options?: never;
@@ -160,6 +164,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** A job's manifest (written by publish, or by a cancel) */
         get: operations["getApiJobsByIdManifest"];
         put?: never;
         post?: never;
@@ -176,6 +181,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** A job's log as NDJSON, oldest first, after `since` */
         get: operations["getApiJobsByIdLog"];
         put?: never;
         post?: never;
@@ -596,7 +602,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description A job's progress */
+            /** @description A job's progress, stages and quotas */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -686,6 +692,29 @@ export interface operations {
                                 resetAt: string;
                             };
                         } | null;
+                        stage: {
+                            /** @enum {string} */
+                            name: "ingest" | "warm" | "verify" | "publish";
+                            /** @enum {string} */
+                            status: "PENDING" | "RUNNING" | "SUCCESS" | "FAILED" | "SKIPPED" | "CANCELLED";
+                        } | null;
+                        stages: {
+                            /** @enum {string} */
+                            stage: "ingest" | "warm" | "verify" | "publish";
+                            /** @enum {string} */
+                            status: "PENDING" | "RUNNING" | "SUCCESS" | "FAILED" | "SKIPPED" | "CANCELLED";
+                            startedAt: string | null;
+                            endedAt: string | null;
+                            message: string | null;
+                            counts: {
+                                [key: string]: number;
+                            } | null;
+                            artifact: {
+                                key: string;
+                                sha256: string;
+                                bytes: number;
+                            } | null;
+                        }[];
                     };
                 };
             };
@@ -840,12 +869,121 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description OK (JSON) */
+            /** @description Cancel a job: its open tasks end cancelled */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        jobId: string;
+                        /** @enum {string} */
+                        status: "queued" | "running" | "paused" | "completed" | "completed_with_errors" | "cancelled" | "failed";
+                        format: string;
+                        filename: string | null;
+                        maxDepth: number;
+                        priority: string;
+                        rows: number;
+                        duplicatesSkipped: number;
+                        counts: {
+                            total: number;
+                            pending: number;
+                            queued: number;
+                            running: number;
+                            done: number;
+                            skipped: number;
+                            failed: number;
+                            dead: number;
+                            cancelled: number;
+                        };
+                        byKind: {
+                            author: {
+                                total: number;
+                                pending: number;
+                                queued: number;
+                                running: number;
+                                done: number;
+                                skipped: number;
+                                failed: number;
+                                dead: number;
+                                cancelled: number;
+                            };
+                            isbn: {
+                                total: number;
+                                pending: number;
+                                queued: number;
+                                running: number;
+                                done: number;
+                                skipped: number;
+                                failed: number;
+                                dead: number;
+                                cancelled: number;
+                                warm: number;
+                            };
+                        };
+                        byDepth: {
+                            total: number;
+                            pending: number;
+                            queued: number;
+                            running: number;
+                            done: number;
+                            skipped: number;
+                            failed: number;
+                            dead: number;
+                            cancelled: number;
+                            depth: number;
+                        }[];
+                        worksCached: number;
+                        deadLetters: number;
+                        percent: number;
+                        etaSeconds: number | null;
+                        createdAt: string | null;
+                        startedAt: string | null;
+                        completedAt: string | null;
+                        updatedAt: string | null;
+                        links: {
+                            self: string;
+                            failures: string;
+                        };
+                        quotas?: {
+                            openlibrary: {
+                                used: number;
+                                limit: number | null;
+                                exhausted: boolean;
+                                resetAt: string;
+                            };
+                            googlebooks: {
+                                used: number;
+                                limit: number | null;
+                                exhausted: boolean;
+                                resetAt: string;
+                            };
+                        } | null;
+                        stage: {
+                            /** @enum {string} */
+                            name: "ingest" | "warm" | "verify" | "publish";
+                            /** @enum {string} */
+                            status: "PENDING" | "RUNNING" | "SUCCESS" | "FAILED" | "SKIPPED" | "CANCELLED";
+                        } | null;
+                        stages: {
+                            /** @enum {string} */
+                            stage: "ingest" | "warm" | "verify" | "publish";
+                            /** @enum {string} */
+                            status: "PENDING" | "RUNNING" | "SUCCESS" | "FAILED" | "SKIPPED" | "CANCELLED";
+                            startedAt: string | null;
+                            endedAt: string | null;
+                            message: string | null;
+                            counts: {
+                                [key: string]: number;
+                            } | null;
+                            artifact: {
+                                key: string;
+                                sha256: string;
+                                bytes: number;
+                            } | null;
+                        }[];
+                    };
+                };
             };
             /** @description invalid_request: the field and why, in the API's error shape */
             400: {
@@ -875,12 +1013,121 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description OK (JSON) */
+            /** @description Pause a job */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        jobId: string;
+                        /** @enum {string} */
+                        status: "queued" | "running" | "paused" | "completed" | "completed_with_errors" | "cancelled" | "failed";
+                        format: string;
+                        filename: string | null;
+                        maxDepth: number;
+                        priority: string;
+                        rows: number;
+                        duplicatesSkipped: number;
+                        counts: {
+                            total: number;
+                            pending: number;
+                            queued: number;
+                            running: number;
+                            done: number;
+                            skipped: number;
+                            failed: number;
+                            dead: number;
+                            cancelled: number;
+                        };
+                        byKind: {
+                            author: {
+                                total: number;
+                                pending: number;
+                                queued: number;
+                                running: number;
+                                done: number;
+                                skipped: number;
+                                failed: number;
+                                dead: number;
+                                cancelled: number;
+                            };
+                            isbn: {
+                                total: number;
+                                pending: number;
+                                queued: number;
+                                running: number;
+                                done: number;
+                                skipped: number;
+                                failed: number;
+                                dead: number;
+                                cancelled: number;
+                                warm: number;
+                            };
+                        };
+                        byDepth: {
+                            total: number;
+                            pending: number;
+                            queued: number;
+                            running: number;
+                            done: number;
+                            skipped: number;
+                            failed: number;
+                            dead: number;
+                            cancelled: number;
+                            depth: number;
+                        }[];
+                        worksCached: number;
+                        deadLetters: number;
+                        percent: number;
+                        etaSeconds: number | null;
+                        createdAt: string | null;
+                        startedAt: string | null;
+                        completedAt: string | null;
+                        updatedAt: string | null;
+                        links: {
+                            self: string;
+                            failures: string;
+                        };
+                        quotas?: {
+                            openlibrary: {
+                                used: number;
+                                limit: number | null;
+                                exhausted: boolean;
+                                resetAt: string;
+                            };
+                            googlebooks: {
+                                used: number;
+                                limit: number | null;
+                                exhausted: boolean;
+                                resetAt: string;
+                            };
+                        } | null;
+                        stage: {
+                            /** @enum {string} */
+                            name: "ingest" | "warm" | "verify" | "publish";
+                            /** @enum {string} */
+                            status: "PENDING" | "RUNNING" | "SUCCESS" | "FAILED" | "SKIPPED" | "CANCELLED";
+                        } | null;
+                        stages: {
+                            /** @enum {string} */
+                            stage: "ingest" | "warm" | "verify" | "publish";
+                            /** @enum {string} */
+                            status: "PENDING" | "RUNNING" | "SUCCESS" | "FAILED" | "SKIPPED" | "CANCELLED";
+                            startedAt: string | null;
+                            endedAt: string | null;
+                            message: string | null;
+                            counts: {
+                                [key: string]: number;
+                            } | null;
+                            artifact: {
+                                key: string;
+                                sha256: string;
+                                bytes: number;
+                            } | null;
+                        }[];
+                    };
+                };
             };
             /** @description invalid_request: the field and why, in the API's error shape */
             400: {
@@ -910,12 +1157,121 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description OK (JSON) */
+            /** @description Resume a paused job */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        jobId: string;
+                        /** @enum {string} */
+                        status: "queued" | "running" | "paused" | "completed" | "completed_with_errors" | "cancelled" | "failed";
+                        format: string;
+                        filename: string | null;
+                        maxDepth: number;
+                        priority: string;
+                        rows: number;
+                        duplicatesSkipped: number;
+                        counts: {
+                            total: number;
+                            pending: number;
+                            queued: number;
+                            running: number;
+                            done: number;
+                            skipped: number;
+                            failed: number;
+                            dead: number;
+                            cancelled: number;
+                        };
+                        byKind: {
+                            author: {
+                                total: number;
+                                pending: number;
+                                queued: number;
+                                running: number;
+                                done: number;
+                                skipped: number;
+                                failed: number;
+                                dead: number;
+                                cancelled: number;
+                            };
+                            isbn: {
+                                total: number;
+                                pending: number;
+                                queued: number;
+                                running: number;
+                                done: number;
+                                skipped: number;
+                                failed: number;
+                                dead: number;
+                                cancelled: number;
+                                warm: number;
+                            };
+                        };
+                        byDepth: {
+                            total: number;
+                            pending: number;
+                            queued: number;
+                            running: number;
+                            done: number;
+                            skipped: number;
+                            failed: number;
+                            dead: number;
+                            cancelled: number;
+                            depth: number;
+                        }[];
+                        worksCached: number;
+                        deadLetters: number;
+                        percent: number;
+                        etaSeconds: number | null;
+                        createdAt: string | null;
+                        startedAt: string | null;
+                        completedAt: string | null;
+                        updatedAt: string | null;
+                        links: {
+                            self: string;
+                            failures: string;
+                        };
+                        quotas?: {
+                            openlibrary: {
+                                used: number;
+                                limit: number | null;
+                                exhausted: boolean;
+                                resetAt: string;
+                            };
+                            googlebooks: {
+                                used: number;
+                                limit: number | null;
+                                exhausted: boolean;
+                                resetAt: string;
+                            };
+                        } | null;
+                        stage: {
+                            /** @enum {string} */
+                            name: "ingest" | "warm" | "verify" | "publish";
+                            /** @enum {string} */
+                            status: "PENDING" | "RUNNING" | "SUCCESS" | "FAILED" | "SKIPPED" | "CANCELLED";
+                        } | null;
+                        stages: {
+                            /** @enum {string} */
+                            stage: "ingest" | "warm" | "verify" | "publish";
+                            /** @enum {string} */
+                            status: "PENDING" | "RUNNING" | "SUCCESS" | "FAILED" | "SKIPPED" | "CANCELLED";
+                            startedAt: string | null;
+                            endedAt: string | null;
+                            message: string | null;
+                            counts: {
+                                [key: string]: number;
+                            } | null;
+                            artifact: {
+                                key: string;
+                                sha256: string;
+                                bytes: number;
+                            } | null;
+                        }[];
+                    };
+                };
             };
             /** @description invalid_request: the field and why, in the API's error shape */
             400: {
@@ -947,12 +1303,121 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description OK (JSON) */
+            /** @description Run a job again from a stage */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        jobId: string;
+                        /** @enum {string} */
+                        status: "queued" | "running" | "paused" | "completed" | "completed_with_errors" | "cancelled" | "failed";
+                        format: string;
+                        filename: string | null;
+                        maxDepth: number;
+                        priority: string;
+                        rows: number;
+                        duplicatesSkipped: number;
+                        counts: {
+                            total: number;
+                            pending: number;
+                            queued: number;
+                            running: number;
+                            done: number;
+                            skipped: number;
+                            failed: number;
+                            dead: number;
+                            cancelled: number;
+                        };
+                        byKind: {
+                            author: {
+                                total: number;
+                                pending: number;
+                                queued: number;
+                                running: number;
+                                done: number;
+                                skipped: number;
+                                failed: number;
+                                dead: number;
+                                cancelled: number;
+                            };
+                            isbn: {
+                                total: number;
+                                pending: number;
+                                queued: number;
+                                running: number;
+                                done: number;
+                                skipped: number;
+                                failed: number;
+                                dead: number;
+                                cancelled: number;
+                                warm: number;
+                            };
+                        };
+                        byDepth: {
+                            total: number;
+                            pending: number;
+                            queued: number;
+                            running: number;
+                            done: number;
+                            skipped: number;
+                            failed: number;
+                            dead: number;
+                            cancelled: number;
+                            depth: number;
+                        }[];
+                        worksCached: number;
+                        deadLetters: number;
+                        percent: number;
+                        etaSeconds: number | null;
+                        createdAt: string | null;
+                        startedAt: string | null;
+                        completedAt: string | null;
+                        updatedAt: string | null;
+                        links: {
+                            self: string;
+                            failures: string;
+                        };
+                        quotas?: {
+                            openlibrary: {
+                                used: number;
+                                limit: number | null;
+                                exhausted: boolean;
+                                resetAt: string;
+                            };
+                            googlebooks: {
+                                used: number;
+                                limit: number | null;
+                                exhausted: boolean;
+                                resetAt: string;
+                            };
+                        } | null;
+                        stage: {
+                            /** @enum {string} */
+                            name: "ingest" | "warm" | "verify" | "publish";
+                            /** @enum {string} */
+                            status: "PENDING" | "RUNNING" | "SUCCESS" | "FAILED" | "SKIPPED" | "CANCELLED";
+                        } | null;
+                        stages: {
+                            /** @enum {string} */
+                            stage: "ingest" | "warm" | "verify" | "publish";
+                            /** @enum {string} */
+                            status: "PENDING" | "RUNNING" | "SUCCESS" | "FAILED" | "SKIPPED" | "CANCELLED";
+                            startedAt: string | null;
+                            endedAt: string | null;
+                            message: string | null;
+                            counts: {
+                                [key: string]: number;
+                            } | null;
+                            artifact: {
+                                key: string;
+                                sha256: string;
+                                bytes: number;
+                            } | null;
+                        }[];
+                    };
+                };
             };
             /** @description invalid_request: the field and why, in the API's error shape */
             400: {
@@ -984,12 +1449,79 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description OK (JSON) */
+            /** @description A job's manifest (written by publish, or by a cancel) */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        /** @constant */
+                        kind: "manifest";
+                        /** @constant */
+                        version: 1;
+                        /** Format: uuid */
+                        jobId: string;
+                        jobStatus: string;
+                        inputSha256: string | null;
+                        createdAt: string;
+                        publishedAt: string;
+                        stages: {
+                            /** @enum {string} */
+                            stage: "ingest" | "warm" | "verify" | "publish";
+                            /** @enum {string} */
+                            status: "PENDING" | "RUNNING" | "SUCCESS" | "FAILED" | "SKIPPED" | "CANCELLED";
+                            startedAt: string | null;
+                            endedAt: string | null;
+                            message: string | null;
+                            counts: {
+                                [key: string]: number;
+                            } | null;
+                            artifact: {
+                                key: string;
+                                sha256: string;
+                                bytes: number;
+                            } | null;
+                        }[];
+                        artifacts: {
+                            key: string;
+                            sha256: string;
+                            bytes: number;
+                            /** @enum {string} */
+                            stage: "ingest" | "warm" | "verify" | "publish";
+                        }[];
+                        verify: {
+                            /** @constant */
+                            kind: "verify";
+                            /** Format: uuid */
+                            jobId: string;
+                            invariants: {
+                                name: string;
+                                ok: boolean;
+                                detail: string;
+                            }[];
+                            cache: {
+                                sampleSize: number;
+                                checked: number;
+                                missingBefore: number;
+                                rewarmed: number;
+                                stillMissing: {
+                                    item: string;
+                                    keys: string[];
+                                }[];
+                            };
+                        } | null;
+                        cost: {
+                            queueOperations: number | null;
+                            kvWrites: number | null;
+                            d1RowsWritten: number | null;
+                            upstreamRequests: {
+                                [key: string]: number;
+                            } | null;
+                            notes: string[];
+                        };
+                    };
+                };
             };
             /** @description invalid_request: the field and why, in the API's error shape */
             400: {
@@ -1023,12 +1555,16 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description OK (JSON) */
+            /** @description One JSON object per line: {id, at, type, stage, …the line's data} */
             200: {
                 headers: {
+                    /** @description The `since` for the next call */
+                    "X-Next-Since"?: string;
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/x-ndjson": string;
+                };
             };
             /** @description invalid_request: the field and why, in the API's error shape */
             400: {

@@ -6,9 +6,11 @@ import { runSteps } from "../db/step";
 import { AppError, notFound } from "../errors";
 import { artifactKey } from "../jobs/artifacts";
 import { cancelJob, pauseJobById, rerunJob, resumeJobById } from "../jobs/control";
-import { ARTIFACT_NAMES, RERUN_FROM } from "../jobs/stages";
+import { ARTIFACT_NAMES, manifestSchema, RERUN_FROM } from "../jobs/stages";
 import { requireReader, requireToken } from "./auth";
 import type { AppEnv } from "./context";
+import { answers, jobLogDoc } from "./job-docs";
+import { jobViewSchema } from "./job-schemas";
 import { jobView } from "./job-view";
 import { validate } from "./validation";
 
@@ -30,23 +32,42 @@ const manifestQuery = z.object(readKey);
  * NDJSON log (read token or the job's read link).
  */
 export const jobControlApi = new Hono<AppEnv>()
-  .post("/:id/cancel", requireToken, validate("param", jobIdParam), async (c) => {
-    const { id } = c.req.valid("param");
-    await cancelJob(c.env, id);
-    return c.json(await jobView(c.env.DB, id));
-  })
-  .post("/:id/pause", requireToken, validate("param", jobIdParam), async (c) => {
-    const { id } = c.req.valid("param");
-    await pauseJobById(c.env, id);
-    return c.json(await jobView(c.env.DB, id));
-  })
-  .post("/:id/resume", requireToken, validate("param", jobIdParam), async (c) => {
-    const { id } = c.req.valid("param");
-    await resumeJobById(c.env, id);
-    return c.json(await jobView(c.env.DB, id));
-  })
+  .post(
+    "/:id/cancel",
+    answers("Cancel a job: its open tasks end cancelled", jobViewSchema),
+    requireToken,
+    validate("param", jobIdParam),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      await cancelJob(c.env, id);
+      return c.json(await jobView(c.env.DB, id));
+    },
+  )
+  .post(
+    "/:id/pause",
+    answers("Pause a job", jobViewSchema),
+    requireToken,
+    validate("param", jobIdParam),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      await pauseJobById(c.env, id);
+      return c.json(await jobView(c.env.DB, id));
+    },
+  )
+  .post(
+    "/:id/resume",
+    answers("Resume a paused job", jobViewSchema),
+    requireToken,
+    validate("param", jobIdParam),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      await resumeJobById(c.env, id);
+      return c.json(await jobView(c.env.DB, id));
+    },
+  )
   .post(
     "/:id/rerun",
+    answers("Run a job again from a stage", jobViewSchema),
     requireToken,
     validate("param", jobIdParam),
     validate("query", rerunQuery),
@@ -58,6 +79,7 @@ export const jobControlApi = new Hono<AppEnv>()
   )
   .get(
     "/:id/manifest",
+    answers("A job's manifest (written by publish, or by a cancel)", manifestSchema),
     requireReader,
     validate("param", jobIdParam),
     validate("query", manifestQuery),
@@ -75,14 +97,21 @@ export const jobControlApi = new Hono<AppEnv>()
       return new Response(object.body, { headers: { "Content-Type": "application/json" } });
     },
   )
-  .get("/:id/log", requireReader, validate("param", jobIdParam), validate("query", logQuery), async (c) => {
-    const { id } = c.req.valid("param");
-    const { since, limit } = c.req.valid("query");
-    if (!(await getJob(c.env.DB, id))) throw notFound("Job", id);
-    const [lines] = await runSteps(c.env.DB, [readLog(c.env.DB, id, since, limit)]);
-    const last = lines.at(-1)?.id ?? since;
-    c.header("Content-Type", "application/x-ndjson; charset=utf-8");
-    // The cursor for the next call (`?since=`), also each line's `id`.
-    c.header("X-Next-Since", String(last));
-    return c.body(lines.map((l) => `${JSON.stringify(l)}\n`).join(""));
-  });
+  .get(
+    "/:id/log",
+    jobLogDoc,
+    requireReader,
+    validate("param", jobIdParam),
+    validate("query", logQuery),
+    async (c) => {
+      const { id } = c.req.valid("param");
+      const { since, limit } = c.req.valid("query");
+      if (!(await getJob(c.env.DB, id))) throw notFound("Job", id);
+      const [lines] = await runSteps(c.env.DB, [readLog(c.env.DB, id, since, limit)]);
+      const last = lines.at(-1)?.id ?? since;
+      c.header("Content-Type", "application/x-ndjson; charset=utf-8");
+      // The cursor for the next call (`?since=`), also each line's `id`.
+      c.header("X-Next-Since", String(last));
+      return c.body(lines.map((l) => `${JSON.stringify(l)}\n`).join(""));
+    },
+  );

@@ -54,3 +54,19 @@ export const jobCreatedDoc = describeRoute({
     },
   },
 });
+
+/** GET /api/jobs/:id/log: NDJSON, one log line per line, with the cursor for the next call in a header. */
+export const jobLogDoc = describeRoute({
+  tags: ["jobs"],
+  summary: "A job's log as NDJSON, oldest first, after `since`",
+  security: [{ bearer: [] }],
+  responses: {
+    200: {
+      description: "One JSON object per line: {id, at, type, stage, …the line's data}",
+      headers: {
+        "X-Next-Since": { description: "The `since` for the next call", schema: { type: "string" } },
+      },
+      content: { "application/x-ndjson": { schema: { type: "string" } } },
+    },
+  },
+});

@@ -1,5 +1,6 @@
 import { z } from "zod";
-import type { JobCreated, JobProgress, StateCounts } from "./job-responses";
+import { STAGE_STATUSES, STAGES } from "../jobs/stages";
+import type { JobCreated, JobProgress, JobStageView, JobView, StateCounts } from "./job-responses";
 
 /**
  * The job endpoints' answers as zod schemas, for the OpenAPI document (and so the scripts' generated
@@ -81,6 +82,24 @@ export const jobProgressSchema = z.object({
   quotas: z.object({ openlibrary: providerQuota, googlebooks: providerQuota }).nullable().optional(),
 });
 
+const stageStatus = z.enum(STAGE_STATUSES);
+
+export const jobStageViewSchema = z.object({
+  stage: z.enum(STAGES),
+  status: stageStatus,
+  startedAt: z.string().nullable(),
+  endedAt: z.string().nullable(),
+  message: z.string().nullable(),
+  counts: z.record(z.string(), z.number()).nullable(),
+  artifact: z.object({ key: z.string(), sha256: z.string(), bytes: z.number().int() }).nullable(),
+});
+
+/** GET /api/jobs/:id and every control route: the progress, the current stage, each stage and the quotas. */
+export const jobViewSchema = jobProgressSchema.extend({
+  stage: z.object({ name: z.enum(STAGES), status: stageStatus }).nullable(),
+  stages: z.array(jobStageViewSchema),
+});
+
 export const jobFailuresSchema = z.object({
   jobId: z.string(),
   failures: z.array(
@@ -103,3 +122,5 @@ const agree = <T extends true>(_: T) => _;
 agree<Same<z.infer<typeof stateCounts>, StateCounts>>(true);
 agree<Same<z.infer<typeof jobCreatedSchema>, JobCreated>>(true);
 agree<Same<z.infer<typeof jobProgressSchema>, JobProgress>>(true);
+agree<Same<z.infer<typeof jobStageViewSchema>, JobStageView>>(true);
+agree<Same<z.infer<typeof jobViewSchema>, JobView>>(true);

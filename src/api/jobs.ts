@@ -10,7 +10,7 @@ import { acceptUpload } from "./accept-upload";
 import { jobReadLinks, requireReader, requireToken } from "./auth";
 import type { AppEnv } from "./context";
 import { answers, jobCreatedDoc } from "./job-docs";
-import { jobFailuresSchema, jobProgressSchema } from "./job-schemas";
+import { jobFailuresSchema, jobViewSchema } from "./job-schemas";
 import { jobView } from "./job-view";
 import { summarizeJob } from "./progress";
 import { providerQuotas } from "./quotas";
@@ -50,7 +50,7 @@ export const jobsApi = new Hono<AppEnv>()
   })
   .get(
     "/:id",
-    answers("A job's progress", jobProgressSchema),
+    answers("A job's progress, stages and quotas", jobViewSchema),
     requireReader,
     validate("param", jobIdParam),
     validate("query", z.object(readKeyQuery)),
