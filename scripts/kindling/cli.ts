@@ -4,11 +4,19 @@
  * so tests drive it with a fake fetch and capture its output.
  */
 import { type ArgsDef, parseArgs } from "citty";
-import type { JobStageView, JobView } from "../../src/api/job-responses.ts";
+import { kindlingClient } from "../lib/api-client.ts";
+import type { paths } from "../lib/api-types.ts";
+
+/** GET /api/jobs/:id's answer (and every control route's), as the generated client types it. */
+type JobView = paths["/api/jobs/{id}"]["get"]["responses"][200]["content"]["application/json"];
+type JobStageView = JobView["stages"][number];
+type RerunFrom = "warm" | "verify" | "publish";
 
 export const DEFAULT_URL = "http://127.0.0.1:8787";
 export const DEFAULT_TOKEN = "dev-token";
-const STAGES_FROM = ["warm", "verify", "publish"];
+const STAGES_FROM: readonly RerunFrom[] = ["warm", "verify", "publish"];
+const isRerunFrom = (value: string | undefined): value is RerunFrom =>
+  STAGES_FROM.includes(value as RerunFrom);
 const FINISHED = new Set(["completed", "completed_with_errors", "cancelled", "failed"]);
 
 export const USAGE = `usage: npm run kindling -- COMMAND [JOB] [options]
@@ -109,86 +117,105 @@ async function dispatch(argv: readonly string[], io: CliIo): Promise<void> {
     values.url ?? io.env?.KINDLING_URL ?? DEFAULT_URL,
     values.token ?? io.env?.KINDLING_TOKEN ?? DEFAULT_TOKEN,
   );
-  const id = encodeURIComponent(job ?? "");
+  const path = { path: { id: job ?? "" } };
   switch (command) {
     case "jobs": {
-      const { jobs } = (await api.json("GET", "/api/jobs")) as {
-        jobs: { jobId: string; status: string; tasks: number; finished: number; createdAt: string }[];
-      };
+      const { jobs } = await api.call(api.client.GET("/api/jobs"));
       for (const j of jobs)
         io.stdout.write(`${j.jobId}  ${j.status.padEnd(21)} ${j.finished}/${j.tasks}  ${j.createdAt}\n`);
       return;
     }
     case "status":
-      io.stdout.write(formatStatus((await api.json("GET", `/api/jobs/${id}`)) as JobView));
+      io.stdout.write(formatStatus(await api.call(api.client.GET("/api/jobs/{id}", { params: path }))));
       return;
     case "cancel":
+      io.stdout.write(
+        formatStatus(await api.call(api.client.POST("/api/jobs/{id}/cancel", { params: path }))),
+      );
+      return;
     case "pause":
+      io.stdout.write(
+        formatStatus(await api.call(api.client.POST("/api/jobs/{id}/pause", { params: path }))),
+      );
+      return;
     case "resume":
-      io.stdout.write(formatStatus((await api.json("POST", `/api/jobs/${id}/${command}`)) as JobView));
+      io.stdout.write(
+        formatStatus(await api.call(api.client.POST("/api/jobs/{id}/resume", { params: path }))),
+      );
       return;
     case "retry": {
-      const result = (await api.json("POST", `/api/jobs/${id}/retry`)) as { requeued: number };
+      const result = await api.call(api.client.POST("/api/jobs/{id}/retry", { params: path }));
       io.stdout.write(`retry: ${result.requeued} tasks sent round again\n`);
       return;
     }
     case "rerun": {
-      if (!values.from || !STAGES_FROM.includes(values.from))
-        usage(io, `rerun needs --from ${STAGES_FROM.join("|")}`);
-      io.stdout.write(
-        formatStatus((await api.json("POST", `/api/jobs/${id}/rerun?from=${values.from}`)) as JobView),
-      );
+      const from = values.from;
+      if (!isRerunFrom(from)) usage(io, `rerun needs --from ${STAGES_FROM.join("|")}`);
+      const params = { ...path, query: { from } };
+      io.stdout.write(formatStatus(await api.call(api.client.POST("/api/jobs/{id}/rerun", { params }))));
       return;
     }
-    case "manifest":
-      io.stdout.write(`${JSON.stringify(await api.json("GET", `/api/jobs/${id}/manifest`), null, 2)}\n`);
+    case "manifest": {
+      const manifest = await api.call(api.client.GET("/api/jobs/{id}/manifest", { params: path }));
+      io.stdout.write(`${JSON.stringify(manifest, null, 2)}\n`);
       return;
+    }
     case "log":
-      await tail(api, id, values.follow === true, io);
+      await tail(api, job ?? "", values.follow === true, io);
       return;
   }
 }
 
+/** The generated client (scripts/lib/api-client.ts) through the CLI's fetch; `call` turns a refusal into an error. */
 function client(io: CliIo, base: string, token: string) {
-  const request = async (method: string, path: string): Promise<Response> => {
-    let response: Response;
+  const client = kindlingClient(base.replace(/\/$/, ""), token, (request) => io.fetch(request));
+  async function call<T>(pending: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
+    let result: { data?: T; error?: unknown; response: Response };
     try {
-      response = await io.fetch(`${base.replace(/\/$/, "")}${path}`, {
-        method,
-        headers: { Authorization: `Bearer ${token}` },
-      });
+      result = await pending;
     } catch (error) {
       throw new Error(
         `cannot reach Kindling at ${base}: ${error instanceof Error ? error.message : String(error)}`,
       );
     }
-    if (!response.ok) {
-      const body = (await response.json().catch(() => null)) as {
-        error?: { code?: string; message?: string };
-      } | null;
+    const { response } = result;
+    if (!response.ok || result.data === undefined) {
+      // A text-parsed answer (the log) carries its error body as text: read it as the API's JSON error.
+      const raw = typeof result.error === "string" ? safeJson(result.error) : result.error;
+      const body = raw as { error?: { code?: string; message?: string } } | undefined;
       throw new Error(
         `${response.status} ${body?.error?.code ?? "error"}: ${body?.error?.message ?? response.statusText}`,
       );
     }
-    return response;
-  };
-  return {
-    request,
-    json: async (method: string, path: string) => (await request(method, path)).json() as Promise<unknown>,
-  };
+    return result.data;
+  }
+  return { client, call };
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 async function tail(api: ReturnType<typeof client>, id: string, follow: boolean, io: CliIo): Promise<void> {
   const sleep = io.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms)));
   let since = 0;
   for (;;) {
-    const response = await api.request("GET", `/api/jobs/${id}/log?since=${since}`);
-    const text = await response.text();
+    const pending = api.client.GET("/api/jobs/{id}/log", {
+      params: { path: { id }, query: { since } },
+      parseAs: "text",
+    });
+    const text = await api.call(
+      pending.then((r) => ({ ...r, data: r.response.ok ? (r.data ?? "") : undefined })),
+    );
     if (text) io.stdout.write(text);
-    since = Number(response.headers.get("X-Next-Since") ?? since);
+    since = Number((await pending).response.headers.get("X-Next-Since") ?? since);
     if (!follow) return;
     if (!text) {
-      const job = (await api.json("GET", `/api/jobs/${id}`)) as JobView;
+      const job = await api.call(api.client.GET("/api/jobs/{id}", { params: { path: { id } } }));
       const publish = job.stages.find((s) => s.stage === "publish");
       const settled = publish?.status !== "PENDING" && publish?.status !== "RUNNING";
       if (FINISHED.has(job.status) && settled) return;

@@ -7,7 +7,11 @@ import type { paths } from "./api-types.ts";
 
 export type KindlingClient = ReturnType<typeof kindlingClient>;
 
-/** A client for the Kindling at `url` that sends `token` as its bearer token. */
-export function kindlingClient(url: string, token: string) {
-  return createClient<paths>({ baseUrl: url, headers: { Authorization: `Bearer ${token}` } });
+/** A client for the Kindling at `url` that sends `token` as its bearer token (through `fetch` if given). */
+export function kindlingClient(url: string, token: string, fetch?: (request: Request) => Promise<Response>) {
+  return createClient<paths>({
+    baseUrl: url,
+    headers: { Authorization: `Bearer ${token}` },
+    ...(fetch ? { fetch } : {}),
+  });
 }

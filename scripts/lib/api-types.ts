@@ -13,6 +13,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** The most recent jobs */
         get: operations["getApiJobs"];
         put?: never;
         /** Upload a Goodreads or StoryGraph export: creates a warming job */
@@ -49,6 +50,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
+        /** Send a job's failed and dead tasks round again */
         post: operations["postApiJobsByIdRetry"];
         delete?: never;
         options?: never;
@@ -429,12 +431,33 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description OK (JSON) */
+            /** @description The most recent jobs */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        jobs: {
+                            jobId: string;
+                            /** @enum {string} */
+                            status: "queued" | "running" | "paused" | "completed" | "completed_with_errors" | "cancelled" | "failed";
+                            format: string;
+                            filename: string | null;
+                            maxDepth: number;
+                            priority: string;
+                            tasks: number;
+                            finished: number;
+                            failed: number;
+                            worksCached: number;
+                            createdAt: string | null;
+                            completedAt: string | null;
+                            links: {
+                                progress: string;
+                            };
+                        }[];
+                    };
+                };
             };
             /** @description invalid_request: the field and why, in the API's error shape */
             400: {
@@ -746,12 +769,22 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description OK (JSON) */
-            200: {
+            /** @description The tasks were re-opened */
+            202: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": {
+                        jobId: string;
+                        requeued: number;
+                        pending: number;
+                        status: string;
+                        links: {
+                            progress: string;
+                        };
+                    };
+                };
             };
             /** @description invalid_request: the field and why, in the API's error shape */
             400: {

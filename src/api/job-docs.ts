@@ -1,6 +1,6 @@
 import { describeRoute, resolver } from "hono-openapi";
 import type { z } from "zod";
-import { jobCreatedSchema } from "./job-schemas";
+import { jobCreatedSchema, jobRetriedSchema } from "./job-schemas";
 
 /** OpenAPI description of a token-protected job route answering `schema` with 200. */
 export const answers = (summary: string, schema: z.ZodType) =>
@@ -67,6 +67,19 @@ export const jobLogDoc = describeRoute({
         "X-Next-Since": { description: "The `since` for the next call", schema: { type: "string" } },
       },
       content: { "application/x-ndjson": { schema: { type: "string" } } },
+    },
+  },
+});
+
+/** POST /api/jobs/:id/retry: 202 with what went round again. */
+export const jobRetriedDoc = describeRoute({
+  tags: ["jobs"],
+  summary: "Send a job's failed and dead tasks round again",
+  security: [{ bearer: [] }],
+  responses: {
+    202: {
+      description: "The tasks were re-opened",
+      content: { "application/json": { schema: resolver(jobRetriedSchema) } },
     },
   },
 });

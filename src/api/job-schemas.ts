@@ -1,6 +1,8 @@
 import { z } from "zod";
 import { STAGE_STATUSES, STAGES } from "../jobs/stages";
+import type { RedriveResult } from "../warm/redrive";
 import type { JobCreated, JobProgress, JobStageView, JobView, StateCounts } from "./job-responses";
+import type { summarizeJob } from "./progress";
 
 /**
  * The job endpoints' answers as zod schemas, for the OpenAPI document (and so the scripts' generated
@@ -100,6 +102,36 @@ export const jobViewSchema = jobProgressSchema.extend({
   stages: z.array(jobStageViewSchema),
 });
 
+/** GET /api/jobs: the most recent jobs, one summary each. */
+export const jobListSchema = z.object({
+  jobs: z.array(
+    z.object({
+      jobId: z.string(),
+      status: jobStatus,
+      format: z.string(),
+      filename: z.string().nullable(),
+      maxDepth: z.number().int(),
+      priority: z.string(),
+      tasks: z.number().int(),
+      finished: z.number().int(),
+      failed: z.number().int(),
+      worksCached: z.number().int(),
+      createdAt: z.string().nullable(),
+      completedAt: z.string().nullable(),
+      links: z.object({ progress: z.string() }),
+    }),
+  ),
+});
+
+/** POST /api/jobs/:id/retry (202): how many failed and dead tasks went round again. */
+export const jobRetriedSchema = z.object({
+  jobId: z.string(),
+  requeued: z.number().int(),
+  pending: z.number().int(),
+  status: z.string(),
+  links: z.object({ progress: z.string() }),
+});
+
 export const jobFailuresSchema = z.object({
   jobId: z.string(),
   failures: z.array(
@@ -124,3 +156,5 @@ agree<Same<z.infer<typeof jobCreatedSchema>, JobCreated>>(true);
 agree<Same<z.infer<typeof jobProgressSchema>, JobProgress>>(true);
 agree<Same<z.infer<typeof jobStageViewSchema>, JobStageView>>(true);
 agree<Same<z.infer<typeof jobViewSchema>, JobView>>(true);
+agree<Same<z.infer<typeof jobListSchema>["jobs"][number], ReturnType<typeof summarizeJob>>>(true);
+agree<Same<z.infer<typeof jobRetriedSchema>, RedriveResult & { links: { progress: string } }>>(true);

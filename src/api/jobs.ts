@@ -9,8 +9,8 @@ import { redriveJob } from "../warm/redrive";
 import { acceptUpload } from "./accept-upload";
 import { jobReadLinks, requireReader, requireToken } from "./auth";
 import type { AppEnv } from "./context";
-import { answers, jobCreatedDoc } from "./job-docs";
-import { jobFailuresSchema, jobViewSchema } from "./job-schemas";
+import { answers, jobCreatedDoc, jobRetriedDoc } from "./job-docs";
+import { jobFailuresSchema, jobListSchema, jobViewSchema } from "./job-schemas";
 import { jobView } from "./job-view";
 import { summarizeJob } from "./progress";
 import { providerQuotas } from "./quotas";
@@ -44,10 +44,16 @@ export const jobsApi = new Hono<AppEnv>()
     validate("query", uploadQuery),
     (c) => acceptUpload(c, c.req.valid("header")["idempotency-key"] ?? null),
   )
-  .get("/", requireReader, validate("query", listQuery), async (c) => {
-    const jobs = await listRecentJobs(c.env.DB, c.req.valid("query").limit);
-    return c.json({ jobs: jobs.map(summarizeJob) });
-  })
+  .get(
+    "/",
+    answers("The most recent jobs", jobListSchema),
+    requireReader,
+    validate("query", listQuery),
+    async (c) => {
+      const jobs = await listRecentJobs(c.env.DB, c.req.valid("query").limit);
+      return c.json({ jobs: jobs.map(summarizeJob) });
+    },
+  )
   .get(
     "/:id",
     answers("A job's progress, stages and quotas", jobViewSchema),
@@ -61,7 +67,7 @@ export const jobsApi = new Hono<AppEnv>()
       return c.json({ ...view, quotas });
     },
   )
-  .post("/:id/retry", requireToken, validate("param", jobIdParam), async (c) => {
+  .post("/:id/retry", jobRetriedDoc, requireToken, validate("param", jobIdParam), async (c) => {
     const result = await redriveJob(c.env, c.req.valid("param").id, Date.now());
     await rerunAfterRedrive(c.env, result.jobId);
     return c.json({ ...result, links: { progress: `/api/jobs/${result.jobId}` } }, 202);

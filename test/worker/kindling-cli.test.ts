@@ -83,7 +83,13 @@ describe("npm run kindling: arguments and exit codes", () => {
       const retry = await cli("retry", jobId);
       expect(retry.code).toBe(1);
       expect(retry.err).toContain("409 nothing_to_retry");
-      expect((await cli("status", crypto.randomUUID())).code).toBe(1);
+      const missing = await cli("status", crypto.randomUUID());
+      expect(missing.code).toBe(1);
+      expect(missing.err).toContain("404 not_found");
+      // The log is read as text: its error body is still read as the API's JSON error.
+      const missingLog = await cli("log", crypto.randomUUID());
+      expect(missingLog.code).toBe(1);
+      expect(missingLog.err).toContain("404 not_found");
 
       const rerun = await cli("rerun", jobId, "--from", "publish");
       expect(rerun.code).toBe(0);
