@@ -2,10 +2,12 @@ import type { Artifact } from "./stages";
 
 /** R2's smallest multipart part (every part but the last); all full parts are exactly this size. */
 export const PART_BYTES = 5 * 1024 * 1024;
+/** Parts sent at once: the worker holds at most this many parts plus the one filling. */
+const PARTS_IN_FLIGHT = 2;
 
 /**
  * The upload's file on its way to R2 (`jobs/<id>/input`) while the parser reads it: the bytes are hashed and
- * cut into fixed-size parts as they pass, so the worker holds at most one part being filled and one being
+ * cut into fixed-size parts as they pass, so the worker holds at most one part being filled and two being
  * sent, whatever the file's size (UPLOAD_MAX_BYTES bounds the file, not memory). A file smaller than one part
  * is one `put` at completion (R2 checks its sha256); a larger one is a multipart upload, completed only once
  * the job is accepted — a refused upload aborts it, so nothing is stored.
@@ -36,18 +38,22 @@ export function inputUpload(
   let filled = 0;
   let total = 0;
   let multipart: R2MultipartUpload | null = null;
-  let sending: Promise<R2UploadedPart> | null = null;
+  // Parts being sent, oldest first; at most PARTS_IN_FLIGHT, so reading waits only when R2 falls behind.
+  const sending: Promise<R2UploadedPart>[] = [];
   const sent: R2UploadedPart[] = [];
+  let partNumber = 0;
   let sha256: Promise<string> | null = null;
   let state: "open" | "completing" | "completed" | "discarded" = "open";
 
-  /** Sends the buffered bytes as the next part, once the previous part has been stored (one in flight). */
+  /** Sends the bytes as the next part; waits for the oldest part first when PARTS_IN_FLIGHT are out. */
   async function sendPart(bytes: Uint8Array): Promise<void> {
     multipart ??= await bucket.createMultipartUpload(key, { httpMetadata: { contentType } });
-    if (sending) sent.push(await sending);
-    sending = multipart.uploadPart(sent.length + 1, bytes);
-    // Awaited by the next part or by complete(); a discard that never awaits it must not leave it unhandled.
-    sending.catch(() => {});
+    if (sending.length >= PARTS_IN_FLIGHT) sent.push(await (sending.shift() as Promise<R2UploadedPart>));
+    partNumber += 1;
+    const part = multipart.uploadPart(partNumber, bytes);
+    // Awaited later or by complete(); a discard that never awaits it must not leave it unhandled.
+    part.catch(() => {});
+    sending.push(part);
   }
 
   async function* tee(chunks: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
@@ -99,8 +105,7 @@ export function inputUpload(
       });
     } else {
       if (rest.byteLength > 0) await sendPart(rest);
-      if (sending) sent.push(await sending);
-      sending = null;
+      sent.push(...(await Promise.all(sending.splice(0))));
       await multipart.complete(sent);
     }
     state = "completed";
@@ -114,7 +119,7 @@ export function inputUpload(
     try {
       if (was === "completed") await bucket.delete(key);
       else if (multipart) {
-        await sending?.catch(() => {});
+        await Promise.allSettled(sending.splice(0));
         await multipart.abort();
       }
     } catch (error) {
