@@ -1,5 +1,6 @@
 import { warmEventsByHour } from "../db/analytics";
-import type { EventsBackend } from "./backend";
+import { upstreamByMinute } from "../db/usage";
+import type { EventsBackend, UpstreamMinute } from "./backend";
 
 /** Local and test backend: the consumer writes one warm_events row per invocation beside its AE point. */
 export function d1Events(db: D1Database): EventsBackend {
@@ -16,6 +17,12 @@ export function d1Events(db: D1Database): EventsBackend {
         retried: r.retried,
         subrequests: r.subrequests,
       }));
+    },
+    async upstreamByMinute(start) {
+      const rows = await upstreamByMinute(db, start);
+      return rows.flatMap((r): UpstreamMinute[] =>
+        r.provider === "openlibrary" || r.provider === "googlebooks" ? [{ ...r, provider: r.provider }] : [],
+      );
     },
   };
 }

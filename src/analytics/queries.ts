@@ -7,7 +7,14 @@ import { analyticsEngineEvents } from "./analytics-engine";
 import type { EventsBackend, HourlyWarm } from "./backend";
 import { d1Events } from "./d1";
 import { fillHours, windowStart } from "./hours";
-import type { backlog, cacheSeries, dlqDepth, failuresSeries, throughputSeries } from "./schemas";
+import type {
+  backlog,
+  cacheSeries,
+  dlqDepth,
+  failuresSeries,
+  throughputSeries,
+  upstreamSeries,
+} from "./schemas";
 
 /** Analytics Engine when its account id and read token are configured, D1 otherwise. */
 export function eventsBackend(env: Env, config: Config, fetcher?: typeof fetch): EventsBackend {
@@ -104,6 +111,17 @@ export class AnalyticsQueries {
       hours,
       totals: { hits, misses, rate: ratio(hits, misses) },
       rows: filled,
+    };
+  }
+
+  /** Upstream tries, errors and 429s per provider per minute, for the last `minutes` minutes. */
+  async upstream(minutes: number, now: number): Promise<z.infer<typeof upstreamSeries>> {
+    const start = Math.floor(now / 60_000) * 60_000 - (minutes - 1) * 60_000;
+    const rows = await this.events.upstreamByMinute(start, minutes);
+    return {
+      backend: this.events.name,
+      minutes,
+      rows: rows.filter((r) => r.minute >= start).map((r) => ({ ...r, minute: iso(r.minute) })),
     };
   }
 
