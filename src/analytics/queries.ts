@@ -121,7 +121,10 @@ export class AnalyticsQueries {
     return {
       backend: this.events.name,
       minutes,
-      rows: rows.filter((r) => r.minute >= start).map((r) => ({ ...r, minute: iso(r.minute) })),
+      rows: rows
+        .filter((r) => r.minute >= start)
+        .sort((a, b) => a.minute - b.minute || a.provider.localeCompare(b.provider))
+        .map((r) => ({ ...r, minute: iso(r.minute) })),
     };
   }
 
