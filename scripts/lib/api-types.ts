@@ -298,6 +298,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/analytics/quota-used": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Requests per provider per UTC day beside the daily quota */
+        get: operations["getApiAnalyticsQuotaUsed"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/analytics/upstream": {
         parameters: {
             query?: never;
@@ -1429,6 +1446,69 @@ export interface operations {
                                 throttled: number;
                             }[];
                         };
+                    };
+                };
+            };
+            /** @description invalid_request: the field and why, in the API's error shape */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Missing or wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    getApiAnalyticsQuotaUsed: {
+        parameters: {
+            query?: {
+                /** @description Window length in whole UTC days (1–90) */
+                days?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Requests per provider per UTC day beside the daily quota */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        backend: "d1" | "analytics-engine";
+                        days: number;
+                        /** @description Days in which a provider was asked, oldest first */
+                        rows: {
+                            /**
+                             * Format: date-time
+                             * @description Start of the UTC day (ISO 8601)
+                             */
+                            day: string;
+                            /** @enum {string} */
+                            provider: "openlibrary" | "googlebooks";
+                            /** @description Upstream tries that day */
+                            requests: number;
+                            /** @description The provider's configured daily quota; null when unlimited */
+                            limit: number | null;
+                        }[];
                     };
                 };
             };

@@ -66,6 +66,23 @@ export function warmByHourSql(dataset: string, hours: number): string {
   ].join("\n");
 }
 
+/** Requests per provider per UTC day (the "quota used" history; the live quota day is /health's). */
+export function requestsByDaySql(dataset: string, days: number): string {
+  if (!Number.isInteger(days) || days < 1) throw new Error(`days must be a positive integer, got ${days}`);
+  const d = AE_DOUBLES;
+  return [
+    "SELECT",
+    "  toStartOfDay(timestamp) AS day,",
+    `  ${weighted(d.openlibraryRequests)} AS openlibrary_requests,`,
+    `  ${weighted(d.googlebooksRequests)} AS googlebooks_requests`,
+    `FROM ${assertDataset(dataset)}`,
+    `WHERE timestamp > NOW() - INTERVAL '${days}' DAY`,
+    "GROUP BY day",
+    "ORDER BY day",
+    "FORMAT JSON",
+  ].join("\n");
+}
+
 /** Upstream tries, errors and 429s per provider per minute (one column per provider × count). */
 export function upstreamByMinuteSql(dataset: string, minutes: number): string {
   if (!Number.isInteger(minutes) || minutes < 1)

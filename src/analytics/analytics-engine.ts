@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { AppError } from "../errors";
-import { upstreamByMinuteSql, warmByHourSql } from "./ae-sql";
-import type { EventsBackend, UpstreamMinute } from "./backend";
+import { requestsByDaySql, upstreamByMinuteSql, warmByHourSql } from "./ae-sql";
+import type { EventsBackend, ProviderDay, UpstreamMinute } from "./backend";
 
 export interface AnalyticsEngineOptions {
   accountId: string;
@@ -74,6 +74,21 @@ function unpivot(raw: Record<string, unknown>): UpstreamMinute[] {
   return rows.filter((row) => row.requests > 0);
 }
 
+const dayRow = z.object({
+  day: aeHour,
+  openlibrary_requests: z.coerce.number(),
+  googlebooks_requests: z.coerce.number(),
+});
+
+function unpivotDay(raw: Record<string, unknown>): ProviderDay[] {
+  const r = dayRow.parse(raw);
+  const rows: ProviderDay[] = [
+    { day: r.day, provider: "openlibrary", requests: r.openlibrary_requests },
+    { day: r.day, provider: "googlebooks", requests: r.googlebooks_requests },
+  ];
+  return rows.filter((row) => row.requests > 0);
+}
+
 function unavailable(message: string): AppError {
   return new AppError({ code: "analytics_unavailable", message, httpStatus: 502, kind: "transient" });
 }
@@ -128,6 +143,9 @@ export function analyticsEngineEvents(options: AnalyticsEngineOptions): EventsBa
           subrequests: r.subrequests,
         };
       });
+    },
+    async requestsByDay(_start, days) {
+      return (await runAeSql(options, requestsByDaySql(options.dataset, days))).flatMap(unpivotDay);
     },
     async upstreamByMinute(_start, minutes) {
       const rows = await runAeSql(options, upstreamByMinuteSql(options.dataset, minutes));

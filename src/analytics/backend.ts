@@ -22,6 +22,14 @@ export interface UpstreamMinute {
   throttled: number;
 }
 
+/** One provider's requests in one UTC day. */
+export interface ProviderDay {
+  /** Start of the UTC day, epoch ms. */
+  day: number;
+  provider: "openlibrary" | "googlebooks";
+  requests: number;
+}
+
 /**
  * Where the per-invocation events are read from: D1's warm_events locally and in tests, Analytics Engine's
  * SQL API in production. Current state (dead letters, backlog) and the read API's cache_stats live in D1
@@ -33,4 +41,6 @@ export interface EventsBackend {
   warmByHour(start: number, hours: number): Promise<HourlyWarm[]>;
   /** Upstream tries, errors and 429s per provider per minute since `start` (a provider's idle minutes left out). */
   upstreamByMinute(start: number, minutes: number): Promise<UpstreamMinute[]>;
+  /** Requests per provider per UTC day since `start` (a provider's idle days left out). */
+  requestsByDay(start: number, days: number): Promise<ProviderDay[]>;
 }

@@ -12,6 +12,7 @@ import type {
   cacheSeries,
   dlqDepth,
   failuresSeries,
+  quotaUsedSeries,
   throughputSeries,
   upstreamSeries,
 } from "./schemas";
@@ -32,6 +33,7 @@ export function eventsBackend(env: Env, config: Config, fetcher?: typeof fetch):
 
 const ratio = (hits: number, misses: number) =>
   hits + misses === 0 ? null : Math.round((hits / (hits + misses)) * 1000) / 1000;
+const DAY_MS = 86_400_000;
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** The named queries: each one answer of the analytics API, the same shape whatever the backend. */
@@ -125,6 +127,27 @@ export class AnalyticsQueries {
         .filter((r) => r.minute >= start)
         .sort((a, b) => a.minute - b.minute || a.provider.localeCompare(b.provider))
         .map((r) => ({ ...r, minute: iso(r.minute) })),
+    };
+  }
+
+  /**
+   * Quota used per provider per UTC day, beside the configured daily limit. History only: the provider's own
+   * quota day (Google's is Pacific time) and its live count are /health's `quotas`.
+   */
+  async quotaUsed(days: number, now: number): Promise<z.infer<typeof quotaUsedSeries>> {
+    const start = Math.floor(now / DAY_MS) * DAY_MS - (days - 1) * DAY_MS;
+    const rows = await this.events.requestsByDay(start, days);
+    const limits = {
+      openlibrary: this.config.OPENLIBRARY_DAILY_QUOTA,
+      googlebooks: this.config.GOOGLE_BOOKS_DAILY_QUOTA,
+    };
+    return {
+      backend: this.events.name,
+      days,
+      rows: rows
+        .filter((r) => r.day >= start)
+        .sort((a, b) => a.day - b.day || a.provider.localeCompare(b.provider))
+        .map((r) => ({ ...r, day: iso(r.day), limit: limits[r.provider] > 0 ? limits[r.provider] : null })),
     };
   }
 

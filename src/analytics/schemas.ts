@@ -64,6 +64,18 @@ export const upstreamSeries = z.object({
   rows: z.array(upstreamRow).describe("Minutes in which a provider was asked, oldest first"),
 });
 
+export const quotaUsedRow = z.object({
+  day: z.iso.datetime().describe("Start of the UTC day (ISO 8601)"),
+  provider: z.enum(["openlibrary", "googlebooks"]),
+  requests: z.number().describe("Upstream tries that day"),
+  limit: z.number().nullable().describe("The provider's configured daily quota; null when unlimited"),
+});
+export const quotaUsedSeries = z.object({
+  backend: z.enum(["d1", "analytics-engine"]),
+  days: z.number().int(),
+  rows: z.array(quotaUsedRow).describe("Days in which a provider was asked, oldest first"),
+});
+
 export const overview = z.object({
   backend: z.enum(["d1", "analytics-engine"]),
   throughput: throughputSeries,

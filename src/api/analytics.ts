@@ -27,6 +27,10 @@ const minutesQuery = z.object({
     .describe("Window length in whole minutes, ending with the current minute (1–1440)"),
 });
 
+const daysQuery = z.object({
+  days: z.coerce.number().int().min(1).max(90).default(7).describe("Window length in whole UTC days (1–90)"),
+});
+
 /** The overview's upstream chart: the last hour, per minute. */
 const OVERVIEW_MINUTES = 60;
 
@@ -77,6 +81,17 @@ export function analyticsApi(analyticsFetch?: typeof fetch) {
             backlog,
             upstream,
           }),
+        );
+      },
+    )
+    .get(
+      "/quota-used",
+      described("Requests per provider per UTC day beside the daily quota", schemas.quotaUsedSeries),
+      validate("query", daysQuery),
+      async (c) => {
+        const q = queries(c.env, c.var.config);
+        return c.json(
+          schemas.quotaUsedSeries.parse(await q.quotaUsed(c.req.valid("query").days, Date.now())),
         );
       },
     )

@@ -66,6 +66,16 @@ const minuteRow = z.object({
 export const UPSTREAM_BY_MINUTE_SQL = `SELECT minute, provider, requests, errors, throttled
 FROM upstream_minutes WHERE minute >= ?1 ORDER BY minute, provider`;
 
+export const REQUESTS_BY_DAY_SQL = `SELECT (minute / 86400000) * 86400000 AS day, provider, SUM(requests) AS requests
+FROM upstream_minutes WHERE minute >= ?1 GROUP BY 1, 2 ORDER BY 1, 2`;
+
+const dayRow = z.object({ day: z.coerce.number(), provider: z.string(), requests: z.coerce.number() });
+
+export async function requestsByDay(db: D1Database, start: number): Promise<z.infer<typeof dayRow>[]> {
+  const { results } = await db.prepare(REQUESTS_BY_DAY_SQL).bind(start).all();
+  return results.map((r) => dayRow.parse(r));
+}
+
 export async function upstreamByMinute(db: D1Database, start: number): Promise<z.infer<typeof minuteRow>[]> {
   const { results } = await db.prepare(UPSTREAM_BY_MINUTE_SQL).bind(start).all();
   return results.map((r) => minuteRow.parse(r));

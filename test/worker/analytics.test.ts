@@ -1,10 +1,15 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { upstreamByMinuteSql, warmByHourSql } from "../../src/analytics/ae-sql";
+import { requestsByDaySql, upstreamByMinuteSql, warmByHourSql } from "../../src/analytics/ae-sql";
 import { HOUR_MS, windowStart } from "../../src/analytics/hours";
 import { createApp } from "../../src/api/app";
+import { loadConfig } from "../../src/config";
 import { insertWarmEventStatement, type WarmEvent } from "../../src/db/events";
-import { UPSTREAM_BY_MINUTE_SQL, upsertUpstreamMinuteStatements } from "../../src/db/usage";
+import {
+  REQUESTS_BY_DAY_SQL,
+  UPSTREAM_BY_MINUTE_SQL,
+  upsertUpstreamMinuteStatements,
+} from "../../src/db/usage";
 import { resetAll } from "../support/db";
 import { callAsAdmin, TOKEN } from "../support/http";
 
@@ -73,6 +78,43 @@ WHERE timestamp > NOW() - INTERVAL '60' MINUTE
 GROUP BY minute
 ORDER BY minute
 FORMAT JSON`;
+
+const PINNED_DAY_SQL = `SELECT
+  toStartOfDay(timestamp) AS day,
+  SUM(_sample_interval * (double9)) AS openlibrary_requests,
+  SUM(_sample_interval * (double12)) AS googlebooks_requests
+FROM kindling_warming
+WHERE timestamp > NOW() - INTERVAL '7' DAY
+GROUP BY day
+ORDER BY day
+FORMAT JSON`;
+
+const DAY_MS = 86_400_000;
+/** upstreamScenario's requests per provider per UTC day (its three minutes may straddle midnight). */
+function expectedDays(now: number) {
+  const { recent, latest, old } = upstreamScenario(now);
+  const totals = new Map<string, number>();
+  const add = (at: number, provider: string, n: number) => {
+    const key = `${Math.floor(at / DAY_MS) * DAY_MS}|${provider}`;
+    totals.set(key, (totals.get(key) ?? 0) + n);
+  };
+  add(recent, "openlibrary", 12);
+  add(recent, "googlebooks", 3);
+  add(latest, "openlibrary", 5);
+  add(old, "openlibrary", 99);
+  const config = loadConfig(env);
+  const limit = (p: string) => {
+    const q = p === "openlibrary" ? config.OPENLIBRARY_DAILY_QUOTA : config.GOOGLE_BOOKS_DAILY_QUOTA;
+    return q > 0 ? q : null;
+  };
+  return [...totals]
+    .map(([key, requests]) => {
+      const [day, provider] = key.split("|") as [string, string];
+      return { day: Number(day), provider, requests };
+    })
+    .sort((a, b) => a.day - b.day || a.provider.localeCompare(b.provider))
+    .map((r) => ({ ...r, day: new Date(r.day).toISOString(), limit: limit(r.provider) }));
+}
 
 const MINUTE_MS = 60_000;
 /** Two minutes of upstream tries in the last hour (one provider idle in the second), one 2 h ago. */
@@ -170,6 +212,20 @@ function aeStandIn(now: number, seen: string[]) {
     seen.push(sql);
     const thisHour = windowStart(now, 1);
     if (sql === PINNED_UPSTREAM_SQL) return Response.json(aeUpstreamAnswer(now));
+    if (sql === PINNED_DAY_SQL) {
+      // AE's per-day sums, computed from the same scenario (one column per provider).
+      const byDay = new Map<string, Record<string, unknown>>();
+      for (const r of expectedDays(now)) {
+        const row = byDay.get(r.day) ?? {
+          day: aeTime(Date.parse(r.day)),
+          openlibrary_requests: 0,
+          googlebooks_requests: 0,
+        };
+        row[`${r.provider}_requests`] = String(r.requests);
+        byDay.set(r.day, row);
+      }
+      return Response.json({ meta: [], data: [...byDay.values()], rows: byDay.size });
+    }
     // The stand-in "evaluates" the queries it knows; anything else is a 422 like an unknown column.
     if (sql !== PINNED_SQL) return new Response("unknown query", { status: 422 });
     const sampled = { done: 6.5, skipped: 0.5, failed: 0.5, works: 97.5, retried: 1, subrequests: 15 };
@@ -319,6 +375,33 @@ FROM upstream_minutes WHERE minute >= ?1 ORDER BY minute, provider`);
       rows: expectedUpstream(now),
     });
     expect(seen).toEqual([PINNED_UPSTREAM_SQL]);
+  });
+});
+
+describe("analytics: quota used per provider per day", () => {
+  beforeEach(resetAll);
+
+  it("pins both backends' SQL", () => {
+    expect(requestsByDaySql("kindling_warming", 7)).toBe(PINNED_DAY_SQL);
+    expect(() => requestsByDaySql("kindling_warming", 0)).toThrow(/days/);
+    expect(
+      REQUESTS_BY_DAY_SQL,
+    ).toBe(`SELECT (minute / 86400000) * 86400000 AS day, provider, SUM(requests) AS requests
+FROM upstream_minutes WHERE minute >= ?1 GROUP BY 1, 2 ORDER BY 1, 2`);
+  });
+
+  it("D1 and the AE stand-in answer the same days, with each provider's configured limit", async () => {
+    const now = Date.now();
+    await seedUpstream(now);
+    const d1 = await callAsAdmin("/api/analytics/quota-used?days=7");
+    expect(d1.status).toBe(200);
+    expect(await d1.json()).toEqual({ backend: "d1", days: 7, rows: expectedDays(now) });
+    const seen: string[] = [];
+    const app = createApp({ analyticsFetch: aeStandIn(now, seen) });
+    const ae = await get(app, "/api/analytics/quota-used?days=7", aeEnv);
+    expect(ae.status).toBe(200);
+    expect(await ae.json()).toEqual({ backend: "analytics-engine", days: 7, rows: expectedDays(now) });
+    expect(seen).toEqual([PINNED_DAY_SQL]);
   });
 });
 
