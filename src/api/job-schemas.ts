@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { jobCostSchema } from "../jobs/cost";
 import type { JobCreated, JobProgress, StateCounts } from "./job-responses";
 
 /**
@@ -79,6 +80,7 @@ export const jobProgressSchema = z.object({
   updatedAt: z.string().nullable(),
   links: z.object({ self: z.string(), failures: z.string() }),
   quotas: z.object({ openlibrary: providerQuota, googlebooks: providerQuota }).nullable().optional(),
+  cost: jobCostSchema.optional().describe("The job's billable operations and their estimated price (README)"),
 });
 
 export const jobFailuresSchema = z.object({
