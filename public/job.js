@@ -30,11 +30,14 @@ function renderProgress(job) {
     const kinds = Array.isArray(job.byKind)
       ? job.byKind
       : Object.entries(job.byKind).map(([kind, v]) => ({ kind, ...v }));
+    // Same columns as the depth table, plus the reader's books cached by ISBN (`warm`, ISBN items only).
     fillBody(
       $("by-kind"),
-      kinds.map((k) => row([k.kind, JSON.stringify(k)])),
+      kinds.map((k) =>
+        row([k.kind, ...STATES.map((s) => k[s] ?? 0), k.total, k.warm ?? ""], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]),
+      ),
       "none",
-      2,
+      11,
     );
   }
   if (job.stages) {
