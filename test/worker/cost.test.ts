@@ -85,6 +85,20 @@ describe("per-invocation counters: upstream per minute and cost per job", () => 
     expect(after.invocations).toBe(1);
   });
 
+  it("a batch of a large job reads rows for its own messages, not for every task of the job", async () => {
+    // Before the counters' CROSS JOIN, a batch of 10 messages of a 1,000-task job read about 22,000 rows
+    // (every open task of the job, per message list); now the rows read do not grow with the job.
+    const big = await seedJob(solo("Rows Writer", 1_000), 0);
+    await runBatch(big.messages.slice(0, 10).map((m) => queueMessage(m)));
+    // The batch's own D1 rows ride with the isolate's next batch.
+    const next = await seedJob(solo("Rows Next", 1), 0);
+    await runBatch(next.messages.map((m) => queueMessage(m)));
+    const counters = await jobCounters(env.DB, big.jobId);
+    expect(counters.queueAcked).toBe(10);
+    expect(counters.d1RowsRead).toBeGreaterThan(0);
+    expect(counters.d1RowsRead).toBeLessThan(2_000);
+  });
+
   it("counts 429s and errors per provider, and a retried delivery as retried, not acked", async () => {
     upstream.configure({ rate429: 1, retryAfterSeconds: 30 });
     const a = await seedJob(solo("Throttled Writer", 1), 0);
