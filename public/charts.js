@@ -2,11 +2,12 @@
 const charts = new Map();
 
 /**
- * Draws (or updates) one chart of hourly rows. `series` maps row fields to a label and a colour. The
- * container records how many points it drew and how many were non-zero (data-points, data-nonzero).
+ * Draws (or updates) one chart of hourly rows (or of any rows with an ISO time in `timeField`). `series`
+ * maps row fields to a label and a colour. The container records how many points it drew and how many were
+ * non-zero (data-points, data-nonzero).
  */
-export function hourlyChart(container, rows, series) {
-  const xs = rows.map((r) => Date.parse(r.hour) / 1000);
+export function hourlyChart(container, rows, series, timeField = "hour") {
+  const xs = rows.map((r) => Date.parse(r[timeField]) / 1000);
   const data = [xs, ...series.map((s) => rows.map((r) => r[s.field] ?? null))];
   const nonzero = data.slice(1).reduce((n, ys) => n + ys.filter((y) => y !== null && y !== 0).length, 0);
   container.dataset.points = String(xs.length);

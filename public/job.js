@@ -30,11 +30,17 @@ function renderProgress(job) {
     const kinds = Array.isArray(job.byKind)
       ? job.byKind
       : Object.entries(job.byKind).map(([kind, v]) => ({ kind, ...v }));
+    // Same columns as the depth table, plus the reader's books cached by ISBN (`warm`, ISBN items only).
     fillBody(
       $("by-kind"),
-      kinds.map((k) => row([k.kind, JSON.stringify(k)])),
+      kinds.map((k) =>
+        row(
+          [k.kind, ...STATES.map((s) => k[s] ?? 0), k.total, k.warm ?? ""],
+          [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+        ),
+      ),
       "none",
-      2,
+      11,
     );
   }
   if (job.stages) {
@@ -47,7 +53,7 @@ function renderProgress(job) {
         }));
     fillBody(
       $("stages"),
-      stages.map((s) => row([s.name ?? s.stage, s.status, s.error ?? s.detail ?? ""])),
+      stages.map((s) => row([s.name ?? s.stage, s.status, stageDetail(s)])),
       "none",
       3,
     );
@@ -57,6 +63,44 @@ function renderProgress(job) {
   $("cancel").disabled = finished;
   $("pause").disabled = finished || job.status === "paused";
   $("resume").disabled = job.status !== "paused";
+}
+
+/** A stage's failure message, else its counts and how long it ran. */
+function stageDetail(s) {
+  if (s.message) return s.message;
+  const counts = s.counts ? Object.entries(s.counts).map(([k, v]) => `${k} ${v}`) : [];
+  if (s.startedAt) {
+    const end = s.endedAt ? Date.parse(s.endedAt) : Date.now();
+    counts.push(`${Math.round((end - Date.parse(s.startedAt)) / 100) / 10} s${s.endedAt ? "" : " so far"}`);
+  }
+  return counts.join(" · ");
+}
+
+const usd = (n) => (n === 0 ? "0" : n < 0.000001 ? "< $0.000001" : `$${n.toFixed(6)}`);
+
+/** The job's billable operations (README, "Cost per job") and their estimate at list prices. */
+function renderCost(cost) {
+  if (!cost) return;
+  $("cost-section").hidden = false;
+  $("cost-total").textContent = `estimate ${usd(cost.estimateUsd.total)} at list prices`;
+  const q = cost.queue;
+  const rows = [
+    row(
+      [
+        `queue operations (${q.sent} sent · ${q.delivered} delivered · ${q.retried} retried · ${q.acked} acked)`,
+        cost.queueOperations,
+        usd(cost.estimateUsd.queues),
+      ],
+      [1, 2],
+    ),
+    row(["KV reads", cost.kvReads, usd(cost.estimateUsd.kvReads)], [1, 2]),
+    row(["KV writes", cost.kvWrites, usd(cost.estimateUsd.kvWrites)], [1, 2]),
+    row(["D1 rows read", cost.d1RowsRead, usd(cost.estimateUsd.d1RowsRead)], [1, 2]),
+    row(["D1 rows written", cost.d1RowsWritten, usd(cost.estimateUsd.d1RowsWritten)], [1, 2]),
+    ...Object.entries(cost.upstreamRequests).map(([p, n]) => row([`${p} requests`, n, "—"], [1, 2])),
+    row(["consumer invocations", cost.consumerInvocations, "—"], [1, 2]),
+  ];
+  fillBody($("cost"), rows, "nothing counted yet", 3);
 }
 
 async function renderFailures() {
@@ -86,6 +130,7 @@ async function renderLog(job) {
 async function refresh() {
   const job = await apiJson(`/api/jobs/${jobId}`);
   renderProgress(job);
+  renderCost(job.cost);
   await Promise.all([renderFailures(), renderLog(job)]);
   showMessage(`updated ${new Date().toLocaleTimeString()}`);
 }

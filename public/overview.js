@@ -19,6 +19,42 @@ function renderHealth(health) {
   fillBody($("breakers"), breakers, "no breakers reported", 3);
 }
 
+function renderQuotas(health) {
+  const quotas = health?.quotas;
+  const rows = quotas
+    ? Object.entries(quotas).map(([name, q]) =>
+        row(
+          [
+            name,
+            q.used,
+            q.limit ?? "none",
+            q.exhausted ? "exhausted" : "available",
+            new Date(q.resetAt).toLocaleString(),
+          ],
+          [1, 2],
+        ),
+      )
+    : [];
+  fillBody($("quotas"), rows, "quotas not reported", 5);
+}
+
+/** The API's rows (minute × provider, idle minutes left out) as one row per minute of the window. */
+function perMinute(upstream, now) {
+  const end = Math.floor(now / 60_000) * 60_000;
+  const byMinute = new Map();
+  for (let i = upstream.minutes - 1; i >= 0; i--) {
+    const minute = new Date(end - i * 60_000).toISOString();
+    byMinute.set(minute, { minute, openlibrary: 0, openlibrary429: 0, googlebooks: 0, googlebooks429: 0 });
+  }
+  for (const r of upstream.rows) {
+    const m = byMinute.get(r.minute);
+    if (!m) continue;
+    m[r.provider] += r.requests;
+    m[`${r.provider}429`] += r.throttled;
+  }
+  return [...byMinute.values()];
+}
+
 function renderState({ dlq, backlog, cache }) {
   $("dlq").textContent = String(dlq.count);
   $("card-dlq").classList.toggle("alert", dlq.alert);
@@ -35,7 +71,7 @@ function renderState({ dlq, backlog, cache }) {
   $("hit-detail").textContent = `${cache.totals.hits} hits · ${cache.totals.misses} misses`;
 }
 
-function renderCharts({ backend, throughput, failures, cache }) {
+function renderCharts({ backend, throughput, failures, cache, upstream }) {
   $("backend").textContent = `(from ${backend === "d1" ? "D1" : "Analytics Engine"})`;
   hourlyChart($("chart-throughput"), throughput.rows, [
     { field: "authorsProcessed", label: "authors processed", color: "#e8590c" },
@@ -48,6 +84,17 @@ function renderCharts({ backend, throughput, failures, cache }) {
   hourlyChart($("chart-upstream"), failures.rows, [
     { field: "subrequests", label: "upstream requests", color: "#7048e8" },
   ]);
+  hourlyChart(
+    $("chart-providers"),
+    perMinute(upstream, Date.now()),
+    [
+      { field: "openlibrary", label: "Open Library requests", color: "#1098ad" },
+      { field: "openlibrary429", label: "Open Library 429s", color: "#c2255c" },
+      { field: "googlebooks", label: "Google Books requests", color: "#5c940d" },
+      { field: "googlebooks429", label: "Google Books 429s", color: "#f76707" },
+    ],
+    "minute",
+  );
   hourlyChart($("chart-cache"), cache.rows, [
     { field: "hits", label: "hits", color: "#2b8a3e" },
     { field: "misses", label: "misses", color: "#868e96" },
@@ -82,6 +129,7 @@ async function refresh() {
     ),
   ]);
   renderHealth(health);
+  renderQuotas(health);
   renderState(overview);
   renderCharts(overview);
   renderJobs(jobs.jobs);

@@ -23,7 +23,7 @@ import {
   shutdownAndExit,
   timestampForFile,
 } from "./lib/processes.ts";
-import { formatDuration, runWarm } from "./warm.ts";
+import { formatDuration, runWarm, type WarmSummary } from "./warm.ts";
 
 export const DEMO_FILE = "test/fixtures/goodreads-2025.csv";
 
@@ -106,14 +106,16 @@ async function main(): Promise<number> {
     timeoutSeconds,
   });
   const warmed = seconds() - startup;
-  const upstreamRequests = stack.upstream.upstream.stats().total;
+  const upstream = stack.upstream.upstream.stats();
+  const upstreamRequests = upstream.total;
+  const perAuthor = requestsPerAuthor(upstream.byPath, result.summary);
 
   await stack.stop();
   await runCleanups();
   process.stdout.write(
     `\nDemo ${result.exitCode === 0 ? "finished" : "FAILED"} in ${formatDuration(seconds())} ` +
       `(startup ${formatDuration(startup)}, warming ${formatDuration(warmed)}; ` +
-      `the stand-in answered ${upstreamRequests.toLocaleString("en-US")} book-API requests)\n`,
+      `the stand-in answered ${upstreamRequests.toLocaleString("en-US")} book-API requests${perAuthor})\n`,
   );
   process.stdout.write(
     values["keep-state"]
@@ -133,4 +135,18 @@ if (isEntryPoint(import.meta.url)) {
       await shutdownAndExit(1);
     },
   );
+}
+
+/** Upstream requests per warmed author and provider (Google Books paths start with /books/v1). */
+function requestsPerAuthor(byPath: Record<string, number>, summary: WarmSummary): string {
+  const authors = (summary.counts?.total ?? 0) - (summary.isbns?.total ?? 0);
+  if (authors <= 0) return "";
+  let google = 0;
+  let openLibrary = 0;
+  for (const [path, n] of Object.entries(byPath)) {
+    if (path.startsWith("/books/v1")) google += n;
+    else openLibrary += n;
+  }
+  const per = (n: number) => (n / authors).toFixed(2);
+  return `: Open Library ${openLibrary} = ${per(openLibrary)} per author, Google Books ${google} = ${per(google)} per author, over ${authors} authors`;
 }

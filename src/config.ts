@@ -83,3 +83,16 @@ export function loadConfig(env: Partial<Record<keyof z.input<typeof configSchema
     isDevelopment: parsed.ENVIRONMENT !== "production",
   };
 }
+
+/**
+ * Workers Paid list prices in USD per million operations, for the per-job cost estimate (README, "Cost per
+ * job": source developers.cloudflare.com pricing pages, as of 2026-12-02). Included monthly allowances are
+ * not subtracted: the estimate is what the job's operations cost at the margin.
+ */
+export const PRICE_TABLE = {
+  queueOperationsPerMillion: 0.4,
+  kvReadsPerMillion: 0.5,
+  kvWritesPerMillion: 5,
+  d1RowsReadPerMillion: 0.001,
+  d1RowsWrittenPerMillion: 1,
+} as const;

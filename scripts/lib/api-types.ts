@@ -306,6 +306,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/analytics/quota-used": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Requests per provider per UTC day beside the daily quota */
+        get: operations["getApiAnalyticsQuotaUsed"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/analytics/upstream": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Upstream requests, errors and 429s per provider per minute */
+        get: operations["getApiAnalyticsUpstream"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/analytics/throughput": {
         parameters: {
             query?: never;
@@ -715,6 +749,35 @@ export interface operations {
                                 resetAt: string;
                             };
                         } | null;
+                        /** @description The job's billable operations and their estimated price (README) */
+                        cost?: {
+                            /** @description Consumer invocations that handled the job's messages */
+                            consumerInvocations: number;
+                            /** @description Messages sent + deliveries (reads, retries included) + acks */
+                            queueOperations: number;
+                            queue: {
+                                sent: number;
+                                delivered: number;
+                                retried: number;
+                                acked: number;
+                            };
+                            kvReads: number;
+                            kvWrites: number;
+                            d1RowsRead: number;
+                            d1RowsWritten: number;
+                            /** @description Tries per provider */
+                            upstreamRequests: {
+                                [key: string]: number;
+                            };
+                            estimateUsd: {
+                                queues: number;
+                                kvReads: number;
+                                kvWrites: number;
+                                d1RowsRead: number;
+                                d1RowsWritten: number;
+                                total: number;
+                            };
+                        };
                         stage: {
                             /** @enum {string} */
                             name: "ingest" | "warm" | "verify" | "publish";
@@ -992,6 +1055,35 @@ export interface operations {
                                 resetAt: string;
                             };
                         } | null;
+                        /** @description The job's billable operations and their estimated price (README) */
+                        cost?: {
+                            /** @description Consumer invocations that handled the job's messages */
+                            consumerInvocations: number;
+                            /** @description Messages sent + deliveries (reads, retries included) + acks */
+                            queueOperations: number;
+                            queue: {
+                                sent: number;
+                                delivered: number;
+                                retried: number;
+                                acked: number;
+                            };
+                            kvReads: number;
+                            kvWrites: number;
+                            d1RowsRead: number;
+                            d1RowsWritten: number;
+                            /** @description Tries per provider */
+                            upstreamRequests: {
+                                [key: string]: number;
+                            };
+                            estimateUsd: {
+                                queues: number;
+                                kvReads: number;
+                                kvWrites: number;
+                                d1RowsRead: number;
+                                d1RowsWritten: number;
+                                total: number;
+                            };
+                        };
                         stage: {
                             /** @enum {string} */
                             name: "ingest" | "warm" | "verify" | "publish";
@@ -1136,6 +1228,35 @@ export interface operations {
                                 resetAt: string;
                             };
                         } | null;
+                        /** @description The job's billable operations and their estimated price (README) */
+                        cost?: {
+                            /** @description Consumer invocations that handled the job's messages */
+                            consumerInvocations: number;
+                            /** @description Messages sent + deliveries (reads, retries included) + acks */
+                            queueOperations: number;
+                            queue: {
+                                sent: number;
+                                delivered: number;
+                                retried: number;
+                                acked: number;
+                            };
+                            kvReads: number;
+                            kvWrites: number;
+                            d1RowsRead: number;
+                            d1RowsWritten: number;
+                            /** @description Tries per provider */
+                            upstreamRequests: {
+                                [key: string]: number;
+                            };
+                            estimateUsd: {
+                                queues: number;
+                                kvReads: number;
+                                kvWrites: number;
+                                d1RowsRead: number;
+                                d1RowsWritten: number;
+                                total: number;
+                            };
+                        };
                         stage: {
                             /** @enum {string} */
                             name: "ingest" | "warm" | "verify" | "publish";
@@ -1280,6 +1401,35 @@ export interface operations {
                                 resetAt: string;
                             };
                         } | null;
+                        /** @description The job's billable operations and their estimated price (README) */
+                        cost?: {
+                            /** @description Consumer invocations that handled the job's messages */
+                            consumerInvocations: number;
+                            /** @description Messages sent + deliveries (reads, retries included) + acks */
+                            queueOperations: number;
+                            queue: {
+                                sent: number;
+                                delivered: number;
+                                retried: number;
+                                acked: number;
+                            };
+                            kvReads: number;
+                            kvWrites: number;
+                            d1RowsRead: number;
+                            d1RowsWritten: number;
+                            /** @description Tries per provider */
+                            upstreamRequests: {
+                                [key: string]: number;
+                            };
+                            estimateUsd: {
+                                queues: number;
+                                kvReads: number;
+                                kvWrites: number;
+                                d1RowsRead: number;
+                                d1RowsWritten: number;
+                                total: number;
+                            };
+                        };
                         stage: {
                             /** @enum {string} */
                             name: "ingest" | "warm" | "verify" | "publish";
@@ -1426,6 +1576,35 @@ export interface operations {
                                 resetAt: string;
                             };
                         } | null;
+                        /** @description The job's billable operations and their estimated price (README) */
+                        cost?: {
+                            /** @description Consumer invocations that handled the job's messages */
+                            consumerInvocations: number;
+                            /** @description Messages sent + deliveries (reads, retries included) + acks */
+                            queueOperations: number;
+                            queue: {
+                                sent: number;
+                                delivered: number;
+                                retried: number;
+                                acked: number;
+                            };
+                            kvReads: number;
+                            kvWrites: number;
+                            d1RowsRead: number;
+                            d1RowsWritten: number;
+                            /** @description Tries per provider */
+                            upstreamRequests: {
+                                [key: string]: number;
+                            };
+                            estimateUsd: {
+                                queues: number;
+                                kvReads: number;
+                                kvWrites: number;
+                                d1RowsRead: number;
+                                d1RowsWritten: number;
+                                total: number;
+                            };
+                        };
                         stage: {
                             /** @enum {string} */
                             name: "ingest" | "warm" | "verify" | "publish";
@@ -1545,12 +1724,32 @@ export interface operations {
                             };
                         } | null;
                         cost: {
-                            queueOperations: number | null;
-                            kvWrites: number | null;
-                            d1RowsWritten: number | null;
+                            /** @description Consumer invocations that handled the job's messages */
+                            consumerInvocations: number;
+                            /** @description Messages sent + deliveries (reads, retries included) + acks */
+                            queueOperations: number;
+                            queue: {
+                                sent: number;
+                                delivered: number;
+                                retried: number;
+                                acked: number;
+                            };
+                            kvReads: number;
+                            kvWrites: number;
+                            d1RowsRead: number;
+                            d1RowsWritten: number;
+                            /** @description Tries per provider */
                             upstreamRequests: {
                                 [key: string]: number;
-                            } | null;
+                            };
+                            estimateUsd: {
+                                queues: number;
+                                kvReads: number;
+                                kvWrites: number;
+                                d1RowsRead: number;
+                                d1RowsWritten: number;
+                                total: number;
+                            };
                             notes: string[];
                         };
                     };
@@ -1931,6 +2130,155 @@ export interface operations {
                                 running: number;
                             };
                         };
+                        upstream: {
+                            /** @enum {string} */
+                            backend: "d1" | "analytics-engine";
+                            minutes: number;
+                            /** @description Minutes in which a provider was asked, oldest first */
+                            rows: {
+                                /**
+                                 * Format: date-time
+                                 * @description Start of the minute, UTC (ISO 8601)
+                                 */
+                                minute: string;
+                                /** @enum {string} */
+                                provider: "openlibrary" | "googlebooks";
+                                /** @description Upstream tries (inline retries included) */
+                                requests: number;
+                                /** @description Tries not answered 2xx (timeouts and network errors included) */
+                                errors: number;
+                                /** @description Tries answered 429 (daily-quota refusals included) */
+                                throttled: number;
+                            }[];
+                        };
+                    };
+                };
+            };
+            /** @description invalid_request: the field and why, in the API's error shape */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Missing or wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    getApiAnalyticsQuotaUsed: {
+        parameters: {
+            query?: {
+                /** @description Window length in whole UTC days (1–90) */
+                days?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Requests per provider per UTC day beside the daily quota */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        backend: "d1" | "analytics-engine";
+                        days: number;
+                        /** @description Days in which a provider was asked, oldest first */
+                        rows: {
+                            /**
+                             * Format: date-time
+                             * @description Start of the UTC day (ISO 8601)
+                             */
+                            day: string;
+                            /** @enum {string} */
+                            provider: "openlibrary" | "googlebooks";
+                            /** @description Upstream tries that day */
+                            requests: number;
+                            /** @description The provider's configured daily quota; null when unlimited */
+                            limit: number | null;
+                        }[];
+                    };
+                };
+            };
+            /** @description invalid_request: the field and why, in the API's error shape */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description Missing or wrong token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    getApiAnalyticsUpstream: {
+        parameters: {
+            query?: {
+                /** @description Window length in whole minutes, ending with the current minute (1–1440) */
+                minutes?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Upstream requests, errors and 429s per provider per minute */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @enum {string} */
+                        backend: "d1" | "analytics-engine";
+                        minutes: number;
+                        /** @description Minutes in which a provider was asked, oldest first */
+                        rows: {
+                            /**
+                             * Format: date-time
+                             * @description Start of the minute, UTC (ISO 8601)
+                             */
+                            minute: string;
+                            /** @enum {string} */
+                            provider: "openlibrary" | "googlebooks";
+                            /** @description Upstream tries (inline retries included) */
+                            requests: number;
+                            /** @description Tries not answered 2xx (timeouts and network errors included) */
+                            errors: number;
+                            /** @description Tries answered 429 (daily-quota refusals included) */
+                            throttled: number;
+                        }[];
                     };
                 };
             };

@@ -8,6 +8,9 @@
  *   double2 tasks done                 double6 works cached
  *   double3 tasks skipped              double7 upstream subrequests
  *   double4 tasks failed (for good)    double8 invocation duration, ms
+ *   double9  openlibrary tries         double12 googlebooks tries
+ *   double10 openlibrary errors        double13 googlebooks errors   (non-2xx, timeouts, network errors)
+ *   double11 openlibrary 429s          double14 googlebooks 429s     (daily-quota refusals included)
  *
  * AE samples rows under load: every sum is weighted by `_sample_interval` (a row standing for n rows has
  * _sample_interval = n), and a count is `SUM(_sample_interval)`, never `count()`.
@@ -21,6 +24,12 @@ export const AE_DOUBLES = {
   works: "double6",
   subrequests: "double7",
   durationMs: "double8",
+  openlibraryRequests: "double9",
+  openlibraryErrors: "double10",
+  openlibraryThrottled: "double11",
+  googlebooksRequests: "double12",
+  googlebooksErrors: "double13",
+  googlebooksThrottled: "double14",
 } as const;
 
 /** AE dataset names are identifiers in the SQL: anything else is refused before it gets there. */
@@ -53,6 +62,45 @@ export function warmByHourSql(dataset: string, hours: number): string {
     `WHERE timestamp > NOW() - INTERVAL '${hours}' HOUR`,
     "GROUP BY hour",
     "ORDER BY hour",
+    "FORMAT JSON",
+  ].join("\n");
+}
+
+/** Requests per provider per UTC day (the "quota used" history; the live quota day is /health's). */
+export function requestsByDaySql(dataset: string, days: number): string {
+  if (!Number.isInteger(days) || days < 1) throw new Error(`days must be a positive integer, got ${days}`);
+  const d = AE_DOUBLES;
+  return [
+    "SELECT",
+    "  toStartOfDay(timestamp) AS day,",
+    `  ${weighted(d.openlibraryRequests)} AS openlibrary_requests,`,
+    `  ${weighted(d.googlebooksRequests)} AS googlebooks_requests`,
+    `FROM ${assertDataset(dataset)}`,
+    `WHERE timestamp > NOW() - INTERVAL '${days}' DAY`,
+    "GROUP BY day",
+    "ORDER BY day",
+    "FORMAT JSON",
+  ].join("\n");
+}
+
+/** Upstream tries, errors and 429s per provider per minute (one column per provider × count). */
+export function upstreamByMinuteSql(dataset: string, minutes: number): string {
+  if (!Number.isInteger(minutes) || minutes < 1)
+    throw new Error(`minutes must be a positive integer, got ${minutes}`);
+  const d = AE_DOUBLES;
+  return [
+    "SELECT",
+    "  toStartOfInterval(timestamp, INTERVAL '1' MINUTE) AS minute,",
+    `  ${weighted(d.openlibraryRequests)} AS openlibrary_requests,`,
+    `  ${weighted(d.openlibraryErrors)} AS openlibrary_errors,`,
+    `  ${weighted(d.openlibraryThrottled)} AS openlibrary_throttled,`,
+    `  ${weighted(d.googlebooksRequests)} AS googlebooks_requests,`,
+    `  ${weighted(d.googlebooksErrors)} AS googlebooks_errors,`,
+    `  ${weighted(d.googlebooksThrottled)} AS googlebooks_throttled`,
+    `FROM ${assertDataset(dataset)}`,
+    `WHERE timestamp > NOW() - INTERVAL '${minutes}' MINUTE`,
+    "GROUP BY minute",
+    "ORDER BY minute",
     "FORMAT JSON",
   ].join("\n");
 }

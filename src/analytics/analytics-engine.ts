@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { AppError } from "../errors";
-import { warmByHourSql } from "./ae-sql";
-import type { EventsBackend } from "./backend";
+import { requestsByDaySql, upstreamByMinuteSql, warmByHourSql } from "./ae-sql";
+import type { EventsBackend, ProviderDay, UpstreamMinute } from "./backend";
 
 export interface AnalyticsEngineOptions {
   accountId: string;
@@ -41,6 +41,53 @@ const warmRow = z.object({
   retried: z.coerce.number(),
   subrequests: z.coerce.number(),
 });
+
+const upstreamRow = z.object({
+  minute: aeHour,
+  openlibrary_requests: z.coerce.number(),
+  openlibrary_errors: z.coerce.number(),
+  openlibrary_throttled: z.coerce.number(),
+  googlebooks_requests: z.coerce.number(),
+  googlebooks_errors: z.coerce.number(),
+  googlebooks_throttled: z.coerce.number(),
+});
+
+/** AE's one row per minute (a column per provider × count) as D1's one row per minute × provider. */
+function unpivot(raw: Record<string, unknown>): UpstreamMinute[] {
+  const r = upstreamRow.parse(raw);
+  const rows: UpstreamMinute[] = [
+    {
+      minute: r.minute,
+      provider: "openlibrary",
+      requests: r.openlibrary_requests,
+      errors: r.openlibrary_errors,
+      throttled: r.openlibrary_throttled,
+    },
+    {
+      minute: r.minute,
+      provider: "googlebooks",
+      requests: r.googlebooks_requests,
+      errors: r.googlebooks_errors,
+      throttled: r.googlebooks_throttled,
+    },
+  ];
+  return rows.filter((row) => row.requests > 0);
+}
+
+const dayRow = z.object({
+  day: aeHour,
+  openlibrary_requests: z.coerce.number(),
+  googlebooks_requests: z.coerce.number(),
+});
+
+function unpivotDay(raw: Record<string, unknown>): ProviderDay[] {
+  const r = dayRow.parse(raw);
+  const rows: ProviderDay[] = [
+    { day: r.day, provider: "openlibrary", requests: r.openlibrary_requests },
+    { day: r.day, provider: "googlebooks", requests: r.googlebooks_requests },
+  ];
+  return rows.filter((row) => row.requests > 0);
+}
 
 function unavailable(message: string): AppError {
   return new AppError({ code: "analytics_unavailable", message, httpStatus: 502, kind: "transient" });
@@ -96,6 +143,13 @@ export function analyticsEngineEvents(options: AnalyticsEngineOptions): EventsBa
           subrequests: r.subrequests,
         };
       });
+    },
+    async requestsByDay(_start, days) {
+      return (await runAeSql(options, requestsByDaySql(options.dataset, days))).flatMap(unpivotDay);
+    },
+    async upstreamByMinute(_start, minutes) {
+      const rows = await runAeSql(options, upstreamByMinuteSql(options.dataset, minutes));
+      return rows.flatMap(unpivot);
     },
   };
 }

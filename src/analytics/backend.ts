@@ -12,6 +12,24 @@ export interface HourlyWarm {
   subrequests: number;
 }
 
+/** One provider's upstream tries in one minute. */
+export interface UpstreamMinute {
+  /** Start of the minute, epoch ms. */
+  minute: number;
+  provider: "openlibrary" | "googlebooks";
+  requests: number;
+  errors: number;
+  throttled: number;
+}
+
+/** One provider's requests in one UTC day. */
+export interface ProviderDay {
+  /** Start of the UTC day, epoch ms. */
+  day: number;
+  provider: "openlibrary" | "googlebooks";
+  requests: number;
+}
+
 /**
  * Where the per-invocation events are read from: D1's warm_events locally and in tests, Analytics Engine's
  * SQL API in production. Current state (dead letters, backlog) and the read API's cache_stats live in D1
@@ -21,4 +39,8 @@ export interface EventsBackend {
   readonly name: BackendName;
   /** Seed 001's dashboard query and the failure counts, per hour, for the window starting at `start`. */
   warmByHour(start: number, hours: number): Promise<HourlyWarm[]>;
+  /** Upstream tries, errors and 429s per provider per minute since `start` (a provider's idle minutes left out). */
+  upstreamByMinute(start: number, minutes: number): Promise<UpstreamMinute[]>;
+  /** Requests per provider per UTC day since `start` (a provider's idle days left out). */
+  requestsByDay(start: number, days: number): Promise<ProviderDay[]>;
 }

@@ -1,5 +1,6 @@
 import { warmEventsByHour } from "../db/analytics";
-import type { EventsBackend } from "./backend";
+import { requestsByDay, upstreamByMinute } from "../db/usage";
+import type { EventsBackend, ProviderDay, UpstreamMinute } from "./backend";
 
 /** Local and test backend: the consumer writes one warm_events row per invocation beside its AE point. */
 export function d1Events(db: D1Database): EventsBackend {
@@ -16,6 +17,18 @@ export function d1Events(db: D1Database): EventsBackend {
         retried: r.retried,
         subrequests: r.subrequests,
       }));
+    },
+    async requestsByDay(start) {
+      const rows = await requestsByDay(db, start);
+      return rows.flatMap((r): ProviderDay[] =>
+        r.provider === "openlibrary" || r.provider === "googlebooks" ? [{ ...r, provider: r.provider }] : [],
+      );
+    },
+    async upstreamByMinute(start) {
+      const rows = await upstreamByMinute(db, start);
+      return rows.flatMap((r): UpstreamMinute[] =>
+        r.provider === "openlibrary" || r.provider === "googlebooks" ? [{ ...r, provider: r.provider }] : [],
+      );
     },
   };
 }

@@ -7,7 +7,15 @@ import { analyticsEngineEvents } from "./analytics-engine";
 import type { EventsBackend, HourlyWarm } from "./backend";
 import { d1Events } from "./d1";
 import { fillHours, windowStart } from "./hours";
-import type { backlog, cacheSeries, dlqDepth, failuresSeries, throughputSeries } from "./schemas";
+import type {
+  backlog,
+  cacheSeries,
+  dlqDepth,
+  failuresSeries,
+  quotaUsedSeries,
+  throughputSeries,
+  upstreamSeries,
+} from "./schemas";
 
 /** Analytics Engine when its account id and read token are configured, D1 otherwise. */
 export function eventsBackend(env: Env, config: Config, fetcher?: typeof fetch): EventsBackend {
@@ -25,6 +33,7 @@ export function eventsBackend(env: Env, config: Config, fetcher?: typeof fetch):
 
 const ratio = (hits: number, misses: number) =>
   hits + misses === 0 ? null : Math.round((hits / (hits + misses)) * 1000) / 1000;
+const DAY_MS = 86_400_000;
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /** The named queries: each one answer of the analytics API, the same shape whatever the backend. */
@@ -104,6 +113,41 @@ export class AnalyticsQueries {
       hours,
       totals: { hits, misses, rate: ratio(hits, misses) },
       rows: filled,
+    };
+  }
+
+  /** Upstream tries, errors and 429s per provider per minute, for the last `minutes` minutes. */
+  async upstream(minutes: number, now: number): Promise<z.infer<typeof upstreamSeries>> {
+    const start = Math.floor(now / 60_000) * 60_000 - (minutes - 1) * 60_000;
+    const rows = await this.events.upstreamByMinute(start, minutes);
+    return {
+      backend: this.events.name,
+      minutes,
+      rows: rows
+        .filter((r) => r.minute >= start)
+        .sort((a, b) => a.minute - b.minute || a.provider.localeCompare(b.provider))
+        .map((r) => ({ ...r, minute: iso(r.minute) })),
+    };
+  }
+
+  /**
+   * Quota used per provider per UTC day, beside the configured daily limit. History only: the provider's own
+   * quota day (Google's is Pacific time) and its live count are /health's `quotas`.
+   */
+  async quotaUsed(days: number, now: number): Promise<z.infer<typeof quotaUsedSeries>> {
+    const start = Math.floor(now / DAY_MS) * DAY_MS - (days - 1) * DAY_MS;
+    const rows = await this.events.requestsByDay(start, days);
+    const limits = {
+      openlibrary: this.config.OPENLIBRARY_DAILY_QUOTA,
+      googlebooks: this.config.GOOGLE_BOOKS_DAILY_QUOTA,
+    };
+    return {
+      backend: this.events.name,
+      days,
+      rows: rows
+        .filter((r) => r.day >= start)
+        .sort((a, b) => a.day - b.day || a.provider.localeCompare(b.provider))
+        .map((r) => ({ ...r, day: iso(r.day), limit: limits[r.provider] > 0 ? limits[r.provider] : null })),
     };
   }
 

@@ -51,6 +51,31 @@ export const backlog = z.object({
     .object({ pending: z.number(), queued: z.number(), running: z.number() })
     .describe("Open tasks in D1 (the truth, whatever the queue says)"),
 });
+export const upstreamRow = z.object({
+  minute: z.iso.datetime().describe("Start of the minute, UTC (ISO 8601)"),
+  provider: z.enum(["openlibrary", "googlebooks"]),
+  requests: z.number().describe("Upstream tries (inline retries included)"),
+  errors: z.number().describe("Tries not answered 2xx (timeouts and network errors included)"),
+  throttled: z.number().describe("Tries answered 429 (daily-quota refusals included)"),
+});
+export const upstreamSeries = z.object({
+  backend: z.enum(["d1", "analytics-engine"]),
+  minutes: z.number().int(),
+  rows: z.array(upstreamRow).describe("Minutes in which a provider was asked, oldest first"),
+});
+
+export const quotaUsedRow = z.object({
+  day: z.iso.datetime().describe("Start of the UTC day (ISO 8601)"),
+  provider: z.enum(["openlibrary", "googlebooks"]),
+  requests: z.number().describe("Upstream tries that day"),
+  limit: z.number().nullable().describe("The provider's configured daily quota; null when unlimited"),
+});
+export const quotaUsedSeries = z.object({
+  backend: z.enum(["d1", "analytics-engine"]),
+  days: z.number().int(),
+  rows: z.array(quotaUsedRow).describe("Days in which a provider was asked, oldest first"),
+});
+
 export const overview = z.object({
   backend: z.enum(["d1", "analytics-engine"]),
   throughput: throughputSeries,
@@ -58,6 +83,7 @@ export const overview = z.object({
   cache: cacheSeries,
   dlq: dlqDepth,
   backlog,
+  upstream: upstreamSeries,
 });
 
 export type ThroughputRow = z.infer<typeof throughputRow>;

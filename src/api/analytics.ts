@@ -17,6 +17,23 @@ const hoursQuery = z.object({
     .describe("Window length in whole hours, ending with the current hour (1–720)"),
 });
 
+const minutesQuery = z.object({
+  minutes: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 60)
+    .default(60)
+    .describe("Window length in whole minutes, ending with the current minute (1–1440)"),
+});
+
+const daysQuery = z.object({
+  days: z.coerce.number().int().min(1).max(90).default(7).describe("Window length in whole UTC days (1–90)"),
+});
+
+/** The overview's upstream chart: the last hour, per minute. */
+const OVERVIEW_MINUTES = 60;
+
 /** OpenAPI description of a read-token route answering `schema`. */
 const described = (summary: string, schema: z.ZodType) =>
   describeRoute({
@@ -46,15 +63,46 @@ export function analyticsApi(analyticsFetch?: typeof fetch) {
         const { hours } = c.req.valid("query");
         const q = queries(c.env, c.var.config);
         const now = Date.now();
-        const [throughput, failures, cache, dlq, backlog] = await Promise.all([
+        const [throughput, failures, cache, dlq, backlog, upstream] = await Promise.all([
           q.throughput(hours, now),
           q.failures(hours, now),
           q.cache(hours, now),
           q.dlq(),
           q.backlog(),
+          q.upstream(OVERVIEW_MINUTES, now),
         ]);
         return c.json(
-          schemas.overview.parse({ backend: throughput.backend, throughput, failures, cache, dlq, backlog }),
+          schemas.overview.parse({
+            backend: throughput.backend,
+            throughput,
+            failures,
+            cache,
+            dlq,
+            backlog,
+            upstream,
+          }),
+        );
+      },
+    )
+    .get(
+      "/quota-used",
+      described("Requests per provider per UTC day beside the daily quota", schemas.quotaUsedSeries),
+      validate("query", daysQuery),
+      async (c) => {
+        const q = queries(c.env, c.var.config);
+        return c.json(
+          schemas.quotaUsedSeries.parse(await q.quotaUsed(c.req.valid("query").days, Date.now())),
+        );
+      },
+    )
+    .get(
+      "/upstream",
+      described("Upstream requests, errors and 429s per provider per minute", schemas.upstreamSeries),
+      validate("query", minutesQuery),
+      async (c) => {
+        const q = queries(c.env, c.var.config);
+        return c.json(
+          schemas.upstreamSeries.parse(await q.upstream(c.req.valid("query").minutes, Date.now())),
         );
       },
     )

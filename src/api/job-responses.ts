@@ -85,4 +85,26 @@ export interface JobView extends JobProgress {
   /** The first stage that is not SUCCESS (the last one when all are); null for a job without stages. */
   stage: { name: JobStageView["stage"]; status: JobStageView["status"] } | null;
   stages: JobStageView[];
+  /** The job's billable operations and their price (src/jobs/cost.ts builds it, its schema checks it). */
+  cost?: JobCostView;
+}
+
+/** GET /api/jobs/:id `cost` (README, "Cost per job"). */
+export interface JobCostView {
+  consumerInvocations: number;
+  queueOperations: number;
+  queue: { sent: number; delivered: number; retried: number; acked: number };
+  kvReads: number;
+  kvWrites: number;
+  d1RowsRead: number;
+  d1RowsWritten: number;
+  upstreamRequests: Record<string, number>;
+  estimateUsd: {
+    queues: number;
+    kvReads: number;
+    kvWrites: number;
+    d1RowsRead: number;
+    d1RowsWritten: number;
+    total: number;
+  };
 }

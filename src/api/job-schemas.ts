@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { jobCostSchema } from "../jobs/cost";
 import { STAGE_STATUSES, STAGES } from "../jobs/stages";
 import type { RedriveResult } from "../warm/redrive";
 import type { JobCreated, JobProgress, JobStageView, JobView, StateCounts } from "./job-responses";
@@ -82,6 +83,7 @@ export const jobProgressSchema = z.object({
   updatedAt: z.string().nullable(),
   links: z.object({ self: z.string(), failures: z.string() }),
   quotas: z.object({ openlibrary: providerQuota, googlebooks: providerQuota }).nullable().optional(),
+  cost: jobCostSchema.optional().describe("The job's billable operations and their estimated price (README)"),
 });
 
 const stageStatus = z.enum(STAGE_STATUSES);

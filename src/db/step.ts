@@ -17,13 +17,28 @@ export function writeOnly(statements: D1PreparedStatement[]): Step<void> {
 
 type Results<S extends readonly Step<unknown>[]> = { [K in keyof S]: S[K] extends Step<infer T> ? T : never };
 
-/** Runs the steps as one D1 batch and returns each step's decoded results, in the order given. */
+/** D1's rows read and written, summed from the results' meta (what D1 bills). */
+export interface RowMeter {
+  rowsRead: number;
+  rowsWritten: number;
+}
+
+/**
+ * Runs the steps as one D1 batch and returns each step's decoded results, in the order given; `meter`, if
+ * given, is told the batch's rows read and written.
+ */
 export async function runSteps<const S extends readonly Step<unknown>[]>(
   db: D1Database,
   steps: S,
+  meter?: RowMeter,
 ): Promise<Results<S>> {
   const statements = steps.flatMap((s) => s.statements);
   const results = statements.length > 0 ? await db.batch(statements) : [];
+  if (meter)
+    for (const r of results) {
+      meter.rowsRead += Number(r.meta?.rows_read ?? 0);
+      meter.rowsWritten += Number(r.meta?.rows_written ?? 0);
+    }
   let offset = 0;
   return steps.map((s) => {
     const own = results.slice(offset, offset + s.statements.length);

@@ -1,29 +1,11 @@
-import { z } from "zod";
 import { listStages, stageRecord } from "../db/lifecycle/stages";
 import { runSteps } from "../db/step";
 import type { JobRow } from "../db/types";
+import { jobCounters } from "../db/usage";
 import { artifactKey, readArtifact } from "./artifacts";
+import { describeCost } from "./cost";
 import { INPUT_NAME } from "./ingest-stage";
 import { type Manifest, manifestSchema, type StageRecord, verifyReportSchema } from "./stages";
-
-const providerRow = z.object({ source: z.string(), n: z.coerce.number() });
-
-/**
- * Upstream requests per provider as the job's done tasks recorded them (tasks.sources, one report per
- * provider with its request count). Requests of attempts that failed or were retried are not recorded there.
- */
-async function upstreamRequests(db: D1Database, jobId: string): Promise<Record<string, number>> {
-  const { results } = await db
-    .prepare(
-      `SELECT s.value ->> 'source' AS source, SUM(s.value ->> 'requests') AS n
-       FROM tasks AS t, json_each(t.sources) AS s
-       WHERE t.job_id = ?1 AND t.sources IS NOT NULL AND json_valid(t.sources)
-       GROUP BY 1`,
-    )
-    .bind(jobId)
-    .all();
-  return Object.fromEntries(results.map((r) => providerRow.parse(r)).map((r) => [r.source, r.n]));
-}
 
 /**
  * The manifest of a job as D1 and R2 hold it now: every stage's status, times, counts and artifact (with
@@ -62,13 +44,11 @@ export async function buildManifest(
     ],
     verify: verify?.ok ? verify.value : null,
     cost: {
-      queueOperations: null,
-      kvWrites: null,
-      d1RowsWritten: null,
-      upstreamRequests: await upstreamRequests(env.DB, job.id),
+      ...describeCost(await jobCounters(env.DB, job.id)),
       notes: [
-        "upstreamRequests: requests recorded by the job's done tasks, per provider (failed attempts not included)",
-        "queueOperations, kvWrites, d1RowsWritten: not counted per job yet (null)",
+        "counted by the warm consumer per invocation (job_costs); estimateUsd at the list prices in src/config.ts (PRICE_TABLE)",
+        "KV operations and D1 rows serve a whole batch: apportioned by the job's share of its messages",
+        "a batch's own D1 rows and marker writes are written with the consumer isolate's next batch",
       ],
     },
   };

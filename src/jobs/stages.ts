@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { jobCostSchema } from "./cost";
 
 /** A job's stages, in the order its Workflow runs them. */
 export const STAGES = ["ingest", "warm", "verify", "publish"] as const;
@@ -94,14 +95,8 @@ export const stageRecordSchema = z.object({
 });
 export type StageRecord = z.infer<typeof stageRecordSchema>;
 
-/** The cost fields: null where Kindling does not count it yet (see README, "Manifest"). */
-export const costSchema = z.object({
-  queueOperations: count.nullable(),
-  kvWrites: count.nullable(),
-  d1RowsWritten: count.nullable(),
-  upstreamRequests: z.record(z.string(), count).nullable(),
-  notes: z.array(z.string()),
-});
+/** The cost fields: the job's counted operations and their price (see README, "Cost per job"). */
+export const costSchema = jobCostSchema.extend({ notes: z.array(z.string()) });
 
 /** publish's artifact: manifest.json. */
 export const manifestSchema = z.object({

@@ -1,11 +1,12 @@
 import type { Config } from "../config";
-import { completeJobsStatement } from "../db/jobs";
+import { completeJobsStatement, getJob } from "../db/jobs";
 import { appendLog } from "../db/lifecycle/job-log";
 import { type JobSnapshot, readJobSnapshot } from "../db/lifecycle/job-snapshot";
 import { type StageEnd, touchStage } from "../db/lifecycle/stage-transitions";
 import { runSteps } from "../db/step";
 import { markQueued } from "../db/tasks";
 import { takeStalledTasksOfJob } from "../db/tasks/readmit";
+import type { JobRow } from "../db/types";
 import { sendWarmMessages, warmMessageFor, warmQueue } from "../warm/messages";
 import { failPoisonTasks } from "../warm/poison";
 import { artifactKey, putJsonArtifact } from "./artifacts";
@@ -19,24 +20,46 @@ export type WatchResult =
 const STOPPED = new Set(["cancelled", "failed"]);
 
 /**
- * One warm check: watches the job's task rows for up to WARM_WATCH_SECONDS (polling D1) and says whether
- * every task is terminal (failed and dead do not block), nothing has moved for WARM_STALL_SECONDS with
- * items open (messages lost), or it should keep waiting. A paused job is never stalled: it is still.
+ * One warm check: watches the job for up to WARM_WATCH_SECONDS (polling D1) and says whether every task
+ * is terminal (failed and dead do not block), nothing has moved for WARM_STALL_SECONDS with items open
+ * (messages lost), or it should keep waiting. A paused job is never stalled: it is still. Each poll reads
+ * the job row only (its counters move in the same batch as the task rows); the task rows are counted only
+ * when the counters say done or the job row has gone quiet, so a busy 60,000-task job costs one row a poll.
  */
 export async function watchWarm(env: Env, jobId: string, config: Config): Promise<WatchResult> {
   const until = Date.now() + config.WARM_WATCH_SECONDS * 1000;
+  const stallMs = config.WARM_STALL_SECONDS * 1000;
   await runSteps(env.DB, [touchStage(env.DB, jobId, "warm", Date.now())]);
   for (;;) {
-    const snapshot = await readJobSnapshot(env.DB, jobId);
-    if (!snapshot) return { state: "missing" };
-    if (STOPPED.has(snapshot.job.status)) return { state: "stopped", status: snapshot.job.status };
-    // A paused job waits for its resume even when nothing is open: the operator holds it.
-    if (snapshot.open === 0 && snapshot.job.status !== "paused") return { state: "done" };
-    const still = Date.now() - snapshot.lastMovedAt >= config.WARM_STALL_SECONDS * 1000;
-    if (still && snapshot.job.status !== "paused") return { state: "stalled" };
+    const job = await getJob(env.DB, jobId);
+    if (!job) return { state: "missing" };
+    if (STOPPED.has(job.status)) return { state: "stopped", status: job.status };
+    const quiet = Date.now() - job.updated_at >= stallMs;
+    if ((openByCounters(job) === 0 || quiet) && job.status !== "paused") {
+      const result = await judgeSnapshot(env, jobId, stallMs);
+      if (result) return result;
+    }
     if (Date.now() >= until) return { state: "waiting" };
     await new Promise((resolve) => setTimeout(resolve, config.WARM_POLL_MS));
   }
+}
+
+/** Tasks not yet terminal, by the job row's counters. */
+function openByCounters(job: JobRow): number {
+  const closed = job.done_count + job.skipped_count + job.failed_count + job.dead_count + job.cancelled_count;
+  return job.total_tasks - closed;
+}
+
+/** The task rows decide (the truth the counters must agree with); null: keep waiting. */
+async function judgeSnapshot(env: Env, jobId: string, stallMs: number): Promise<WatchResult | null> {
+  const snapshot = await readJobSnapshot(env.DB, jobId);
+  if (!snapshot) return { state: "missing" };
+  if (STOPPED.has(snapshot.job.status)) return { state: "stopped", status: snapshot.job.status };
+  // A paused job waits for its resume even when nothing is open: the operator holds it.
+  if (snapshot.job.status === "paused") return null;
+  if (snapshot.open === 0) return { state: "done" };
+  if (Date.now() - snapshot.lastMovedAt >= stallMs) return { state: "stalled" };
+  return null;
 }
 
 /** Lost messages: the sweeper's re-send (same statements, same poison handling) for this job only. */

@@ -12,6 +12,8 @@ export interface UpstreamDeps {
   beforeRequest?: (source: SourceName) => Promise<void>;
   /** Told each call's outcome once, after its inline retries (breaker bookkeeping). */
   afterResponse?: (source: SourceName, outcome: { ok: boolean; status: number | null }) => void;
+  /** Told every try's status (null: no answer), for the invocation's per-provider request counts. */
+  onTry?: (source: SourceName, status: number | null) => void;
   /** Extra tries for a transient failure without Retry-After (a blip), before the attempt gives up. */
   inlineRetries?: number;
   sleep?: (ms: number) => Promise<void>;
@@ -62,9 +64,12 @@ export async function getJson<T extends z.ZodType>(
     }
     try {
       const data = await getJsonOnce(source, url, schema, deps);
+      deps.onTry?.(source, 200);
       deps.afterResponse?.(source, { ok: true, status: 200 });
       return data;
     } catch (error) {
+      // Every try was a request: a provider's "day's quota spent" answer counts as its 429.
+      deps.onTry?.(source, tryStatus(error));
       if (!(error instanceof UpstreamError)) throw error;
       if (error.kind !== "transient" || attempt >= retries) return giveUp(error);
       // A short Retry-After is waited out here (honoured, not shortened); a long one goes back to the
@@ -80,6 +85,11 @@ export async function getJson<T extends z.ZodType>(
       await sleep(wait);
     }
   }
+}
+
+function tryStatus(error: unknown): number | null {
+  if (error instanceof UpstreamError) return error.upstreamStatus ?? null;
+  return error instanceof QuotaExhaustedError ? 429 : null;
 }
 
 /**

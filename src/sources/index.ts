@@ -7,6 +7,7 @@ import type { UpstreamDeps } from "./http";
 import { mergeWorks } from "./merge";
 import { fetchOpenLibraryWorks, type SourceFetchResult } from "./openlibrary";
 import { usesProviderObject } from "./rate-limit";
+import type { UpstreamTally } from "./tally";
 import { type BookQuery, type SourceName, toBookQuery, type Work } from "./types";
 
 /** Grants permission to call a provider within its global rate; may wait, or throw a transient error. */
@@ -51,6 +52,8 @@ export interface SourcesContext {
   rateLimiter?: RateLimiter | undefined;
   /** Per-invocation subrequest budget; every upstream request (and rate-limiter call) takes from it. */
   subrequests?: Allowance | undefined;
+  /** Counts every try per provider (requests, errors, 429s) for the invocation's analytics and cost. */
+  tally?: UpstreamTally | undefined;
 }
 
 export interface SourceReport {
@@ -121,6 +124,7 @@ export function upstreamDeps(ctx: SourcesContext, counter: { requests: number })
       }
       counter.requests++;
     },
+    onTry: (source, status) => ctx.tally?.record(source, status),
     afterResponse: (source, outcome) => {
       const breaker = ctx.breakers[source];
       // A 4xx means the provider is up and answering, and a 429 is "slow down" (the rate limiter's

@@ -10,6 +10,7 @@ import {
   type TerminalOutcome,
 } from "../db/tasks";
 import { TERMINAL_TASK_STATUSES } from "../db/types";
+import { UpstreamTally } from "../sources/tally";
 import { retryDelaySeconds } from "./backoff";
 import {
   sendWarmMessages,
@@ -110,7 +111,7 @@ export async function handleDeadLetterBatch(
     for (const message of batch.messages) message.retry({ delaySeconds: 5 });
   }
   metrics.durationMs = deps.now() - startedAt;
-  writeAnalyticsPoint(env, metrics);
+  writeAnalyticsPoint(env, metrics, new UpstreamTally());
 }
 
 /** How many dead letters all jobs hold, read in the same batch that records this one's. */

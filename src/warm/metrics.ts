@@ -1,4 +1,5 @@
 import type { WarmEvent } from "../db/events";
+import type { UpstreamTally } from "../sources/tally";
 
 export type InvocationMetrics = WarmEvent;
 
@@ -21,8 +22,11 @@ export function emptyMetrics(batch: MessageBatch<unknown>): InvocationMetrics {
  * allows 25 per invocation, so points are aggregated, never written per message or per work.
  * (Locally writeDataPoint is a no-op; the same numbers go to D1's warm_events.)
  */
-export function writeAnalyticsPoint(env: Env, metrics: InvocationMetrics): void {
+export function writeAnalyticsPoint(env: Env, metrics: InvocationMetrics, upstream: UpstreamTally): void {
+  const ol = upstream.byProvider.openlibrary;
+  const gb = upstream.byProvider.googlebooks;
   try {
+    // Layout documented in src/analytics/ae-sql.ts (AE_DOUBLES): the SQL there reads these positions.
     env.WARMING_ANALYTICS?.writeDataPoint({
       indexes: [metrics.queue],
       blobs: [metrics.queue],
@@ -35,6 +39,12 @@ export function writeAnalyticsPoint(env: Env, metrics: InvocationMetrics): void 
         metrics.works,
         metrics.subrequests,
         metrics.durationMs,
+        ol.requests,
+        ol.errors,
+        ol.throttled,
+        gb.requests,
+        gb.errors,
+        gb.throttled,
       ],
     });
   } catch (error) {

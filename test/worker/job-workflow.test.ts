@@ -77,7 +77,12 @@ describe("a job's Workflow: ingest → warm → verify → publish", () => {
     expect(manifest.verify?.invariants.every((c) => c.ok)).toBe(true);
     expect(manifest.verify?.cache).toMatchObject({ checked: counts.done ?? 0, stillMissing: [] });
     expect(manifest.cost.upstreamRequests?.openlibrary).toBeGreaterThan(0);
-    expect(manifest.cost.kvWrites).toBeNull();
+    // The consumer's counters: two items, each sent, delivered and acked once on this happy path.
+    expect(manifest.cost.queue).toEqual({ sent: 2, delivered: 2, retried: 0, acked: 2 });
+    expect(manifest.cost.queueOperations).toBe(6);
+    expect(manifest.cost.consumerInvocations).toBeGreaterThanOrEqual(1);
+    expect(manifest.cost.kvWrites).toBeGreaterThan(0);
+    expect(manifest.cost.estimateUsd.total).toBeGreaterThan(0);
 
     const view = (await (
       await call(`/api/jobs/${jobId}`, { headers: { Authorization: `Bearer ${TOKEN}` } })

@@ -2,6 +2,7 @@ import { createCache } from "../../cache/kv";
 import { Budget } from "../../lib/budget";
 import { taskId } from "../messages";
 import { emptyMetrics, type InvocationMetrics, writeAnalyticsPoint } from "../metrics";
+import { carryOver, InvocationUsage, takeCarried } from "../usage";
 import { applyFailureAllowance } from "./allowance";
 import { warmAndCache } from "./cache-admission";
 import { claimSuspects } from "./claim";
@@ -13,6 +14,8 @@ import type { WarmDeps } from "./types";
 
 export type { Outcome, WarmDeps } from "./types";
 
+import type { Outcome } from "./types";
+
 /**
  * The warm queue's consumer, as its phases: take in → claim → warm and cache → failure allowance →
  * record (one D1 batch) → fan out → markers → re-send deferred → settle each message. Never throws:
@@ -23,12 +26,13 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
   const startedAt = deps.now();
   const { config } = deps;
   const metrics = emptyMetrics(batch);
+  const usage = countDeliveries(batch);
   const subrequests = new Budget("subrequest", config.SUBREQUEST_BUDGET);
   const kvOperations = new Budget("kv", config.KV_OPERATION_BUDGET);
   const cache = deps.cache ?? createCache(env.CACHE, { budget: kvOperations });
   const finish = () => {
     metrics.durationMs = deps.now() - startedAt;
-    writeAnalyticsPoint(env, metrics);
+    writeAnalyticsPoint(env, metrics, usage.upstream);
   };
 
   const intake = new Intake(batch, metrics);
@@ -41,17 +45,30 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
     intake.retryAll(config, deps.random, `claim failed: ${String(error)}`, metrics);
     return finish();
   }
-  const warmed = await warmAndCache(intake.deliveries, { cache, subrequests, kvOperations, deps });
+  const warmed = await warmAndCache(intake.deliveries, {
+    cache,
+    subrequests,
+    kvOperations,
+    deps: { ...deps, usage },
+  });
   metrics.subrequests = subrequests.used;
   const outcomes = await applyFailureAllowance(env.DB, warmed, claims, config);
   countOutcomes(metrics, outcomes);
   metrics.durationMs = deps.now() - startedAt;
   const now = deps.now();
+  countSettlements(usage, outcomes);
+  const kvBefore = { reads: cache.stats.reads, writes: cache.stats.writes };
+  usage.share("kvReads", kvBefore.reads);
+  usage.share("kvWrites", kvBefore.writes);
+  takeCarried(usage);
+  const meter = { rowsRead: 0, rowsWritten: 0 };
   let recorded: Recorded;
   try {
-    recorded = await recordOutcomes(env.DB, outcomes, claims, metrics, { startedAt, now });
+    recorded = await recordOutcomes(env.DB, outcomes, claims, metrics, { startedAt, now }, usage, meter);
   } catch (error) {
-    // Nothing was recorded (a D1 batch is one transaction): every claimed message goes round again.
+    // Nothing was recorded (a D1 batch is one transaction): every claimed message goes round again, and the
+    // operations counted so far wait for this isolate's next batch.
+    for (const [jobId, counters] of usage.jobs) carryOver(jobId, counters);
     resetCounts(metrics);
     intake.retryAll(config, deps.random, `recording outcomes failed: ${String(error)}`, metrics);
     return finish();
@@ -66,7 +83,51 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
       intake.settle(id, (m) => m.retry({ delaySeconds: outcome.delaySeconds }));
     else intake.settle(id, (m) => m.ack());
   }
+  carryAfterBatch(usage, meter, {
+    reads: cache.stats.reads - kvBefore.reads,
+    writes: cache.stats.writes - kvBefore.writes,
+  });
   finish();
+}
+
+/** Queue operations as the batch shows them: every delivery a read, a first delivery its message's send. */
+function countDeliveries(batch: MessageBatch<unknown>): InvocationUsage {
+  const usage = new InvocationUsage();
+  for (const message of batch.messages) {
+    const jobId = (message.body as { jobId?: unknown } | null)?.jobId;
+    if (typeof jobId !== "string") continue;
+    const c = usage.job(jobId);
+    c.queueDelivered++;
+    if (message.attempts <= 1) c.queueSent++;
+  }
+  return usage;
+}
+
+/** Each delivery ends acked or retried: a retry outcome is retried, everything else (riders too) acked. */
+function countSettlements(usage: InvocationUsage, outcomes: readonly Outcome[]): void {
+  for (const o of outcomes) if (o.kind === "retry") usage.job(o.body.jobId).queueRetried++;
+  for (const c of usage.jobs.values()) c.queueAcked = c.queueDelivered - c.queueRetried;
+}
+
+/** The batch's own D1 rows and the KV operations after it (markers) go with this isolate's next batch. */
+function carryAfterBatch(
+  usage: InvocationUsage,
+  meter: { rowsRead: number; rowsWritten: number },
+  kv: { reads: number; writes: number },
+): void {
+  const after = new InvocationUsage();
+  for (const [jobId, c] of usage.jobs) after.job(jobId).queueDelivered = c.queueDelivered;
+  after.share("d1RowsRead", meter.rowsRead);
+  after.share("d1RowsWritten", meter.rowsWritten);
+  after.share("kvReads", kv.reads);
+  after.share("kvWrites", kv.writes);
+  for (const [jobId, c] of after.jobs)
+    carryOver(jobId, {
+      d1RowsRead: c.d1RowsRead,
+      d1RowsWritten: c.d1RowsWritten,
+      kvReads: c.kvReads,
+      kvWrites: c.kvWrites,
+    });
 }
 
 function resetCounts(metrics: InvocationMetrics): void {

@@ -1,7 +1,7 @@
 import { TTL_SECONDS } from "../../cache/keys";
 import { insertWarmEventStatement } from "../../db/events";
 import { completeJobsStatement, markJobsRunningStatement } from "../../db/jobs";
-import { runSteps, writeOnly } from "../../db/step";
+import { type RowMeter, runSteps, writeOnly } from "../../db/step";
 import {
   type ChildTask,
   failureMark,
@@ -11,12 +11,14 @@ import {
   requeueTasks,
   type TerminalOutcome,
 } from "../../db/tasks";
+import { upsertJobCostsStatements, upsertUpstreamMinuteStatements } from "../../db/usage";
 import { upsertWorksStatements } from "../../db/works";
 import { isbnOfItemKey } from "../../ingest/isbn";
 import { coAuthorsOf } from "../../sources/merge";
 import type { Work } from "../../sources/types";
 import { taskId, type WarmMessage, warmMessageFor } from "../messages";
 import type { InvocationMetrics } from "../metrics";
+import type { InvocationUsage } from "../usage";
 import type { Claims } from "./claim";
 import type { Outcome } from "./types";
 
@@ -32,7 +34,8 @@ export interface Recorded {
 
 /**
  * One D1 batch records everything: the job running, works, task outcomes with their counters (each write
- * guarded by the message's generation), co-author tasks, completion and the invocation's event row.
+ * guarded by the message's generation), co-author tasks, completion, the invocation's event row, its
+ * upstream tries per provider and minute, and each job's billable operations.
  * Throws when D1 refuses the batch: it is one transaction, so nothing was recorded.
  */
 export async function recordOutcomes(
@@ -41,20 +44,29 @@ export async function recordOutcomes(
   claims: Claims,
   metrics: InvocationMetrics,
   times: { startedAt: number; now: number },
+  usage: InvocationUsage,
+  meter: RowMeter,
 ): Promise<Recorded> {
   const { terminal, retries, children, works } = statesOf(outcomes, claims);
   const jobIds = [...new Set(outcomes.map((o) => o.body.jobId))];
-  const [, , closed, requeued, inserted] = await runSteps(db, [
-    writeOnly([markJobsRunningStatement(db, jobIds, times.startedAt)]),
-    writeOnly(upsertWorksStatements(db, works, times.now, TTL_SECONDS.bookByIsbn)),
-    finishTasks(db, terminal, times.now),
-    requeueTasks(db, retries, times.now),
-    insertChildTasks(db, children, times.now, { status: "queued", onlyUnderDoneParent: true }),
-    writeOnly([
-      completeJobsStatement(db, jobIds, times.now),
-      insertWarmEventStatement(db, metrics, times.now),
-    ]),
-  ]);
+  const [, , closed, requeued, inserted] = await runSteps(
+    db,
+    [
+      writeOnly([markJobsRunningStatement(db, jobIds, times.startedAt)]),
+      writeOnly(upsertWorksStatements(db, works, times.now, TTL_SECONDS.bookByIsbn)),
+      finishTasks(db, terminal, times.now),
+      requeueTasks(db, retries, times.now),
+      insertChildTasks(db, children, times.now, { status: "queued", onlyUnderDoneParent: true }),
+      writeOnly([
+        completeJobsStatement(db, jobIds, times.now),
+        insertWarmEventStatement(db, metrics, times.now),
+        // The invocation's upstream tries per provider and each job's operations: counted in memory, written here.
+        ...upsertUpstreamMinuteStatements(db, minuteOf(times.startedAt), usage.providerRows()),
+        ...upsertJobCostsStatements(db, usage.jobs),
+      ]),
+    ],
+    meter,
+  );
   for (const r of requeued)
     claims.generations.set(taskId({ jobId: r.job_id, authorKey: r.author_key }), r.generation);
   const maxDepthOf = new Map(outcomes.map((o) => [o.body.jobId, o.body.maxDepth]));
@@ -66,6 +78,8 @@ export async function recordOutcomes(
     ),
   };
 }
+
+const minuteOf = (ms: number) => Math.floor(ms / 60_000) * 60_000;
 
 /** Each outcome as the state change of its task, and what a done author adds (works, co-authors). */
 function statesOf(outcomes: readonly Outcome[], claims: Claims) {

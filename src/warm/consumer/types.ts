@@ -5,6 +5,7 @@ import type { Work } from "../../sources/types";
 import { retryDelaySeconds } from "../backoff";
 import type { ProcessedMarker } from "../marker";
 import type { WarmMessage } from "../messages";
+import type { InvocationUsage } from "../usage";
 
 export interface WarmDeps {
   config: Config;
@@ -14,6 +15,8 @@ export interface WarmDeps {
   breakers: ProviderBreakers;
   rateLimiter?: RateLimiter | undefined;
   cache?: Cache;
+  /** This invocation's counters (set per invocation by the consumer): upstream tries land here. */
+  usage?: InvocationUsage;
 }
 
 /** What warming one item came to; `record` turns each into its task's state change. */

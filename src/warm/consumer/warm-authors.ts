@@ -4,6 +4,7 @@ import { mapWithConcurrency } from "../../lib/budget";
 import { worstCaseSubrequests } from "../../sources";
 import { type AuthorResult, fetchAuthorsGrouped } from "../../sources/author-groups";
 import { AUTHOR_GROUP_MAX } from "../../sources/openlibrary-authors";
+import { UpstreamTally } from "../../sources/tally";
 import { isFreshEnough, markerKey, type ProcessedMarker } from "../marker";
 import { failureOutcome } from "./failure";
 import { groupDeliveries } from "./group";
@@ -68,6 +69,8 @@ async function warmGroup(
       reason: "invocation budget reached",
     }));
   }
+  // The group's tries are counted on its first message's job (the sources count them on its first member).
+  const tally = new UpstreamTally();
   try {
     // Two jobs may warm one author in the same batch: it is asked for once.
     const results = await fetchAuthorsGrouped([...new Set(group.map((d) => d.body.authorName))], {
@@ -76,9 +79,11 @@ async function warmGroup(
       breakers: deps.breakers,
       rateLimiter: deps.rateLimiter,
       subrequests: reservation,
+      tally,
     });
     return group.map((d) => outcomeOf(d, results.get(d.body.authorName), group.length, deps));
   } finally {
+    deps.usage?.addUpstream(tally, (group[0] as Delivery).body.jobId);
     reservation.release();
   }
 }

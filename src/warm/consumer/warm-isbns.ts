@@ -4,6 +4,7 @@ import type { Budget } from "../../lib/budget";
 import { mapWithConcurrency } from "../../lib/budget";
 import { type IsbnResult, lookupIsbns } from "../../sources/isbn-lookup";
 import { ISBN_GROUP_MAX } from "../../sources/openlibrary-isbns";
+import { UpstreamTally } from "../../sources/tally";
 import { isFreshIsbnMarker, markerKey, type ProcessedMarker } from "../marker";
 import { failureOutcome } from "./failure";
 import { groupDeliveries } from "./group";
@@ -62,6 +63,8 @@ async function warmGroup(
       reason: "invocation budget reached",
     }));
   }
+  // The group's tries are counted on its first message's job (the sources count them on its first member).
+  const tally = new UpstreamTally();
   try {
     const isbns = group.map((d) => isbnOfItemKey(d.body.authorKey) as string);
     const results = await lookupIsbns(isbns, {
@@ -70,9 +73,11 @@ async function warmGroup(
       breakers: deps.breakers,
       rateLimiter: deps.rateLimiter,
       subrequests: reservation,
+      tally,
     });
     return group.map((d, i) => outcomeOf(d, results.get(isbns[i] as string), group.length, deps));
   } finally {
+    deps.usage?.addUpstream(tally, (group[0] as Delivery).body.jobId);
     reservation.release();
   }
 }
