@@ -61,13 +61,17 @@ export const jobCreatedSchema = z.object({
   links: z.object({ progress: z.string(), failures: z.string() }),
 });
 
-export const jobProgressSchema = z.object({
+/** What every view of a job starts with (progress.ts `identity`). */
+const jobIdentity = z.object({
   jobId: z.string(),
   status: jobStatus,
   format: z.string(),
   filename: z.string().nullable(),
   maxDepth: z.number().int(),
   priority: z.string(),
+});
+
+export const jobProgressSchema = jobIdentity.extend({
   rows: z.number().int(),
   duplicatesSkipped: z.number().int(),
   counts: stateCounts,
@@ -107,13 +111,7 @@ export const jobViewSchema = jobProgressSchema.extend({
 /** GET /api/jobs: the most recent jobs, one summary each. */
 export const jobListSchema = z.object({
   jobs: z.array(
-    z.object({
-      jobId: z.string(),
-      status: jobStatus,
-      format: z.string(),
-      filename: z.string().nullable(),
-      maxDepth: z.number().int(),
-      priority: z.string(),
+    jobIdentity.extend({
       tasks: z.number().int(),
       finished: z.number().int(),
       failed: z.number().int(),

@@ -1,4 +1,9 @@
+import type { Budget } from "../../lib/budget";
+import type { SourcesContext } from "../../sources";
+import { UpstreamTally } from "../../sources/tally";
+import { failureOutcome } from "./failure";
 import type { Delivery } from "./intake";
+import { DEFER_DELAY_SECONDS, type Outcome, type WarmDeps } from "./types";
 
 /**
  * How many items share an upstream request on a given delivery attempt: a group whose request failed is
@@ -20,4 +25,42 @@ export function groupDeliveries(work: readonly Delivery[], full: number): Delive
     for (let i = 0; i < items.length; i += size) groups.push(items.slice(i, i + size));
   }
   return groups;
+}
+
+/**
+ * The frame of one grouped upstream request: reserve its subrequests (the whole group is deferred when the
+ * invocation's budget is spent), hand the sources their context, count the group's tries on its first
+ * message's job (the sources count them on its first member) and give back what was not used.
+ */
+export async function warmGroupWith(
+  group: readonly Delivery[],
+  reserve: number,
+  subrequests: Budget,
+  deps: WarmDeps,
+  ask: (sources: SourcesContext) => Promise<Outcome[]>,
+): Promise<Outcome[]> {
+  const reservation = await subrequests.reserve(reserve);
+  if (!reservation) {
+    return group.map(({ body }) => ({
+      kind: "defer",
+      body,
+      delaySeconds: DEFER_DELAY_SECONDS,
+      reason: "invocation budget reached",
+    }));
+  }
+  const tally = new UpstreamTally();
+  const { config, fetch, breakers, rateLimiter } = deps;
+  try {
+    return await ask({ config, fetch, breakers, rateLimiter, subrequests: reservation, tally });
+  } finally {
+    deps.usage?.addUpstream(tally, (group[0] as Delivery).body.jobId);
+    reservation.release();
+  }
+}
+
+/** A member's failure in its group's answer: one refused for a neighbour's sake is retried (and so split), never failed for good. */
+export function groupMemberFailure(error: unknown, d: Delivery, groupSize: number, deps: WarmDeps): Outcome {
+  const outcome = failureOutcome(error, d, deps);
+  if (outcome.kind === "failed" && groupSize > 1) return failureOutcome(new Error(outcome.message), d, deps);
+  return outcome;
 }

@@ -4,12 +4,11 @@ import { mapWithConcurrency } from "../../lib/budget";
 import { worstCaseSubrequests } from "../../sources";
 import { type AuthorResult, fetchAuthorsGrouped } from "../../sources/author-groups";
 import { AUTHOR_GROUP_MAX } from "../../sources/openlibrary-authors";
-import { UpstreamTally } from "../../sources/tally";
 import { isFreshEnough, markerKey, type ProcessedMarker } from "../marker";
 import { failureOutcome } from "./failure";
-import { groupDeliveries } from "./group";
+import { groupDeliveries, groupMemberFailure, warmGroupWith } from "./group";
 import type { Delivery } from "./intake";
-import { DEFER_DELAY_SECONDS, type Outcome, type WarmDeps } from "./types";
+import type { Outcome, WarmDeps } from "./types";
 
 /**
  * Subrequests a group is likely to need: its query's pages and Google for a few (each with its slot); a
@@ -55,37 +54,12 @@ export async function warmAuthors(
   return [...skipped, ...fetched.flat()];
 }
 
-async function warmGroup(
-  group: readonly Delivery[],
-  subrequests: Budget,
-  deps: WarmDeps,
-): Promise<Outcome[]> {
-  const reservation = await subrequests.reserve(groupReservation(group, deps));
-  if (!reservation) {
-    return group.map(({ body }) => ({
-      kind: "defer",
-      body,
-      delaySeconds: DEFER_DELAY_SECONDS,
-      reason: "invocation budget reached",
-    }));
-  }
-  // The group's tries are counted on its first message's job (the sources count them on its first member).
-  const tally = new UpstreamTally();
-  try {
+function warmGroup(group: readonly Delivery[], subrequests: Budget, deps: WarmDeps): Promise<Outcome[]> {
+  return warmGroupWith(group, groupReservation(group, deps), subrequests, deps, async (sources) => {
     // Two jobs may warm one author in the same batch: it is asked for once.
-    const results = await fetchAuthorsGrouped([...new Set(group.map((d) => d.body.authorName))], {
-      config: deps.config,
-      fetch: deps.fetch,
-      breakers: deps.breakers,
-      rateLimiter: deps.rateLimiter,
-      subrequests: reservation,
-      tally,
-    });
+    const results = await fetchAuthorsGrouped([...new Set(group.map((d) => d.body.authorName))], sources);
     return group.map((d) => outcomeOf(d, results.get(d.body.authorName), group.length, deps));
-  } finally {
-    deps.usage?.addUpstream(tally, (group[0] as Delivery).body.jobId);
-    reservation.release();
-  }
+  });
 }
 
 function outcomeOf(
@@ -94,15 +68,9 @@ function outcomeOf(
   groupSize: number,
   deps: WarmDeps,
 ): Outcome {
-  const { body } = d;
   if (result === undefined)
     return failureOutcome(new Error("author missing from its group's answer"), d, deps);
-  if (result.ok) {
-    const { works, reports, requests } = result.result;
-    return { kind: "done", body, works, reports, requests };
-  }
-  const outcome = failureOutcome(result.error, d, deps);
-  // A refused group may be refused for a neighbour's sake: retried (and so split), never failed for good.
-  if (outcome.kind === "failed" && groupSize > 1) return failureOutcome(new Error(outcome.message), d, deps);
-  return outcome;
+  if (!result.ok) return groupMemberFailure(result.error, d, groupSize, deps);
+  const { works, reports, requests } = result.result;
+  return { kind: "done", body: d.body, works, reports, requests };
 }

@@ -4,12 +4,11 @@ import type { Budget } from "../../lib/budget";
 import { mapWithConcurrency } from "../../lib/budget";
 import { type IsbnResult, lookupIsbns } from "../../sources/isbn-lookup";
 import { ISBN_GROUP_MAX } from "../../sources/openlibrary-isbns";
-import { UpstreamTally } from "../../sources/tally";
 import { isFreshIsbnMarker, markerKey, type ProcessedMarker } from "../marker";
 import { failureOutcome } from "./failure";
-import { groupDeliveries } from "./group";
+import { groupDeliveries, groupMemberFailure, warmGroupWith } from "./group";
 import type { Delivery } from "./intake";
-import { DEFER_DELAY_SECONDS, type Outcome, type WarmDeps } from "./types";
+import type { Outcome, WarmDeps } from "./types";
 
 /** Subrequests a group may need: Open Library once (and its slot), Google once per ISBN (and its slot). */
 function groupReservation(group: readonly Delivery[], withRateLimiter: boolean): number {
@@ -49,48 +48,18 @@ export async function warmIsbns(
   return [...skipped, ...looked.flat()];
 }
 
-async function warmGroup(
-  group: readonly Delivery[],
-  subrequests: Budget,
-  deps: WarmDeps,
-): Promise<Outcome[]> {
-  const reservation = await subrequests.reserve(groupReservation(group, deps.rateLimiter !== undefined));
-  if (!reservation) {
-    return group.map(({ body }) => ({
-      kind: "defer",
-      body,
-      delaySeconds: DEFER_DELAY_SECONDS,
-      reason: "invocation budget reached",
-    }));
-  }
-  // The group's tries are counted on its first message's job (the sources count them on its first member).
-  const tally = new UpstreamTally();
-  try {
+function warmGroup(group: readonly Delivery[], subrequests: Budget, deps: WarmDeps): Promise<Outcome[]> {
+  const reserve = groupReservation(group, deps.rateLimiter !== undefined);
+  return warmGroupWith(group, reserve, subrequests, deps, async (sources) => {
     const isbns = group.map((d) => isbnOfItemKey(d.body.authorKey) as string);
-    const results = await lookupIsbns(isbns, {
-      config: deps.config,
-      fetch: deps.fetch,
-      breakers: deps.breakers,
-      rateLimiter: deps.rateLimiter,
-      subrequests: reservation,
-      tally,
-    });
+    const results = await lookupIsbns(isbns, sources);
     return group.map((d, i) => outcomeOf(d, results.get(isbns[i] as string), group.length, deps));
-  } finally {
-    deps.usage?.addUpstream(tally, (group[0] as Delivery).body.jobId);
-    reservation.release();
-  }
+  });
 }
 
 function outcomeOf(d: Delivery, result: IsbnResult | undefined, groupSize: number, deps: WarmDeps): Outcome {
-  const { body } = d;
   if (result === undefined) return failureOutcome(new Error("ISBN missing from its group's answer"), d, deps);
-  if (result.ok) {
-    const works = result.work ? [result.work] : [];
-    return { kind: "done", body, works, reports: result.reports, requests: result.requests };
-  }
-  const outcome = failureOutcome(result.error, d, deps);
-  // A refused group may be refused for a neighbour's sake: retried (and so split), never failed for good.
-  if (outcome.kind === "failed" && groupSize > 1) return failureOutcome(new Error(outcome.message), d, deps);
-  return outcome;
+  if (!result.ok) return groupMemberFailure(result.error, d, groupSize, deps);
+  const works = result.work ? [result.work] : [];
+  return { kind: "done", body: d.body, works, reports: result.reports, requests: result.requests };
 }
