@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { AppError } from "../errors";
 import { requestsByDaySql, upstreamByMinuteSql, warmByHourSql } from "./ae-sql";
-import type { EventsBackend, ProviderDay, UpstreamMinute } from "./backend";
+import { type EventsBackend, type ProviderDay, toHourlyWarm, type UpstreamMinute } from "./backend";
 
 export interface AnalyticsEngineOptions {
   accountId: string;
@@ -131,18 +131,7 @@ export function analyticsEngineEvents(options: AnalyticsEngineOptions): EventsBa
     name: "analytics-engine",
     async warmByHour(_start, hours) {
       const rows = await runAeSql(options, warmByHourSql(options.dataset, hours));
-      return rows.map((raw) => {
-        const r = warmRow.parse(raw);
-        return {
-          hour: r.hour,
-          invocations: r.invocations,
-          authorsProcessed: r.authors_processed,
-          worksCached: r.works_cached,
-          failed: r.failed,
-          retried: r.retried,
-          subrequests: r.subrequests,
-        };
-      });
+      return rows.map((raw) => toHourlyWarm(warmRow.parse(raw)));
     },
     async requestsByDay(_start, days) {
       return (await runAeSql(options, requestsByDaySql(options.dataset, days))).flatMap(unpivotDay);

@@ -12,6 +12,29 @@ export interface HourlyWarm {
   subrequests: number;
 }
 
+/** The SQL column names both backends select (`warm_events` in D1, the AE dataset's doubles). */
+export interface WarmHourColumns {
+  hour: number;
+  invocations: number;
+  authors_processed: number;
+  works_cached: number;
+  failed: number;
+  retried: number;
+  subrequests: number;
+}
+
+export function toHourlyWarm(r: WarmHourColumns): HourlyWarm {
+  return {
+    hour: r.hour,
+    invocations: r.invocations,
+    authorsProcessed: r.authors_processed,
+    worksCached: r.works_cached,
+    failed: r.failed,
+    retried: r.retried,
+    subrequests: r.subrequests,
+  };
+}
+
 /** One provider's upstream tries in one minute. */
 export interface UpstreamMinute {
   /** Start of the minute, epoch ms. */

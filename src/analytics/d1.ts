@@ -1,6 +1,6 @@
 import { warmEventsByHour } from "../db/analytics";
 import { requestsByDay, upstreamByMinute } from "../db/usage";
-import type { EventsBackend, ProviderDay, UpstreamMinute } from "./backend";
+import { type EventsBackend, type ProviderDay, toHourlyWarm, type UpstreamMinute } from "./backend";
 
 /** Local and test backend: the consumer writes one warm_events row per invocation beside its AE point. */
 export function d1Events(db: D1Database): EventsBackend {
@@ -8,15 +8,7 @@ export function d1Events(db: D1Database): EventsBackend {
     name: "d1",
     async warmByHour(start) {
       const rows = await warmEventsByHour(db, start);
-      return rows.map((r) => ({
-        hour: r.hour,
-        invocations: r.invocations,
-        authorsProcessed: r.authors_processed,
-        worksCached: r.works_cached,
-        failed: r.failed,
-        retried: r.retried,
-        subrequests: r.subrequests,
-      }));
+      return rows.map(toHourlyWarm);
     },
     async requestsByDay(start) {
       const rows = await requestsByDay(db, start);

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { toIsbn13 } from "../ingest/isbn";
 import { cleanAuthorName } from "../ingest/normalize";
 import { getJson, type UpstreamDeps } from "./http";
+import { docSchema } from "./openlibrary";
 import type { SourceWork } from "./types";
 
 /** Open Library's maintainers ask for about 25 ISBNs per request (internetarchive/openlibrary#11406). */
@@ -14,13 +15,7 @@ const editionSchema = z.object({
   cover_i: z.number().int().nullish(),
 });
 
-const isbnDocSchema = z.object({
-  key: z.string(),
-  title: z.string().default(""),
-  author_name: z.array(z.string()).default([]),
-  first_publish_year: z.number().int().nullish(),
-  cover_i: z.number().int().nullish(),
-  isbn: z.array(z.string()).default([]),
+const isbnDocSchema = docSchema.extend({
   /** The editions that matched the query (Open Library answers them under the work). */
   editions: z.object({ docs: z.array(editionSchema).default([]) }).optional(),
 });

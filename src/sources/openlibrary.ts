@@ -4,7 +4,8 @@ import { cleanAuthorName } from "../ingest/normalize";
 import { getJson, type UpstreamDeps } from "./http";
 import { type BookQuery, type SourceWork, toBookQuery } from "./types";
 
-const docSchema = z.object({
+/** One work in `/search.json`'s answer, trimmed to what is cached (the ISBN lookup extends it). */
+export const docSchema = z.object({
   key: z.string(),
   title: z.string().default(""),
   author_name: z.array(z.string()).default([]),
