@@ -61,6 +61,9 @@ const configSchema = z.object({
   WARM_POLL_MS: positiveNumber(1000),
   /** Nothing of a job moved for this long with items open: its messages were lost, re-admit them. */
   WARM_STALL_SECONDS: positiveNumber(60),
+  /** Admission (#13): work items of one job in flight (queued/running) at most, and across all jobs. */
+  ADMISSION_WINDOW: positiveNumber(100),
+  ADMISSION_GLOBAL_CAP: positiveNumber(1000),
   /** Done items whose cache entries verify checks. */
   VERIFY_SAMPLE_SIZE: nonNegativeNumber(200),
   /** Analytics Engine SQL API (secrets): with both set, the analytics routes read AE instead of D1. */
@@ -83,6 +86,13 @@ export function loadConfig(env: Partial<Record<keyof z.input<typeof configSchema
     isDevelopment: parsed.ENVIRONMENT !== "production",
   };
 }
+
+/**
+ * Priority weights (#13): a `high` job gets 4 admissions (and provider grants) for every 2 of a `normal` one
+ * and 1 of a `low` one, when they compete. Shared by admission and the provider scheduler.
+ */
+export const PRIORITY_WEIGHTS = { high: 4, normal: 2, low: 1 } as const;
+export type Priority = keyof typeof PRIORITY_WEIGHTS;
 
 /**
  * Workers Paid list prices in USD per million operations, for the per-job cost estimate (README, "Cost per

@@ -1,3 +1,4 @@
+import { loadConfig } from "../config";
 import { getJob } from "../db/jobs";
 import { appendLog } from "../db/lifecycle/job-log";
 import { pauseJob } from "../db/lifecycle/pause-job";
@@ -7,10 +8,11 @@ import { resetStagesFrom } from "../db/lifecycle/stage-transitions";
 import { listStages } from "../db/lifecycle/stages";
 import { stopJob } from "../db/lifecycle/stop-job";
 import { runSteps } from "../db/step";
-import { markQueued } from "../db/tasks";
+import { markPending } from "../db/tasks";
 import { bumpOpenTasksOfJob } from "../db/tasks/readmit";
 import type { JobRow } from "../db/types";
 import { AppError, notFound } from "../errors";
+import { admitQuietly } from "../warm/admission";
 import { sendWarmMessages, warmMessageFor, warmQueue } from "../warm/messages";
 import { failPoisonTasks } from "../warm/poison";
 import { artifactKey, putJsonArtifact } from "./artifacts";
@@ -82,8 +84,9 @@ export async function pauseJobById(env: Env, jobId: string): Promise<void> {
 }
 
 /**
- * Resume: the job runs again and every task still open gets a fresh message one generation on (parked
- * copies are obsolete, so nothing is warmed twice; done tasks are not sent, so nothing is repeated).
+ * Resume: the job runs again; the tasks it had admitted (at most a window: their messages were parked) get
+ * a fresh message one generation on (parked copies are obsolete, so nothing is warmed twice; done tasks are
+ * not sent, so nothing is repeated), and its pending tasks are admitted as slots free, like any job's.
  */
 export async function resumeJobById(env: Env, jobId: string): Promise<{ readmitted: number }> {
   const job = await existing(env, jobId);
@@ -95,8 +98,10 @@ export async function resumeJobById(env: Env, jobId: string): Promise<{ readmitt
   const open = await bumpOpenTasksOfJob(env.DB, jobId, now);
   const sent = await sendWarmMessages(warmQueue(env), open.map(warmMessageFor));
   await failPoisonTasks(env.DB, sent.invalid, now);
+  // Sent copies stay `queued`; what could not be sent goes back to pending, for admission.
+  const unsent = sent.unsent.length > 0 ? [markPending(env.DB, sent.unsent, now)] : [];
   await runSteps(env.DB, [
-    ...(sent.sent.length > 0 ? [markQueued(env.DB, sent.sent, now)] : []),
+    ...unsent,
     appendLog(
       env.DB,
       jobId,
@@ -104,7 +109,8 @@ export async function resumeJobById(env: Env, jobId: string): Promise<{ readmitt
       now,
     ),
   ]);
-  return { readmitted: sent.sent.length };
+  const admitted = await admitQuietly(env, loadConfig(env), Date.now());
+  return { readmitted: sent.sent.length + (admitted.admitted[jobId] ?? 0) };
 }
 
 /**

@@ -7,6 +7,7 @@ import { runSteps } from "../db/step";
 import { markQueued } from "../db/tasks";
 import { takeStalledTasksOfJob } from "../db/tasks/readmit";
 import type { JobRow } from "../db/types";
+import { admitQuietly } from "../warm/admission";
 import { sendWarmMessages, warmMessageFor, warmQueue } from "../warm/messages";
 import { failPoisonTasks } from "../warm/poison";
 import { artifactKey, putJsonArtifact } from "./artifacts";
@@ -20,9 +21,9 @@ export type WatchResult =
 const STOPPED = new Set(["cancelled", "failed"]);
 
 /**
- * One warm check: watches the job for up to WARM_WATCH_SECONDS (polling D1) and says whether every task
- * is terminal (failed and dead do not block), nothing has moved for WARM_STALL_SECONDS with items open
- * (messages lost), or it should keep waiting. A paused job is never stalled: it is still. Each poll reads
+ * One warm check: watches the job for up to WARM_WATCH_SECONDS (polling D1, and running an admission pass
+ * each poll) and says whether every task is terminal (failed and dead do not block), nothing has moved for
+ * WARM_STALL_SECONDS with items in flight (messages lost), or it should keep waiting. A paused job is never stalled: it is still. Each poll reads
  * the job row only (its counters move in the same batch as the task rows); the task rows are counted only
  * when the counters say done or the job row has gone quiet, so a busy 60,000-task job costs one row a poll.
  */
@@ -34,6 +35,9 @@ export async function watchWarm(env: Env, jobId: string, config: Config): Promis
     const job = await getJob(env.DB, jobId);
     if (!job) return { state: "missing" };
     if (STOPPED.has(job.status)) return { state: "stopped", status: job.status };
+    // The admission pump: free slots (this job's and others') are filled every poll, so a job whose
+    // consumers went quiet, or a new job waiting for its first window, is never left behind.
+    if (job.status === "queued" || job.status === "running") await admitQuietly(env, config, Date.now());
     const quiet = Date.now() - job.updated_at >= stallMs;
     if ((openByCounters(job) === 0 || quiet) && job.status !== "paused") {
       const result = await judgeSnapshot(env, jobId, stallMs);
@@ -58,11 +62,13 @@ async function judgeSnapshot(env: Env, jobId: string, stallMs: number): Promise<
   // A paused job waits for its resume even when nothing is open: the operator holds it.
   if (snapshot.job.status === "paused") return null;
   if (snapshot.open === 0) return { state: "done" };
-  if (Date.now() - snapshot.lastMovedAt >= stallMs) return { state: "stalled" };
+  // Only admitted tasks can be lost; pending ones wait for a free slot (the polls above admit them).
+  const inFlight = (snapshot.byStatus.queued ?? 0) + (snapshot.byStatus.running ?? 0);
+  if (inFlight > 0 && Date.now() - snapshot.lastMovedAt >= stallMs) return { state: "stalled" };
   return null;
 }
 
-/** Lost messages: the sweeper's re-send (same statements, same poison handling) for this job only. */
+/** Lost messages of admitted tasks: the sweeper's re-send (same statements, same poison handling) for this job only. */
 export async function readmitStalled(env: Env, jobId: string, config: Config): Promise<number> {
   const now = Date.now();
   const stalled = await takeStalledTasksOfJob(env.DB, jobId, now, config.WARM_STALL_SECONDS, 1000);

@@ -1,9 +1,9 @@
+import { loadConfig } from "../config";
 import { getJob } from "../db/jobs";
 import { runSteps } from "../db/step";
-import { markQueued, redriveTasks } from "../db/tasks";
+import { redriveTasks } from "../db/tasks";
 import { AppError, notFound } from "../errors";
-import { sendWarmMessages, warmMessageFor, warmQueue } from "./messages";
-import { failPoisonTasks } from "./poison";
+import { admitQuietly } from "./admission";
 
 export interface RedriveResult {
   jobId: string;
@@ -14,7 +14,7 @@ export interface RedriveResult {
 
 /**
  * Sends a job's failed and dead tasks round again. Tasks are re-opened as pending in one D1 batch
- * (so counters never disagree with rows), then sent; any send that fails is picked up by the sweeper.
+ * (so counters never disagree with rows), then admitted like any pending task: a window at a time.
  */
 export async function redriveJob(env: Env, jobId: string, now: number): Promise<RedriveResult> {
   const job = await getJob(env.DB, jobId);
@@ -29,12 +29,7 @@ export async function redriveJob(env: Env, jobId: string, now: number): Promise<
       details: { status: job.status },
     });
   }
-  const messages = reopened.map((t) => warmMessageFor({ ...t, job_id: jobId, max_depth: job.max_depth }));
-  const sent = await sendWarmMessages(warmQueue(env), messages);
-  await failPoisonTasks(env.DB, sent.invalid, now);
-  if (sent.sent.length > 0) await runSteps(env.DB, [markQueued(env.DB, sent.sent, now)]);
-  console.log(
-    JSON.stringify({ msg: "job redriven", jobId, requeued: sent.sent.length, unsent: sent.unsent.length }),
-  );
-  return { jobId, requeued: sent.sent.length, pending: sent.unsent.length, status: "running" };
+  const admitted = (await admitQuietly(env, loadConfig(env), now)).admitted[jobId] ?? 0;
+  console.log(JSON.stringify({ msg: "job redriven", jobId, reopened: reopened.length, admitted }));
+  return { jobId, requeued: admitted, pending: reopened.length - admitted, status: "running" };
 }

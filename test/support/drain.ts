@@ -57,13 +57,17 @@ interface OpenTask {
 }
 
 /**
- * Open tasks with a message in the real queue: every queued or running task of a tracked job, tracked
- * tasks, and the co-author tasks (depth ≥ 1) of their jobs, which the consumer writes `queued` right before
- * it sends their messages. `pending` tasks have no message by definition (the sweeper's business).
+ * Open tasks with a message in the real queue, or about to get one: every queued or running task of a
+ * tracked job, and its pending ones while the job runs (admission sends them), tracked tasks, and the
+ * co-author tasks (depth ≥ 1) of their jobs, which the consumer writes `pending` and admits.
  */
 export async function tasksInFlight(): Promise<OpenTask[]> {
+  // A pending task of a running job is admitted by the consumer or the job's warm stage: it will get a
+  // message too. One of a paused job waits for a resume, which only the test can give.
   const { results } = await env.DB.prepare(
-    "SELECT job_id, author_key, depth, status FROM tasks WHERE status IN ('queued', 'running')",
+    `SELECT t.job_id, t.author_key, t.depth, t.status FROM tasks AS t JOIN jobs AS j ON j.id = t.job_id
+     WHERE t.status IN ('queued', 'running')
+        OR (t.status = 'pending' AND j.status IN ('queued', 'running'))`,
   ).all<OpenTask>();
   return results.filter(
     (t) =>

@@ -1,4 +1,6 @@
 /** Task state: one file per state change (each returns its statements and the decoder of its results), and reads. */
+
+export { type AdmissionGrant, type AdmissionStateRow, claimAdmissions, readAdmissionState } from "./admit";
 export { bumpGeneration } from "./bump-generation";
 export { type ClaimedTask, claimTasks } from "./claim";
 export { finishTasks, type TerminalOutcome } from "./finish";

@@ -73,26 +73,6 @@ export const staleTaskRow = generationRow.extend({
 });
 export type StaleTask = z.infer<typeof staleTaskRow>;
 
-/**
- * Tasks still `pending` after `pendingSeconds`: their message never reached the queue (or the send
- * succeeded but marking them queued did not). Re-sending is safe: a duplicate finds its task closed.
- */
-export async function listStalePendingTasks(
-  db: D1Database,
-  { now, pendingSeconds, limit }: { now: number; pendingSeconds: number; limit: number },
-): Promise<StaleTask[]> {
-  const { results } = await db
-    .prepare(
-      `SELECT t.job_id, t.author_key, t.author_name, t.depth, j.max_depth, t.generation
-       FROM tasks AS t JOIN jobs AS j ON j.id = t.job_id
-       WHERE t.status = 'pending' AND t.updated_at < ?1
-       LIMIT ?2`,
-    )
-    .bind(now - pendingSeconds * 1000, limit)
-    .all();
-  return results.map((row) => staleTaskRow.parse(row));
-}
-
 export async function listFailures(
   db: D1Database,
   jobId: string,

@@ -1,34 +1,28 @@
 import { TTL_SECONDS } from "../../cache/keys";
 import type { Cache } from "../../cache/kv";
+import type { Config } from "../../config";
 import { runSteps } from "../../db/step";
 import { markPending } from "../../db/tasks";
 import { isbnOfItemKey } from "../../ingest/isbn";
+import { admitQuietly } from "../admission";
 import { markerFor, markerKey } from "../marker";
 import { sendWarmMessages, taskId, type WarmMessage, warmQueue } from "../messages";
-import { failPoisonTasks } from "../poison";
 import type { Claims } from "./claim";
 import type { Recorded } from "./record";
 import type { Done, Outcome } from "./types";
 
 /**
- * Only the children that did not exist get a message. They were written `queued`; one whose message could
- * not be sent goes back to `pending`, where the sweeper finds it.
+ * As this batch's tasks finish, the next are admitted (their co-authors among them, written `pending` by the
+ * record batch): across the running jobs by priority-weighted round robin, each within its window, from
+ * the windows the record batch read. A failure is logged: the warm stage's next poll admits them.
  */
-export async function sendChildren(
+export async function admitAfterBatch(
   env: Env,
-  children: readonly WarmMessage[],
+  config: Config,
+  recorded: Recorded,
   now: () => number,
 ): Promise<void> {
-  if (children.length === 0) return;
-  const sent = await sendWarmMessages(warmQueue(env), children);
-  await failPoisonTasks(env.DB, sent.invalid, now());
-  if (sent.unsent.length === 0) return;
-  try {
-    await runSteps(env.DB, [markPending(env.DB, sent.unsent, now())]);
-  } catch (error) {
-    // Left queued without a message: the stalled-job sweep re-sends it.
-    console.warn(JSON.stringify({ msg: "marking unsent children pending failed", error: String(error) }));
-  }
+  await admitQuietly(env, config, now(), recorded.admission);
 }
 
 /** Markers last: an author counts as warmed only once its works and its task are recorded. */

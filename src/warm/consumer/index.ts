@@ -6,7 +6,7 @@ import { carryOver, InvocationUsage, takeCarried } from "../usage";
 import { applyFailureAllowance } from "./allowance";
 import { warmAndCache } from "./cache-admission";
 import { claimSuspects } from "./claim";
-import { resendDeferred, sendChildren, writeMarkers } from "./fan-out";
+import { admitAfterBatch, resendDeferred, writeMarkers } from "./fan-out";
 import { Intake } from "./intake";
 import { holdStoppedJobs } from "./job-state";
 import { countOutcomes, type Recorded, recordOutcomes } from "./record";
@@ -18,9 +18,10 @@ import type { Outcome } from "./types";
 
 /**
  * The warm queue's consumer, as its phases: take in → claim → warm and cache → failure allowance →
- * record (one D1 batch) → fan out → markers → re-send deferred → settle each message. Never throws:
- * every message is acked or retried on its own. On the happy path (first deliveries that succeed) a batch
- * costs one D1 batch, KV writes, one sendBatch for new co-authors and one Analytics Engine point.
+ * record (one D1 batch, which also reads the running jobs' windows) → admit (one more D1 batch when slots
+ * are free and tasks wait) → markers → re-send deferred → settle each message. Never throws: every message
+ * is acked or retried on its own. On the happy path (first deliveries that succeed) a batch costs one D1
+ * batch, one claim batch and one sendBatch when it admits, KV writes and one Analytics Engine point.
  */
 export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, deps: WarmDeps): Promise<void> {
   const startedAt = deps.now();
@@ -64,7 +65,16 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
   const meter = { rowsRead: 0, rowsWritten: 0 };
   let recorded: Recorded;
   try {
-    recorded = await recordOutcomes(env.DB, outcomes, claims, metrics, { startedAt, now }, usage, meter);
+    recorded = await recordOutcomes(
+      env.DB,
+      outcomes,
+      claims,
+      metrics,
+      { startedAt, now },
+      usage,
+      meter,
+      config.ADMISSION_WINDOW,
+    );
   } catch (error) {
     // Nothing was recorded (a D1 batch is one transaction): every claimed message goes round again, and the
     // operations counted so far wait for this isolate's next batch.
@@ -73,7 +83,7 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
     intake.retryAll(config, deps.random, `recording outcomes failed: ${String(error)}`, metrics);
     return finish();
   }
-  await sendChildren(env, recorded.newChildren, deps.now);
+  await admitAfterBatch(env, config, recorded, deps.now);
   await writeMarkers(cache, outcomes, recorded, now);
   await resendDeferred(env, outcomes, claims, deps.now);
   // Each message on its own: a retry whose write was refused (task closed or moved on) is acked.

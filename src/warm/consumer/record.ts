@@ -3,11 +3,13 @@ import { insertWarmEventStatement } from "../../db/events";
 import { completeJobsStatement, markJobsRunningStatement } from "../../db/jobs";
 import { type RowMeter, runSteps, writeOnly } from "../../db/step";
 import {
+  type AdmissionStateRow,
   type ChildTask,
   failureMark,
   finishTasks,
   insertChildTasks,
   type RetryNote,
+  readAdmissionState,
   requeueTasks,
   type TerminalOutcome,
 } from "../../db/tasks";
@@ -28,14 +30,17 @@ export interface Recorded {
   closed: Set<string>;
   /** Tasks sent round again (their generation, maybe bumped, is now in `claims.generations`). */
   requeued: Set<string>;
-  /** Co-author tasks that did not exist: the only ones that get a message. */
+  /** Co-author tasks that did not exist, written `pending`: they enter the queue through admission. */
   newChildren: WarmMessage[];
+  /** The running jobs' windows after this batch's changes (read in the same batch): admission's input. */
+  admission: AdmissionStateRow[];
 }
 
 /**
  * One D1 batch records everything: the job running, works, task outcomes with their counters (each write
- * guarded by the message's generation), co-author tasks, completion, the invocation's event row, its
- * upstream tries per provider and minute, and each job's billable operations.
+ * guarded by the message's generation), co-author tasks (`pending`), completion, the invocation's event row,
+ * its upstream tries per provider and minute, and each job's billable operations; and reads the running
+ * jobs' windows for the admission pass that follows.
  * Throws when D1 refuses the batch: it is one transaction, so nothing was recorded.
  */
 export async function recordOutcomes(
@@ -46,17 +51,18 @@ export async function recordOutcomes(
   times: { startedAt: number; now: number },
   usage: InvocationUsage,
   meter: RowMeter,
+  admissionWindow: number,
 ): Promise<Recorded> {
   const { terminal, retries, children, works } = statesOf(outcomes, claims);
   const jobIds = [...new Set(outcomes.map((o) => o.body.jobId))];
-  const [, , closed, requeued, inserted] = await runSteps(
+  const [, , closed, requeued, inserted, , admission] = await runSteps(
     db,
     [
       writeOnly([markJobsRunningStatement(db, jobIds, times.startedAt)]),
       writeOnly(upsertWorksStatements(db, works, times.now, TTL_SECONDS.bookByIsbn)),
       finishTasks(db, terminal, times.now),
       requeueTasks(db, retries, times.now),
-      insertChildTasks(db, children, times.now, { status: "queued", onlyUnderDoneParent: true }),
+      insertChildTasks(db, children, times.now, { status: "pending", onlyUnderDoneParent: true }),
       writeOnly([
         completeJobsStatement(db, jobIds, times.now),
         insertWarmEventStatement(db, metrics, times.now),
@@ -64,6 +70,8 @@ export async function recordOutcomes(
         ...upsertUpstreamMinuteStatements(db, minuteOf(times.startedAt), usage.providerRows()),
         ...upsertJobCostsStatements(db, usage.jobs),
       ]),
+      // Last, so it sees the slots this batch freed and the co-authors it added: no extra round trip.
+      readAdmissionState(db, admissionWindow),
     ],
     meter,
   );
@@ -76,6 +84,7 @@ export async function recordOutcomes(
     newChildren: inserted.map((row) =>
       warmMessageFor({ ...row, max_depth: maxDepthOf.get(row.job_id) ?? 0, generation: 0 }),
     ),
+    admission,
   };
 }
 

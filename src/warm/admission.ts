@@ -1,0 +1,89 @@
+import type { Config } from "../config";
+import { runSteps } from "../db/step";
+import { type AdmissionStateRow, claimAdmissions, markPending, readAdmissionState } from "../db/tasks";
+import { allocateAdmissions } from "./admission-plan";
+import { sendWarmMessages, warmMessageFor, warmQueue } from "./messages";
+import { failPoisonTasks } from "./poison";
+
+export interface AdmissionReport {
+  /** Tasks claimed (pending → queued) and sent, per job. */
+  admitted: Record<string, number>;
+  sent: number;
+  /** Claimed but not sent: back to `pending` for the next pass. */
+  unsent: number;
+  poisoned: number;
+}
+
+const EMPTY: AdmissionReport = { admitted: {}, sent: 0, unsent: 0, poisoned: 0 };
+
+export function admissionLimits(config: Config) {
+  return { window: config.ADMISSION_WINDOW, globalCap: config.ADMISSION_GLOBAL_CAP };
+}
+
+/**
+ * One admission pass: the running jobs' windows are read (unless the caller read them in a batch it already
+ * made), the free slots are shared out by priority-weighted round robin (admission-plan.ts), the tasks are
+ * claimed in one D1 batch (atomic: the SQL re-checks every window and the global cap), and their messages
+ * go out in ≤100-message sendBatch calls. A claimed task whose send failed goes back to `pending` (the next
+ * pass admits it); one whose row cannot become a message ends `failed` (poison.ts). Throws only when D1
+ * refuses the read or the claim (nothing was claimed then); callers decide whether that matters.
+ */
+export async function admitPending(
+  env: Env,
+  config: Config,
+  now: number,
+  state?: readonly AdmissionStateRow[],
+): Promise<AdmissionReport> {
+  const limits = admissionLimits(config);
+  const rows = state ?? (await runSteps(env.DB, [readAdmissionState(env.DB, limits.window)]))[0];
+  const grants = allocateAdmissions(
+    rows.map((r) => ({
+      jobId: r.id,
+      priority: r.priority,
+      inFlight: r.in_flight,
+      pending: r.pending,
+      createdAt: r.created_at,
+    })),
+    limits,
+  );
+  if (grants.length === 0) return EMPTY;
+  const [claimed] = await runSteps(env.DB, [claimAdmissions(env.DB, grants, limits, now)]);
+  if (claimed.length === 0) return EMPTY;
+  const result = await sendWarmMessages(warmQueue(env), claimed.map(warmMessageFor));
+  const poisoned = await failPoisonTasks(env.DB, result.invalid, now);
+  if (result.unsent.length > 0) {
+    try {
+      await runSteps(env.DB, [markPending(env.DB, result.unsent, now)]);
+    } catch (error) {
+      // Left queued without a message: the job's stall re-admission (or the sweep's) sends them again.
+      console.error(JSON.stringify({ msg: "unsent admissions left queued", error: String(error) }));
+    }
+  }
+  const admitted: Record<string, number> = {};
+  for (const m of result.sent) admitted[m.jobId] = (admitted[m.jobId] ?? 0) + 1;
+  console.log(
+    JSON.stringify({
+      msg: "admitted",
+      admitted,
+      unsent: result.unsent.length,
+      poisoned,
+      calls: result.calls,
+    }),
+  );
+  return { admitted, sent: result.sent.length, unsent: result.unsent.length, poisoned };
+}
+
+/** `admitPending` for callers that must not fail because of it (the consumer, the watch loop). */
+export async function admitQuietly(
+  env: Env,
+  config: Config,
+  now: number,
+  state?: readonly AdmissionStateRow[],
+): Promise<AdmissionReport> {
+  try {
+    return await admitPending(env, config, now, state);
+  } catch (error) {
+    console.error(JSON.stringify({ msg: "admission pass failed", error: String(error) }));
+    return EMPTY;
+  }
+}
