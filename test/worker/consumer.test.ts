@@ -109,7 +109,7 @@ describe("warm consumer", () => {
     expect(rows?.n).toBe(expected.length);
   });
 
-  it("on the happy path a message batch costs one D1 write batch (and the job-state read), fan-out included", async () => {
+  it("on the happy path a message batch costs one D1 write batch (and the job-state read), plus one claim batch when it admits", async () => {
     const { jobId, messages } = await seedJob([soloAuthor, coAuthoredAuthor], 1);
     resetCounters();
     const batch = createMessageBatch(
@@ -119,9 +119,9 @@ describe("warm consumer", () => {
     await handleWarmBatch(batch, instrumentEnv(trackingEnv()), warmDeps());
     const result = await getQueueResult(batch, createExecutionContext());
     expect(result.explicitAcks).toHaveLength(2);
-    // One write batch, plus the job-state read (#12: paused/cancelled jobs; reused by the isolate for 1 s).
-    expect(counters).toMatchObject({ d1Batches: 2, queueSendBatchCalls: 1 });
-    // The co-authors were written `queued` in that one batch, and their messages went out.
+    // The job-state read (#12), the write batch (which also reads the running jobs' windows), and the
+    // admission's claim batch (#13): the co-authors it wrote `pending` are admitted through the window.
+    expect(counters).toMatchObject({ d1Batches: 3, queueSendBatchCalls: 1 });
     const children = await env.DB.prepare(
       "SELECT status, COUNT(*) AS n FROM tasks WHERE job_id = ?1 AND depth = 1 GROUP BY status",
     )
@@ -130,6 +130,19 @@ describe("warm consumer", () => {
     expect(children.results).toEqual([{ status: "queued", n: counters.queueMessagesSent }]);
     expect(counters.queueMessagesSent).toBeGreaterThan(0);
     expect(await taskCounts(jobId)).toMatchObject({ done: 2, queued: counters.queueMessagesSent });
+  });
+
+  it("with nothing waiting to be admitted a batch costs the job-state read and one D1 batch, and sends nothing", async () => {
+    const { jobId, messages } = await seedJob([soloAuthor, coAuthoredAuthor], 0);
+    resetCounters();
+    const batch = createMessageBatch(
+      QUEUE,
+      messages.map((m) => queueMessage(m)),
+    );
+    await handleWarmBatch(batch, instrumentEnv(trackingEnv()), warmDeps());
+    expect((await getQueueResult(batch, createExecutionContext())).explicitAcks).toHaveLength(2);
+    expect(counters).toMatchObject({ d1Batches: 2, queueSendBatchCalls: 0 });
+    expect(await taskCounts(jobId)).toEqual({ done: 2 });
   });
 
   it("co-authors whose messages could not be sent go back to pending for the sweeper", async () => {
