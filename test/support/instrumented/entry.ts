@@ -52,10 +52,47 @@ async function warmBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> 
   maybeCrash(batch.messages.length, "after processing");
 }
 
+/** The upload routes: where the naive producer sends every message before it answers. */
+const UPLOAD_PATHS = new Set(["/api/jobs", "/api/warming/upload"]);
+
+/**
+ * The original design's producer, measured against: every depth-0 task gets its message before the 202, one
+ * awaited `send()` each (the production upload sends nothing before it and admits a window after). Its
+ * tasks are marked queued, as that producer wrote them; consumers process them as any message.
+ */
+async function naiveProducer(response: Response, env: Env): Promise<Response> {
+  if (response.status !== 202) return response;
+  const { jobId } = (await response.clone().json()) as { jobId: string };
+  const { results } = await env.DB.prepare(
+    `UPDATE tasks SET status = 'queued' WHERE job_id = ?1 AND status = 'pending' AND depth = 0
+     RETURNING author_key, author_name, (SELECT max_depth FROM jobs WHERE id = ?1) AS max_depth`,
+  )
+    .bind(jobId)
+    .all<{ author_key: string; author_name: string; max_depth: number }>();
+  const queue = instrumentEnv(env, "api").WARM_QUEUE;
+  for (const t of results) {
+    const body = {
+      v: 1,
+      jobId,
+      authorKey: t.author_key,
+      authorName: t.author_name,
+      depth: 0,
+      maxDepth: t.max_depth,
+      gen: 0,
+    };
+    await queue.send(body, { contentType: "json" });
+  }
+  return response;
+}
+
 export default {
-  fetch(request, env, ctx) {
-    if (new URL(request.url).pathname.startsWith("/__test")) return testHooksApi.fetch(request, env, ctx);
-    return worker.fetch(request, instrumentEnv(env, "api"), ctx);
+  async fetch(request, env, ctx) {
+    const path = new URL(request.url).pathname;
+    if (path.startsWith("/__test")) return testHooksApi.fetch(request, env, ctx);
+    const response = await worker.fetch(request, instrumentEnv(env, "api"), ctx);
+    if (modes.producer === "naive" && request.method === "POST" && UPLOAD_PATHS.has(path))
+      return naiveProducer(response, env);
+    return response;
   },
 
   async queue(batch, env) {
