@@ -56,15 +56,15 @@ async function warmBatch(batch: MessageBatch<unknown>, env: Env): Promise<void> 
 const UPLOAD_PATHS = new Set(["/api/jobs", "/api/warming/upload"]);
 
 /**
- * The original design's producer, measured against: every depth-0 task gets its message before the 202, one
- * awaited `send()` each (the production upload sends nothing before it and admits a window after). Its
+ * The original design's producer, measured against: every depth-0 author gets its message before the 202, one
+ * awaited `send()` each (ISBN items, which came later, are admitted as usual) (the production upload sends nothing before it and admits a window after). Its
  * tasks are marked queued, as that producer wrote them; consumers process them as any message.
  */
 async function naiveProducer(response: Response, env: Env): Promise<Response> {
   if (response.status !== 202) return response;
   const { jobId } = (await response.clone().json()) as { jobId: string };
   const { results } = await env.DB.prepare(
-    `UPDATE tasks SET status = 'queued' WHERE job_id = ?1 AND status = 'pending' AND depth = 0
+    `UPDATE tasks SET status = 'queued' WHERE job_id = ?1 AND status = 'pending' AND depth = 0 AND kind = 'author'
      RETURNING author_key, author_name, (SELECT max_depth FROM jobs WHERE id = ?1) AS max_depth`,
   )
     .bind(jobId)
