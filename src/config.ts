@@ -63,6 +63,15 @@ const configSchema = z.object({
   WARM_STALL_SECONDS: positiveNumber(60),
   /** Done items whose cache entries verify checks. */
   VERIFY_SAMPLE_SIZE: nonNegativeNumber(200),
+  /** Scheduled refresh (README, "Scheduled refresh"): re-warms what expires within the horizon, hourly. */
+  REFRESH_ENABLED: flag("true"),
+  REFRESH_HORIZON_HOURS: positiveNumber(6),
+  /** Items (authors and ISBN items) one refresh run may re-warm. */
+  REFRESH_MAX_ITEMS: z.coerce.number().int().positive().default(500),
+  /** Only items an upload asked for within this many days are refreshed. */
+  REFRESH_RECENT_DAYS: positiveNumber(30),
+  /** Share of each provider's daily quota a refresh leaves to uploads: below it, the run is skipped. */
+  REFRESH_QUOTA_RESERVE: z.coerce.number().min(0).max(1).default(0.2),
   /** Analytics Engine SQL API (secrets): with both set, the analytics routes read AE instead of D1. */
   ANALYTICS_ACCOUNT_ID: z.string().optional(),
   ANALYTICS_READ_TOKEN: z.string().optional(),

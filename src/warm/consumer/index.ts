@@ -46,6 +46,7 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
     return finish();
   }
   const warmed = await warmAndCache(intake.deliveries, {
+    db: env.DB,
     cache,
     subrequests,
     kvOperations,
