@@ -480,6 +480,8 @@ export interface operations {
                             filename: string | null;
                             maxDepth: number;
                             priority: string;
+                            /** @enum {string} */
+                            kind: "upload" | "refresh";
                             tasks: number;
                             finished: number;
                             failed: number;
