@@ -3,6 +3,7 @@ import {
   createMessageBatch,
   createScheduledController,
   getQueueResult,
+  introspectWorkflow,
   waitOnExecutionContext,
 } from "cloudflare:test";
 import { env } from "cloudflare:workers";
@@ -175,6 +176,7 @@ describe("scheduled refresh: the cron's job", () => {
         .run();
     }
     await cachedItem("not yet", now + 20 * HOUR, now - HOUR);
+    const introspector = await introspectWorkflow(env.JOB_WORKFLOW);
     const ctx = createExecutionContext();
     await worker.scheduled(createScheduledController({ cron: REFRESH_CRON }), trackingEnv(), ctx);
     await waitOnExecutionContext(ctx);
@@ -198,21 +200,39 @@ describe("scheduled refresh: the cron's job", () => {
     ).json()) as { jobs: { jobId: string; kind: string; priority: string }[] };
     expect(list.jobs).toEqual([expect.objectContaining({ jobId: job.id, kind: "refresh", priority: "low" })]);
     await drainQueues();
-    // While one refresh is open the next run waits; once it is done, the refreshed lists are a day away.
-    const again = await runScheduledRefresh(env, loadConfig(env), Date.now());
-    expect(again.jobId).toBeNull();
+    // The refresh job runs the same lifecycle as an upload: ingest (its input is the selection) → publish.
+    const [instance] = await introspector.get();
+    try {
+      await instance?.waitForStatus("complete");
+      expect(await instance?.getOutput()).toEqual({ jobId: job.id, stage: "publish", outcome: "SUCCESS" });
+    } finally {
+      await introspector.dispose();
+    }
     expect(await taskCounts(job.id)).toEqual({ done: 3 });
+    expect((await jobRow(job.id))?.status).toBe("completed");
+    // Once it is done, the refreshed lists are a day away: the next run finds nothing to do.
+    const again = await runScheduledRefresh(env, loadConfig(env), Date.now());
+    expect(again).toMatchObject({ jobId: null, reason: "nothing expires within the horizon" });
   });
 
   it("is bounded per run by REFRESH_MAX_ITEMS", async () => {
     const now = Date.now();
     for (let i = 0; i < 5; i++) await cachedItem(`Bounded Writer ${i}`, now + (i + 1) * HOUR, now - HOUR);
     const config = loadConfig({ ...env, REFRESH_MAX_ITEMS: "2" });
+    const introspector = await introspectWorkflow(env.JOB_WORKFLOW);
     const run = await runScheduledRefresh(trackingEnv(), config, now);
     expect(run).toMatchObject({ selected: 2, bound: 2 });
     if (run.jobId) trackJob(run.jobId);
     expect((await jobRow(run.jobId ?? ""))?.root_tasks).toBe(2);
+    // A second run while it is open creates nothing (it would select the same items).
+    expect(await runScheduledRefresh(env, config, now)).toMatchObject({ jobId: null, selected: 0 });
     await drainQueues();
+    const [instance] = await introspector.get();
+    try {
+      await instance?.waitForStatus("complete");
+    } finally {
+      await introspector.dispose();
+    }
   });
 });
 
