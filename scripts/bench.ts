@@ -30,6 +30,7 @@ import {
 } from "./bench/harness.ts";
 import { renderMarkdown } from "./bench/markdown.ts";
 import { formatProduction, runProductionPoliteness } from "./bench/production-politeness.ts";
+import { formatRefresh, runRefresh } from "./bench/refresh.ts";
 import {
   type BenchResults,
   computeTargets,
@@ -232,6 +233,7 @@ async function main(): Promise<number> {
       cost: notRun(),
       progress: notRun(),
       production: notRun(),
+      refresh: notRun(),
     },
     targets: [],
   };
@@ -310,6 +312,16 @@ async function main(): Promise<number> {
       withTimeout("progress read", limit.progress, (signal) => runProgress(sizes, signal)),
     );
     noteConditions("progress", results.scenarios.progress.result?.conditions);
+  }
+
+  if (selected.has("refresh")) {
+    // Issue #13: 1,000 authors (quick: the warm size), 10 % of their works changed in the stand-in.
+    const authors = cli.quick ? sizes.warmAuthors : 1_000;
+    results.scenarios.refresh = await timed("7. refresh", () =>
+      withTimeout("refresh", cli.quick ? 300 : 900, (signal) => runRefresh(authors, 0.1, signal)),
+    );
+    const refresh = results.scenarios.refresh.result;
+    if (refresh) process.stdout.write(`\n${formatRefresh(refresh)}\n`);
   }
 
   // A comparison whose naive side failed still reports the Kindling side; say so in the status.

@@ -3,6 +3,7 @@
  */
 import type { CodeSnapshot, MachineInfo } from "./harness.ts";
 import type { ProductionResult } from "./production-politeness.ts";
+import { type RefreshResult, refreshTarget } from "./refresh.ts";
 import {
   type CostFigures,
   costFigures,
@@ -14,7 +15,7 @@ import {
   type WarmResult,
 } from "./scenarios.ts";
 
-export type ScenarioName = "ingest" | "warm" | "politeness" | "cost" | "progress" | "production";
+export type ScenarioName = "ingest" | "warm" | "politeness" | "cost" | "progress" | "production" | "refresh";
 export const SCENARIOS: readonly ScenarioName[] = [
   "ingest",
   "warm",
@@ -22,6 +23,7 @@ export const SCENARIOS: readonly ScenarioName[] = [
   "cost",
   "progress",
   "production",
+  "refresh",
 ];
 
 export interface ScenarioOutcome<T> {
@@ -53,6 +55,8 @@ export interface BenchResults {
     progress: ScenarioOutcome<ProgressResult>;
     /** scripts/bench/production-politeness.ts (absent from results written before it existed). */
     production?: ScenarioOutcome<ProductionResult>;
+    /** scripts/bench/refresh.ts (issue #13): the scheduled refresh's KV writes vs a full re-warm's. */
+    refresh?: ScenarioOutcome<RefreshResult>;
   };
   targets: Target[];
 }
@@ -368,6 +372,7 @@ export function computeTargets(results: BenchResults): Target[] {
       "count over 100,000 rows is still linear), plus the local D1 round trip through workerd.";
   }
   targets.push(p95);
+  if (s.refresh) targets.push(refreshTarget(s.refresh.result));
   for (const t of targets) {
     const bound = timingBound(t.id);
     if (bound !== null && t.value !== null && t.met !== null && Math.abs(t.value - bound) / bound < 0.1) {
