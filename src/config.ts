@@ -72,6 +72,8 @@ const configSchema = z.object({
   REFRESH_RECENT_DAYS: positiveNumber(30),
   /** Share of each provider's daily quota a refresh leaves to uploads: below it, the run is skipped. */
   REFRESH_QUOTA_RESERVE: z.coerce.number().min(0).max(1).default(0.2),
+  /** false: a refresh rewrites every entry, changed or not (the bench's full re-warm; an escape hatch). */
+  REFRESH_DIFF: flag("true"),
   /** Analytics Engine SQL API (secrets): with both set, the analytics routes read AE instead of D1. */
   ANALYTICS_ACCOUNT_ID: z.string().optional(),
   ANALYTICS_READ_TOKEN: z.string().optional(),

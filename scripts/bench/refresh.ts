@@ -8,13 +8,10 @@ import { hashFraction, worksForAuthor } from "../../test/support/upstream/catalo
 import { generateAuthorList, numberedAuthor } from "./csv.ts";
 import { type Counters, info, round, waitForJob, withStack } from "./harness.ts";
 
-export interface RefreshResult {
-  authors: number;
-  /** Works of those authors (at most MAX_WORKS_PER_AUTHOR each) and how many the stand-in changed. */
-  works: number;
-  changedWorks: number;
-  changedFraction: number;
-  warm: { seconds: number; kvWrites: number; kvReads: number; upstreamRequests: number; tasksDone: number };
+/** One side: warm the authors, change the catalogue, fire the refresh cron; what each step cost. */
+export interface RefreshSide {
+  mode: "diff" | "full";
+  warm: { seconds: number; tasks: number; kvWrites: number; upstreamRequests: number };
   refresh: {
     jobId: string;
     kind: string;
@@ -27,10 +24,21 @@ export interface RefreshResult {
     d1RowsWritten: number;
     upstreamRequests: number;
   };
-  /** refresh KV writes ÷ warm KV writes (the issue's target: ≤ 0.15). */
+}
+
+export interface RefreshResult {
+  authors: number;
+  /** Works of those authors (at most MAX_WORKS_PER_AUTHOR each) and how many the stand-in changed. */
+  works: number;
+  changedWorks: number;
+  changedFraction: number;
+  /** REFRESH_DIFF=true (the product) and REFRESH_DIFF=false (every entry rewritten: a full re-warm). */
+  diff: RefreshSide;
+  full: RefreshSide;
+  /** diff refresh KV writes ÷ full re-warm KV writes (the issue's target: ≤ 0.15). */
   kvWriteRatio: number;
-  /** What the refresh would write without the diff: every work's entries again, lists and markers. */
-  refreshWithoutDiffKvWrites: number;
+  /** The KV writes the full side should make, counted from the catalogue: works' entries, lists, markers. */
+  expectedFullKvWrites: number;
 }
 
 const REFRESH_CRON = "7 * * * *";
@@ -61,21 +69,16 @@ async function settled(api: { counters(s?: AbortSignal): Promise<Counters> }, si
   return previous;
 }
 
-export async function runRefresh(
+async function refreshSide(
+  mode: RefreshSide["mode"],
+  csv: string,
   authors: number,
   fraction: number,
   signal: AbortSignal,
-): Promise<RefreshResult> {
-  const prefix = "Refresh Author";
-  const file = generateAuthorList(prefix, authors);
-  const names = Array.from(
-    { length: authors },
-    (_, i) => numberedAuthor(prefix, i, Math.max(4, String(authors).length)).name,
-  );
-  const figures = catalogueFigures(names, fraction);
+): Promise<RefreshSide> {
   return withStack(
     {
-      name: "refresh",
+      name: `refresh-${mode}`,
       vars: {
         OPENLIBRARY_RATE_PER_SECOND: "0",
         GOOGLE_BOOKS_RATE_PER_SECOND: "0",
@@ -84,15 +87,16 @@ export async function runRefresh(
         // Everything the warm just wrote (lists expire in 24 h) is inside the horizon, and fits one run.
         REFRESH_HORIZON_HOURS: "25",
         REFRESH_MAX_ITEMS: String(authors),
+        REFRESH_DIFF: mode === "diff" ? "true" : "false",
       },
       sweepEverySeconds: 30,
     },
     signal,
     async (stack) => {
       await stack.api.resetCounters(signal);
-      info(`  warming ${authors} authors (maxDepth 0) …`);
+      info(`  ${mode}: warming ${authors} authors (maxDepth 0) …`);
       let started = performance.now();
-      const upload = await stack.api.upload(file.csv, 0, signal, 120_000);
+      const upload = await stack.api.upload(csv, 0, signal, 120_000);
       const warmed = await waitForJob(stack.api, String(upload.body.jobId), signal, { pollMs: 500 });
       const warmSeconds = (warmed.finishedAt - started) / 1000;
       const warmCounters = await settled(stack.api, signal);
@@ -100,14 +104,12 @@ export async function runRefresh(
 
       stack.fake.configure({ editedWorkFraction: fraction });
       await stack.api.resetCounters(signal);
-      info(`  stand-in changed ${figures.changed} of ${figures.works} works; firing the refresh cron …`);
+      info(`  ${mode}: stand-in changed; firing the refresh cron …`);
       started = performance.now();
-      const fired = await fetch(
-        `${stack.url}/cdn-cgi/local/scheduled?cron=${encodeURIComponent(REFRESH_CRON)}`,
-        {
-          signal: AbortSignal.any([signal, AbortSignal.timeout(60_000)]),
-        },
-      );
+      const cron = encodeURIComponent(REFRESH_CRON);
+      const fired = await fetch(`${stack.url}/cdn-cgi/local/scheduled?cron=${cron}`, {
+        signal: AbortSignal.any([signal, AbortSignal.timeout(60_000)]),
+      });
       await fired.body?.cancel();
       const listed = await fetch(`${stack.url}/api/jobs?limit=10`, {
         headers: { Authorization: `Bearer ${stack.token}` },
@@ -117,20 +119,15 @@ export async function runRefresh(
       const job = jobs.find((j) => j.kind === "refresh");
       if (!job) throw new Error("the refresh cron created no refresh job");
       const refreshed = await waitForJob(stack.api, job.jobId, signal, { pollMs: 500 });
-      const refreshSeconds = (refreshed.finishedAt - started) / 1000;
       // Counters were reset just before the cron: what they hold now is the refresh's (and its polls').
       const raw = await settled(stack.api, signal);
-      const result: RefreshResult = {
-        authors,
-        works: figures.works,
-        changedWorks: figures.changed,
-        changedFraction: round(figures.changed / Math.max(1, figures.works), 4),
+      const side: RefreshSide = {
+        mode,
         warm: {
           seconds: round(warmSeconds, 1),
+          tasks: warmed.progress.counts.total,
           kvWrites: warmCounters.kvWrites,
-          kvReads: warmCounters.kvReads,
           upstreamRequests: warmUpstream,
-          tasksDone: warmed.progress.counts.done,
         },
         refresh: {
           jobId: job.jobId,
@@ -138,31 +135,66 @@ export async function runRefresh(
           priority: job.priority,
           tasks: refreshed.progress.counts.total,
           tasksDone: refreshed.progress.counts.done,
-          seconds: round(refreshSeconds, 1),
+          seconds: round((refreshed.finishedAt - started) / 1000, 1),
           kvWrites: raw.kvWrites,
           kvReads: raw.kvReads,
           d1RowsWritten: raw.d1RowsWritten,
           upstreamRequests: stack.fake.stats().total - warmUpstream,
         },
-        kvWriteRatio: round(raw.kvWrites / Math.max(1, warmCounters.kvWrites), 4),
-        refreshWithoutDiffKvWrites: figures.entries,
       };
       info(
-        `  refresh: ${result.refresh.tasksDone}/${result.refresh.tasks} done in ${result.refresh.seconds} s · ` +
-          `KV writes ${result.refresh.kvWrites} vs warm ${result.warm.kvWrites} ` +
-          `(${(result.kvWriteRatio * 100).toFixed(1)} %)`,
+        `  ${mode}: refresh ${side.refresh.tasksDone}/${side.refresh.tasks} done in ${side.refresh.seconds} s · ` +
+          `KV writes ${side.refresh.kvWrites} (the warm: ${side.warm.kvWrites})`,
       );
-      return result;
+      return side;
     },
   );
 }
 
+/**
+ * Both sides on fresh stacks doing identical work: the product (diff on) and a full re-warm (diff off,
+ * every entry of every refreshed author written again), so the ratio compares like with like.
+ */
+export async function runRefresh(
+  authors: number,
+  fraction: number,
+  runSide: <T>(what: string, seconds: number, fn: (signal: AbortSignal) => Promise<T>) => Promise<T>,
+  sideSeconds: number,
+): Promise<RefreshResult> {
+  const prefix = "Refresh Author";
+  const file = generateAuthorList(prefix, authors);
+  const width = Math.max(4, String(authors).length);
+  const names = Array.from({ length: authors }, (_, i) => numberedAuthor(prefix, i, width).name);
+  const figures = catalogueFigures(names, fraction);
+  const diff = await runSide("refresh (diff)", sideSeconds, (s) =>
+    refreshSide("diff", file.csv, authors, fraction, s),
+  );
+  const full = await runSide("refresh (full re-warm)", sideSeconds, (s) =>
+    refreshSide("full", file.csv, authors, fraction, s),
+  );
+  return {
+    authors,
+    works: figures.works,
+    changedWorks: figures.changed,
+    changedFraction: round(figures.changed / Math.max(1, figures.works), 4),
+    diff,
+    full,
+    kvWriteRatio: round(diff.refresh.kvWrites / Math.max(1, full.refresh.kvWrites), 4),
+    expectedFullKvWrites: figures.entries,
+  };
+}
+
 export function formatRefresh(r: RefreshResult): string {
+  const line = (side: RefreshSide) =>
+    `  ${side.mode === "diff" ? "refresh (diff)        " : "full re-warm (no diff)"}: job ${side.refresh.jobId} ` +
+    `(${side.refresh.kind}, ${side.refresh.priority}) ${side.refresh.tasksDone}/${side.refresh.tasks} done · ` +
+    `${side.refresh.kvWrites} KV writes · ${side.refresh.kvReads} KV reads · ${side.refresh.d1RowsWritten} D1 rows written · ` +
+    `${side.refresh.upstreamRequests} upstream requests · ${side.refresh.seconds} s (its warm: ${side.warm.kvWrites} KV writes)`;
   return [
     `refresh: ${r.authors} authors, ${r.works} works, ${r.changedWorks} changed in the stand-in (${(r.changedFraction * 100).toFixed(1)} %)`,
-    `  warm (cold cache = full re-warm): ${r.warm.kvWrites} KV writes, ${r.warm.upstreamRequests} upstream requests, ${r.warm.seconds} s`,
-    `  refresh job ${r.refresh.jobId} (${r.refresh.kind}, ${r.refresh.priority}): ${r.refresh.tasksDone}/${r.refresh.tasks} done, ` +
-      `${r.refresh.kvWrites} KV writes, ${r.refresh.kvReads} KV reads, ${r.refresh.upstreamRequests} upstream requests, ${r.refresh.seconds} s`,
+    line(r.diff),
+    line(r.full),
+    `  expected full re-warm writes from the catalogue: ${r.expectedFullKvWrites}`,
     `  KV writes refresh ÷ full re-warm: ${(r.kvWriteRatio * 100).toFixed(1)} % (target ≤ 15 %)`,
   ].join("\n");
 }
@@ -177,7 +209,9 @@ export function refreshTarget(r: RefreshResult | undefined) {
       : "Refresh after 10 % of the works changed: KV writes vs a full re-warm",
     target: "≤ 15 %",
     value: r ? round(r.kvWriteRatio * 100, 1) : null,
-    display: r ? `${(r.kvWriteRatio * 100).toFixed(1)} % (${r.refresh.kvWrites} of ${r.warm.kvWrites})` : "—",
+    display: r
+      ? `${(r.kvWriteRatio * 100).toFixed(1)} % (${r.diff.refresh.kvWrites} of ${r.full.refresh.kvWrites})`
+      : "—",
     met: r ? r.kvWriteRatio <= 0.15 : null,
   };
   if (target.met === false && r) {
@@ -186,7 +220,7 @@ export function refreshTarget(r: RefreshResult | undefined) {
       why:
         `Each refreshed author still costs two puts whatever changed: its works list (the entry that expires; ` +
         `a put is KV's only way to renew a TTL) and its processed marker (lastRefreshedAt). Those are ` +
-        `${2 * r.authors} of the ${r.refresh.kvWrites} writes; the rest are the changed works' ISBN and title entries.`,
+        `${2 * r.authors} of the ${r.diff.refresh.kvWrites} writes; the rest are the changed works' ISBN and title entries.`,
     };
   }
   return target;

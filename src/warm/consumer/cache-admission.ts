@@ -23,7 +23,7 @@ export async function warmAndCache(
 ): Promise<Outcome[]> {
   const { cache, deps } = ctx;
   // Refresh items' stored work hashes, read while the providers are asked (null: the batch has none).
-  const diff = refreshDiff(ctx.db, work);
+  const diff = deps.config.REFRESH_DIFF ? refreshDiff(ctx.db, work) : null;
   const admission = new KvAdmission(ctx.kvOperations, work.length);
   const written = new Set<string>();
   const kvWriteSlot = createLimiter(deps.config.KV_WRITE_CONCURRENCY);
