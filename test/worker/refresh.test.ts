@@ -92,7 +92,7 @@ async function seedRefreshJob(names: string[]): Promise<WarmMessage[]> {
 }
 
 /** Runs one consumer batch with every KV put recorded (key → value). */
-async function runRecordingPuts(messages: WarmMessage[]) {
+async function runRecordingPuts(messages: WarmMessage[], config = loadConfig(env)) {
   const puts = new Map<string, unknown>();
   const kv = {
     get: env.CACHE.get.bind(env.CACHE),
@@ -108,7 +108,7 @@ async function runRecordingPuts(messages: WarmMessage[]) {
     messages.map((m) => queueMessage(m)),
   );
   const ctx = createExecutionContext();
-  await handleWarmBatch(batch, trackingEnv(), warmDeps({ cache: createCache(kv) }));
+  await handleWarmBatch(batch, trackingEnv(), warmDeps({ cache: createCache(kv), config }));
   return { puts, result: await getQueueResult(batch, ctx) };
 }
 
