@@ -567,6 +567,28 @@ function rows(results: BenchResults): Row[] {
     out.push(["", "p95", `${fmt(pr.p95Ms, 1)} ms`, "", "≤ 50 ms", res("progress.p95")]);
     out.push(["", "max", `${fmt(pr.maxMs, 1)} ms`, "", "", ""]);
   }
+
+  if (s.refresh) status("refresh", s.refresh);
+  const rf = s.refresh?.result;
+  if (rf) {
+    const changed = `${fmt(rf.authors)} authors, ${fmt(rf.changedFraction * 100, 1)} % of works changed`;
+    out.push([
+      "refresh",
+      `KV writes (${changed})`,
+      fmt(rf.diff.refresh.kvWrites),
+      `full re-warm: ${fmt(rf.full.refresh.kvWrites)}`,
+      "",
+      "",
+    ]);
+    out.push([
+      "",
+      "refresh ÷ full re-warm",
+      targetOf("refresh.kv_writes")?.display ?? "—",
+      "",
+      "≤ 15 %",
+      res("refresh.kv_writes"),
+    ]);
+  }
   return out;
 }
 
