@@ -188,7 +188,12 @@ describe("scheduled refresh: the cron's job", () => {
     expect(job).toMatchObject({ kind: "refresh", priority: "low" });
     if (!job) return;
     trackJob(job.id);
+    // Its id is a UUIDv8 (an upload's is v4): the routes take it like any job id.
     expect(isRefreshJob(job.id)).toBe(true);
+    expect(isRefreshJob(crypto.randomUUID())).toBe(false);
+    expect(
+      (await call(`/api/jobs/${job.id}`, { headers: { Authorization: `Bearer ${TOKEN}` } })).status,
+    ).toBe(200);
     const { results } = await env.DB.prepare(
       "SELECT author_key FROM tasks WHERE job_id = ?1 ORDER BY author_key",
     )
