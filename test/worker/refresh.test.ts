@@ -24,6 +24,7 @@ import { refreshBound } from "../../src/refresh/bound";
 import { isRefreshJob, newRefreshJobId } from "../../src/refresh/ids";
 import { REFRESH_CRON, runScheduledRefresh } from "../../src/refresh/schedule";
 import { durableRateLimiter } from "../../src/sources/rate-limit";
+import type { ProviderRateLimiter } from "../../src/sources/rate-limiter-do";
 import type { Work } from "../../src/sources/types";
 import { handleWarmBatch } from "../../src/warm/consumer";
 import type { ProcessedMarker } from "../../src/warm/marker";
@@ -48,6 +49,15 @@ function partlyEditedAuthor(): string {
     if (works.length >= 4 && edited > 0 && edited < works.length) return name;
   }
   throw new Error("no such author");
+}
+
+/** Provider objects named for this test only (the namespace outlives tests). */
+function freshNamespace(): DurableObjectNamespace<ProviderRateLimiter> {
+  const run = crypto.randomUUID();
+  return {
+    idFromName: (name: string) => env.RATE_LIMITER.idFromName(`${name}@${run}`),
+    get: (id: DurableObjectId) => env.RATE_LIMITER.get(id),
+  } as unknown as DurableObjectNamespace<ProviderRateLimiter>;
 }
 
 /** Inserts cached_items rows as the consumer would have written them. */
@@ -151,10 +161,11 @@ describe("scheduled refresh: selection", () => {
   it("creates nothing when Google's quota is spent", async () => {
     const now = Date.now();
     await cachedItem("soon", now + 2 * HOUR, now - HOUR);
-    // Its own quota counter (objects outlive tests): a limit of 1, used up.
+    // Provider objects of its own (they outlive tests), with a limit of 1, used up.
     const config = loadConfig({ ...env, GOOGLE_BOOKS_DAILY_QUOTA: "1" });
-    await durableRateLimiter(env.RATE_LIMITER, config).acquire("googlebooks");
-    const run = await runScheduledRefresh(env, config, now);
+    const namespace = freshNamespace();
+    await durableRateLimiter(namespace, config).acquire("googlebooks");
+    const run = await runScheduledRefresh({ ...env, RATE_LIMITER: namespace }, config, now);
     expect(run).toMatchObject({ jobId: null, selected: 0, reason: "googlebooks quota spent" });
     const jobs = await env.DB.prepare("SELECT COUNT(*) AS n FROM jobs").first<{ n: number }>();
     expect(jobs?.n).toBe(0);
