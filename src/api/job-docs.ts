@@ -96,7 +96,6 @@ export const jobCreatedDoc = describeRoute({
   },
 });
 
-
 /** GET /api/jobs/:id/log: NDJSON, one log line per line, with the cursor for the next call in a header. */
 export const jobLogDoc = describeRoute({
   tags: ["jobs"],
