@@ -13,8 +13,16 @@ import {
   type Sizes,
   type WarmResult,
 } from "./scenarios.ts";
+import { SHARING_SCENARIOS, type SharingResult, type SharingScenario } from "./sharing.ts";
 
-export type ScenarioName = "ingest" | "warm" | "politeness" | "cost" | "progress" | "production";
+export type ScenarioName =
+  | "ingest"
+  | "warm"
+  | "politeness"
+  | "cost"
+  | "progress"
+  | "production"
+  | SharingScenario;
 export const SCENARIOS: readonly ScenarioName[] = [
   "ingest",
   "warm",
@@ -22,6 +30,7 @@ export const SCENARIOS: readonly ScenarioName[] = [
   "cost",
   "progress",
   "production",
+  ...SHARING_SCENARIOS,
 ];
 
 export interface ScenarioOutcome<T> {
@@ -53,6 +62,8 @@ export interface BenchResults {
     progress: ScenarioOutcome<ProgressResult>;
     /** scripts/bench/production-politeness.ts (absent from results written before it existed). */
     production?: ScenarioOutcome<ProductionResult>;
+    /** scripts/bench/sharing.ts: priority, fairness and backpressure (issue #13), run together. */
+    sharing?: ScenarioOutcome<SharingResult>;
   };
   targets: Target[];
 }
