@@ -6,6 +6,7 @@
  * split between them by the number of authors each has in it. Google Books is off, so Open Library is the
  * one provider and the bottleneck. Writes bench/sharing.json.
  */
+import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { JobProgress } from "../../src/api/job-responses.ts";
@@ -87,6 +88,9 @@ export interface BackpressureResult {
 
 export interface SharingResult {
   generatedAt: string;
+  /** The commit the scripts ran from (the worker is bundled from the working tree at the start). */
+  commit?: string;
+  /** Set by hand when a run needs context (e.g. which scheduling branches were merged). */
   note: string;
   priority?: PriorityResult;
   fairness?: FairnessResult;
@@ -107,7 +111,7 @@ function authorCsv(prefix: string, count: number): string {
 
 const now = () => performance.timeOrigin + performance.now();
 
-interface Arrival {
+export interface Arrival {
   at: number;
   /** Authors of each tracked prefix the request named. */
   byPrefix: Record<string, number>;
@@ -131,7 +135,7 @@ function attribute(stack: BenchStack, prefixes: readonly string[]): Arrival[] {
 }
 
 /** Requests attributed to `prefix` within [from, to): a request naming k of n authors counts k / n. */
-function requestsOf(arrivals: readonly Arrival[], prefix: string, from = 0, to = Infinity): number {
+export function requestsOf(arrivals: readonly Arrival[], prefix: string, from = 0, to = Infinity): number {
   let sum = 0;
   for (const a of arrivals) {
     if (a.at < from || a.at >= to) continue;
@@ -434,6 +438,7 @@ export async function runSharing(
   const result: SharingResult = {
     ...(savedSharing() ?? { errors: [] }),
     generatedAt: new Date().toISOString(),
+    commit: headCommit(),
     note: "",
     errors: [],
   };
@@ -457,6 +462,14 @@ export async function runSharing(
   });
   if (!opts.quick || opts.write) writeFileSync(SHARING_RESULTS, `${JSON.stringify(result, null, 2)}\n`);
   return result;
+}
+
+function headCommit(): string | undefined {
+  try {
+    return execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: REPO_ROOT, encoding: "utf8" }).trim();
+  } catch {
+    return undefined;
+  }
 }
 
 export function savedSharing(): SharingResult | undefined {
@@ -554,7 +567,7 @@ export function renderSharingMarkdown(r: SharingResult | undefined): string {
     `Each job's authors are a disjoint synthetic set, so every Open Library request the stand-in sees is
 attributed to the job(s) it names (a grouped query naming several jobs' authors is split by how many it
 names of each). Open Library at ${RATE}/s, enforced by the stand-in with 429s; ${LATENCY_MS} ms latency;
-Google Books off; maxDepth 0; ${WORKS_PER_AUTHOR} works per author. Measured ${r.generatedAt.slice(0, 10)}
+Google Books off; maxDepth 0; ${WORKS_PER_AUTHOR} works per author. Measured ${r.generatedAt.slice(0, 10)}${r.commit ? ` at ${r.commit}` : ""}
 (\`bench/sharing.json\`).${r.note ? `\n\n${r.note}` : ""}
 `,
   ];
