@@ -49,7 +49,8 @@ import {
   runProgress,
   runWarm,
 } from "./bench/scenarios.ts";
-import { formatSharing, runSharing, SHARING_SCENARIOS } from "./bench/sharing.ts";
+import { runSharing, SHARING_SCENARIOS } from "./bench/sharing.ts";
+import { formatSharing } from "./bench/sharing-report.ts";
 import {
   errorMessage,
   isEntryPoint,

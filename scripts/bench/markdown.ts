@@ -6,7 +6,8 @@ import { renderProductionMarkdown, savedProduction } from "./production-politene
 import type { BenchResults, ScenarioOutcome, Target } from "./report.ts";
 import { verdict } from "./report.ts";
 import { POLITENESS_WORKS_PER_AUTHOR, type UploadMeasure } from "./scenarios.ts";
-import { renderSharingMarkdown, savedSharing } from "./sharing.ts";
+import { savedSharing } from "./sharing.ts";
+import { renderSharingMarkdown } from "./sharing-report.ts";
 
 const fmt = (n: number | null | undefined, digits = 0) =>
   n !== null && n !== undefined && Number.isFinite(n)

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { type Arrival, requestsOf, type SharingResult, sharingChecks } from "../../scripts/bench/sharing.ts";
+import { type Arrival, requestsOf, type SharingResult } from "../../scripts/bench/sharing.ts";
+import { sharingChecks } from "../../scripts/bench/sharing-report.ts";
 
 describe("bench sharing: per-job attribution of upstream requests", () => {
   const arrivals: Arrival[] = [
