@@ -315,6 +315,13 @@ async function main(): Promise<number> {
     );
     const shared = results.scenarios.sharing.result;
     if (shared) process.stdout.write(`\n${formatSharing(shared)}\n`);
+    // A scenario that failed or timed out is reported as such, not hidden behind the others' numbers.
+    if (shared && shared.errors.length > 0 && results.scenarios.sharing.status === "ok") {
+      results.scenarios.sharing.status = shared.errors.some((e) => e.includes("timed out"))
+        ? "timed out"
+        : "error";
+      results.scenarios.sharing.error = shared.errors.join("; ");
+    }
   }
 
   if (selected.has("progress")) {
