@@ -502,7 +502,7 @@ body read). The cron sweep is off on this stack (it would start sending the seed
   );
 
   out.push(renderProductionMarkdown(s.production?.result ?? savedProduction()));
-  out.push(renderSharingMarkdown(s.sharing?.result ?? savedSharing()));
+  out.push(renderSharingMarkdown(savedSharing() ?? s.sharing?.result));
 
   out.push(`## Chaos soak
 

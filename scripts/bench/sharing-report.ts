@@ -4,6 +4,7 @@
  */
 import {
   LATENCY_MS,
+  type Measured,
   type Politeness,
   RATE,
   SHARING_TARGETS,
@@ -83,6 +84,12 @@ export function formatSharing(r: SharingResult): string {
   return lines.join("\n");
 }
 
+/** The scenario's own measurement stamp (absent in files written before it existed). */
+const stamp = (m: Measured | undefined) =>
+  m
+    ? `\nMeasured ${m.at.slice(0, 16).replace("T", " ")} UTC${m.commit ? ` at ${m.commit}` : ""}${m.quick ? " (--quick sizes)" : ""}.\n`
+    : "";
+
 /** What a politeness miss looked like in the run (the limiter is not this scenario's code). */
 function politenessFindings(r: SharingResult): string | null {
   const runs: [string, Politeness][] = [];
@@ -124,7 +131,7 @@ Google Books off; maxDepth 0; ${WORKS_PER_AUTHOR} works per author. Measured ${r
   if (r.priority) {
     const p = r.priority;
     lines.push(`### priority
-
+${stamp(p.measured)}
 | | time to completed | first request after upload | Open Library requests |
 |---|---|---|---|
 | 20-author \`high\` job alone | ${p.standalone.secondsToComplete} s | ${p.standalone.secondsToFirstRequest ?? "—"} s | ${p.standalone.requests} |
@@ -137,7 +144,7 @@ Small job beside the big one ÷ alone: **${p.ratio}×** (target ≤ ${SHARING_TA
   if (r.fairness) {
     const f = r.fairness;
     lines.push(`### fairness
-
+${stamp(f.measured)}
 | | time to completed | first request after upload | Open Library requests |
 |---|---|---|---|
 ${f.jobs.map((j, i) => `| job ${i + 1} (${j.authors} authors, uploaded ${i === 0 ? "first" : "2 s later"}) | ${j.secondsToComplete} s | ${j.secondsToFirstRequest ?? "—"} s | ${j.requests} |`).join("\n")}
@@ -150,7 +157,7 @@ requests): job 1 **${(f.window.shares[0] * 100).toFixed(1)} %**, job 2 **${(f.wi
   if (r.backpressure) {
     const b = r.backpressure;
     lines.push(`### backpressure
-
+${stamp(b.measured)}
 \`BACKLOG_LIMIT_SECONDS=${b.limitSeconds}\`, \`BACKLOG_HIGH_BYPASS_SECONDS=${b.highBypassSeconds}\`. A ${b.accepted.authors}-author job
 (accepted in ${b.accepted.msToResponse} ms) fills the backlog; a second upload of the same size answered
 **${b.refused.status} \`${b.refused.code}\`** in ${b.refused.msToResponse} ms with \`Retry-After: ${b.refused.retryAfter}\` and

@@ -46,7 +46,15 @@ export interface JobTiming {
   requests: number;
 }
 
+/** When and from which commit a scenario was measured (the file may hold scenarios from several runs). */
+export interface Measured {
+  at: string;
+  commit?: string;
+  quick: boolean;
+}
+
 export interface PriorityResult {
+  measured?: Measured;
   rate: number;
   standalone: JobTiming;
   withBig: { big: JobTiming; small: JobTiming };
@@ -56,6 +64,7 @@ export interface PriorityResult {
 }
 
 export interface FairnessResult {
+  measured?: Measured;
   rate: number;
   jobs: [JobTiming, JobTiming];
   /** The second job's upload to its first upstream request. */
@@ -66,6 +75,7 @@ export interface FairnessResult {
 }
 
 export interface BackpressureResult {
+  measured?: Measured;
   rate: number;
   limitSeconds: number;
   highBypassSeconds: number;
@@ -435,32 +445,39 @@ export async function runSharing(
   runSide: <T>(what: string, seconds: number, fn: (signal: AbortSignal) => Promise<T>) => Promise<T>,
   opts: { quick: boolean; write: boolean },
 ): Promise<SharingResult> {
+  // What this run measured (printed); the file keeps the scenarios it did not run from the last one, each
+  // with its own `measured` stamp.
   const result: SharingResult = {
-    ...(savedSharing() ?? { errors: [] }),
     generatedAt: new Date().toISOString(),
     commit: headCommit(),
     note: "",
     errors: [],
   };
+  const measured = { at: result.generatedAt, commit: result.commit, quick: opts.quick };
   const attempt = async (name: SharingScenario, seconds: number, fn: (s: AbortSignal) => Promise<void>) => {
     if (!selected.includes(name)) return;
     try {
       await runSide(name, seconds, fn);
     } catch (error) {
       result.errors.push(`${name}: ${error instanceof Error ? error.message : String(error)}`);
-      delete result[name];
     }
   };
   await attempt("priority", 900, async (s) => {
-    result.priority = await runPriority(opts.quick, s);
+    result.priority = { ...(await runPriority(opts.quick, s)), measured };
   });
   await attempt("fairness", 600, async (s) => {
-    result.fairness = await runFairness(opts.quick, s);
+    result.fairness = { ...(await runFairness(opts.quick, s)), measured };
   });
   await attempt("backpressure", 300, async (s) => {
-    result.backpressure = await runBackpressure(s);
+    result.backpressure = { ...(await runBackpressure(s)), measured };
   });
-  if (!opts.quick || opts.write) writeFileSync(SHARING_RESULTS, `${JSON.stringify(result, null, 2)}\n`);
+  if (!opts.quick || opts.write) {
+    const saved = savedSharing();
+    const kept = Object.fromEntries(
+      SHARING_SCENARIOS.filter((n) => !selected.includes(n) && saved?.[n]).map((n) => [n, saved?.[n]]),
+    );
+    writeFileSync(SHARING_RESULTS, `${JSON.stringify({ ...result, ...kept }, null, 2)}\n`);
+  }
   return result;
 }
 
