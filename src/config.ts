@@ -46,6 +46,14 @@ const configSchema = z.object({
   DLQ_ALERT_THRESHOLD: positiveNumber(10),
   UPLOAD_MAX_BYTES: positiveNumber(50 * 1024 * 1024),
   UPLOAD_MAX_ROWS: positiveNumber(200_000),
+  /**
+   * Backpressure (#13 item 3): an upload is refused (429 backlog_full) while the open jobs' work would take
+   * longer than this to drain at Open Library's rate; `high` uploads may go past it by the (smaller) bypass.
+   */
+  BACKLOG_LIMIT_SECONDS: nonNegativeNumber(3600),
+  BACKLOG_HIGH_BYPASS_SECONDS: nonNegativeNumber(900),
+  /** Open Library requests one open task costs (measured: grouped queries take ~0.19 per author). */
+  BACKLOG_REQUESTS_PER_TASK: positiveNumber(0.19),
   CONSUMER_CONCURRENCY: positiveNumber(10),
   KV_WRITE_CONCURRENCY: positiveNumber(50),
   STALE_PENDING_SECONDS: positiveNumber(60),

@@ -14,8 +14,17 @@ import {
   type Sizes,
   type WarmResult,
 } from "./scenarios.ts";
+import { SHARING_SCENARIOS, type SharingResult, type SharingScenario } from "./sharing.ts";
 
-export type ScenarioName = "ingest" | "warm" | "politeness" | "cost" | "progress" | "production" | "refresh";
+export type ScenarioName =
+  | "ingest"
+  | "warm"
+  | "politeness"
+  | "cost"
+  | "progress"
+  | "production"
+  | "refresh"
+  | SharingScenario;
 export const SCENARIOS: readonly ScenarioName[] = [
   "ingest",
   "warm",
@@ -24,6 +33,7 @@ export const SCENARIOS: readonly ScenarioName[] = [
   "progress",
   "production",
   "refresh",
+  ...SHARING_SCENARIOS,
 ];
 
 export interface ScenarioOutcome<T> {
@@ -57,6 +67,8 @@ export interface BenchResults {
     production?: ScenarioOutcome<ProductionResult>;
     /** scripts/bench/refresh.ts (issue #13): the scheduled refresh's KV writes vs a full re-warm's. */
     refresh?: ScenarioOutcome<RefreshResult>;
+    /** scripts/bench/sharing.ts: priority, fairness and backpressure (issue #13), run together. */
+    sharing?: ScenarioOutcome<SharingResult>;
   };
   targets: Target[];
 }

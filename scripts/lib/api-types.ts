@@ -646,6 +646,35 @@ export interface operations {
                     };
                 };
             };
+            /** @description backlog_full: the open jobs' work would take longer than BACKLOG_LIMIT_SECONDS to drain at the provider's rate (`high`: plus BACKLOG_HIGH_BYPASS_SECONDS); nothing was stored */
+            429: {
+                headers: {
+                    /** @description Seconds until the backlog is estimated to be back under the limit */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            /** @enum {string} */
+                            code: "backlog_full";
+                            message: string;
+                            details: {
+                                backlogSeconds?: number;
+                                limitSeconds?: number;
+                                /** @enum {string} */
+                                priority?: "low" | "normal" | "high";
+                                openTasks?: number;
+                                openJobs?: number;
+                                estimatedRequests?: number;
+                                requestsPerTask?: number;
+                                requestsPerSecond?: number;
+                                retryAfterSeconds?: number;
+                            };
+                        };
+                    };
+                };
+            };
         };
     };
     getApiJobsById: {
