@@ -5,7 +5,10 @@ import type { QuotaPolicy } from "./quota";
 import type { ProviderRateLimiter } from "./rate-limiter-do";
 import type { SourceName } from "./types";
 
-/** How long a consumer waits for a slot before it gives the message back to the queue instead. */
+/**
+ * How long a consumer waits for a slot (inside the provider's Durable Object, in priority order) before it
+ * gives the message back to the queue instead.
+ */
 export const MAX_SLOT_WAIT_MS = 20_000;
 
 export function rateFor(config: Config, source: SourceName): number {
@@ -46,12 +49,12 @@ export function durableRateLimiter(
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const stub = (source: SourceName) => namespace.get(namespace.idFromName(source));
   return {
-    async acquire(source) {
+    async acquire(source, requester) {
       const rate = rateFor(config, source);
       const quota = quotaFor(config, source);
       // Unpaced and without a daily quota: nothing to ask the provider's Durable Object.
       if (rate <= 0 && quota.limit <= 0) return;
-      const grant = await stub(source).acquire(rate, options.maxWaitMs ?? MAX_SLOT_WAIT_MS, quota);
+      const grant = await stub(source).acquire(rate, options.maxWaitMs ?? MAX_SLOT_WAIT_MS, quota, requester);
       if (grant.quotaExhausted) {
         throw new QuotaExhaustedError({ source, resetAt: grant.quotaResetAt ?? Date.now() });
       }
