@@ -66,7 +66,11 @@ export function durableRateLimiter(
           retryAfterSeconds: Math.ceil(grant.waitMs / 1000),
         });
       }
-      if (grant.waitMs > 0) await sleep(grant.waitMs);
+      // The grant arrives a little before its slot: sleep until the slot by this isolate's clock, which takes
+      // the answer's trip back off (a late answer must not push this request onto the next one's slot), and
+      // never longer than the object said.
+      const wait = Math.min(grant.waitMs, grant.slotAt - Date.now());
+      if (wait > 0) await sleep(wait);
     },
     async pause(source, seconds) {
       await stub(source).pause(seconds * 1000);
