@@ -115,3 +115,9 @@ export const PRICE_TABLE = {
   d1RowsReadPerMillion: 0.001,
   d1RowsWrittenPerMillion: 1,
 } as const;
+
+/**
+ * Job priorities' weights, shared by admission (which job's items enter the queue next) and the provider
+ * scheduler (which waiting request gets the next slot): under contention a level gets its weight's share.
+ */
+export const PRIORITY_WEIGHTS = { high: 4, normal: 2, low: 1 } as const;
