@@ -4,8 +4,9 @@
  *   npm run bench [-- --only ingest,warm,politeness,cost,progress] [--quick] [--verbose] [--write]
  *   npm run bench -- --render     (re-render docs/BENCHMARKS.md from bench/results.json, no run)
  *
- * Six scenarios (see docs/BENCHMARKS.md): ingest, warm throughput, politeness, cost per author,
- * progress read and production politeness (scripts/bench/production-politeness.ts). Every side of a comparison gets a fresh stack (fresh state directory under .wrangler/,
+ * Scenarios (see docs/BENCHMARKS.md): ingest, warm throughput, politeness, cost per author,
+ * progress read, production politeness (scripts/bench/production-politeness.ts), and sharing the upstream
+ * across jobs: priority, fairness, backpressure (scripts/bench/sharing.ts, bench/sharing.json). Every side of a comparison gets a fresh stack (fresh state directory under .wrangler/,
  * free loopback ports) in the same invocation, so each figure is a ratio or rate measured side by side.
  * Prints a table on stdout (progress on stderr). A full run of every scenario writes bench/results.json
  * and docs/BENCHMARKS.md; --quick and --only runs only print, unless --write is given.
@@ -30,6 +31,7 @@ import {
 } from "./bench/harness.ts";
 import { renderMarkdown } from "./bench/markdown.ts";
 import { formatProduction, runProductionPoliteness } from "./bench/production-politeness.ts";
+import { formatRefresh, runRefresh } from "./bench/refresh.ts";
 import {
   type BenchResults,
   computeTargets,
@@ -48,6 +50,8 @@ import {
   runProgress,
   runWarm,
 } from "./bench/scenarios.ts";
+import { runSharing, SHARING_SCENARIOS } from "./bench/sharing.ts";
+import { formatSharing } from "./bench/sharing-report.ts";
 import {
   errorMessage,
   isEntryPoint,
@@ -232,6 +236,7 @@ async function main(): Promise<number> {
       cost: notRun(),
       progress: notRun(),
       production: notRun(),
+      refresh: notRun(),
     },
     targets: [],
   };
@@ -305,11 +310,37 @@ async function main(): Promise<number> {
     if (production) process.stdout.write(`\n${formatProduction(production)}\n`);
   }
 
+  const sharing = SHARING_SCENARIOS.filter((name) => selected.has(name));
+  if (sharing.length > 0) {
+    results.scenarios.sharing = await timed(`7. sharing the upstream (${sharing.join(", ")})`, () =>
+      runSharing(sharing, runSide, { quick: cli.quick, write: cli.write }),
+    );
+    const shared = results.scenarios.sharing.result;
+    if (shared) process.stdout.write(`\n${formatSharing(shared)}\n`);
+    // A scenario that failed or timed out is reported as such, not hidden behind the others' numbers.
+    if (shared && shared.errors.length > 0 && results.scenarios.sharing.status === "ok") {
+      results.scenarios.sharing.status = shared.errors.some((e) => e.includes("timed out"))
+        ? "timed out"
+        : "error";
+      results.scenarios.sharing.error = shared.errors.join("; ");
+    }
+  }
+
   if (selected.has("progress")) {
     results.scenarios.progress = await timed("5. progress read", () =>
       withTimeout("progress read", limit.progress, (signal) => runProgress(sizes, signal)),
     );
     noteConditions("progress", results.scenarios.progress.result?.conditions);
+  }
+
+  if (selected.has("refresh")) {
+    // Issue #13: 1,000 authors (quick: the warm size), 10 % of their works changed in the stand-in.
+    const authors = cli.quick ? sizes.warmAuthors : 1_000;
+    results.scenarios.refresh = await timed("7. refresh", () =>
+      runRefresh(authors, 0.1, runSide, cli.quick ? 300 : 900),
+    );
+    const refresh = results.scenarios.refresh.result;
+    if (refresh) process.stdout.write(`\n${formatRefresh(refresh)}\n`);
   }
 
   // A comparison whose naive side failed still reports the Kindling side; say so in the status.

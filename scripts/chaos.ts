@@ -19,6 +19,7 @@ import {
   uploadSideJobs,
   waitForStages,
 } from "./chaos/lifecycle.ts";
+import { priorityMismatches, uploadHighJob } from "./chaos/priorities.ts";
 import { pollJob } from "./lib/poll-job.ts";
 import { isEntryPoint, REPO_ROOT, shutdownAndExit, timestampForFile } from "./lib/processes.ts";
 
@@ -93,6 +94,10 @@ async function audit(url: string, jobId: string): Promise<Audit> {
   }
   return { ...first, incompleteDone: incomplete, doneChecked: checked };
 }
+
+/** Whole seconds from `from` to `to` (null when the job never finished). */
+const secondsBetween = (from: number, to: number | undefined) =>
+  to === undefined ? null : Math.round((to - from) / 1000);
 
 /** The soak's checks; each failed one is a line in the returned list. */
 function check(
@@ -172,6 +177,11 @@ paused for 20 s then resumed once each has 10% of its tasks terminal. The cancel
 dead; the paused one must not move while paused (after 6 s for in-flight batches), fail nothing while
 paused, and finish with the main job's checks; the main and the resumed job's stages must all be SUCCESS,
 their manifests served and verify's invariants all true.
+Priorities (#13): a \`high\` job of authors/20 authors (at least 20) is uploaded right after the main
+\`normal\` job and runs beside it under the same faults; it is held to every check the main job is (terminal
+tasks, counters equal to rows, exactly the always-failing authors dead/failed, every done author complete,
+stages SUCCESS with manifest and verify, redrive after the faults stop), and each job must report the
+priority it was uploaded with. Each job's time from upload to finish is recorded (\`priorities\` below).
 
 ## Result: ${failures.length === 0 ? "ALL CHECKS PASSED" : `${failures.length} CHECK(S) FAILED`}
 
@@ -261,14 +271,31 @@ export async function runChaos(opts: {
     const sideAuthors = Math.max(50, Math.round(opts.authors / 10));
     const side = await uploadSideJobs(stack.url, stack.token, sideAuthors, opts.maxDepth);
     log(`side jobs of ${sideAuthors} authors: cancel ${side.cancelId}, pause/resume ${side.pauseId}`);
+    const mainUploadedAt = Date.now();
     const created = await json<{ jobId: string }>(`${stack.url}/api/jobs?maxDepth=${opts.maxDepth}`, {
       method: "POST",
       headers: { Authorization: `Bearer ${stack.token}`, "Content-Type": "text/csv" },
       body: csv,
     });
+    // #13: a small high-priority job beside the main (normal) one, under the same faults.
+    const high = await uploadHighJob(
+      stack.url,
+      stack.token,
+      Math.max(20, Math.round(opts.authors / 20)),
+      opts.maxDepth,
+    );
+    log(`high-priority job of ${high.authors} authors beside the main normal job: ${high.jobId}`);
     const soakDeadline = started + (opts.timeoutSeconds - 90) * 1000;
     const controls = exerciseControls(stack.url, stack.token, side, log);
-    const soaked = await waitForTerminal(stack.url, stack.token, created.jobId, soakDeadline);
+    const finishedAt: Record<string, number> = {};
+    const [soaked, highSoaked] = await Promise.all(
+      [created.jobId, high.jobId].map((id) =>
+        waitForTerminal(stack.url, stack.token, id, soakDeadline).then((p) => {
+          finishedAt[id] = Date.now();
+          return p;
+        }),
+      ),
+    );
     failures.push(...(await controls).map((f) => `lifecycle: ${f}`));
     const counters = await json<Record<string, number>>(`${stack.url}/__test/counters`);
     const stats = await json<{ total: number; byStatus: Record<string, number> }>(
@@ -282,6 +309,26 @@ export async function runChaos(opts: {
     if (!soaked) failures.push("the job did not finish before the soak deadline");
     failures.push(...check(first, soaked?.status ?? "unfinished", true));
     failures.push(...(await lifecycleChecks(stack.url, stack.token, created.jobId, side, soakDeadline)));
+    // The high job: the same invariants, its stages, and both jobs' stored priorities.
+    const highFirst = await audit(stack.url, high.jobId);
+    const highExpectedDead = highFirst.tasks.filter((t) => alwaysFails(t.authorName)).length;
+    if (!highSoaked) failures.push("high job: did not finish before the soak deadline");
+    failures.push(...check(highFirst, highSoaked?.status ?? "unfinished", true).map((f) => `high job: ${f}`));
+    failures.push(
+      ...(await checkStages(
+        stack.url,
+        stack.token,
+        high.jobId,
+        await waitForStages(stack.url, stack.token, high.jobId, soakDeadline),
+        "high job",
+      )),
+    );
+    failures.push(
+      ...priorityMismatches([
+        { label: "main job", wanted: "normal", reported: soaked?.priority },
+        { label: "high job", wanted: "high", reported: highSoaked?.priority },
+      ]),
+    );
 
     let redriven: JobProgress | null = null;
     let final: Audit | null = null;
@@ -306,6 +353,20 @@ export async function runChaos(opts: {
           : ["redrive did not finish"]),
       );
     }
+    let highFinal: Audit | null = null;
+    if (highSoaked && highExpectedDead > 0) {
+      // The faults are off by now (the main job's redrive turned them off, or it had nothing to redrive).
+      await json(`${stack.upstreamUrl}/__config`, post(NO_FAULTS));
+      await json(`${stack.url}/__test/modes`, post({ crashRate: 0, duplicateDelivery: false }));
+      await json(`${stack.url}/api/jobs/${high.jobId}/retry`, post({}, stack.token));
+      const highRedriven = await waitForTerminal(stack.url, stack.token, high.jobId, deadline);
+      highFinal = await audit(stack.url, high.jobId);
+      failures.push(
+        ...(highRedriven
+          ? check(highFinal, highRedriven.status, false).map((f) => `high job after redrive: ${f}`)
+          : ["high job: redrive did not finish"]),
+      );
+    }
 
     const summary = {
       authors: opts.authors,
@@ -322,6 +383,24 @@ export async function runChaos(opts: {
       afterRedrive: final?.taskCounts ?? null,
       wallSeconds: Math.round((Date.now() - started) / 1000),
       lifecycle: { sideAuthors, cancelled: side.cancelId, pausedAndResumed: side.pauseId },
+      priorities: {
+        normal: {
+          jobId: created.jobId,
+          authors: opts.authors,
+          tasks: first.tasks.length,
+          byState: first.taskCounts,
+          secondsToFinish: secondsBetween(mainUploadedAt, finishedAt[created.jobId]),
+        },
+        high: {
+          jobId: high.jobId,
+          authors: high.authors,
+          tasks: highFirst.tasks.length,
+          byState: highFirst.taskCounts,
+          alwaysFailing: highExpectedDead,
+          secondsToFinish: secondsBetween(high.uploadedAt, finishedAt[high.jobId]),
+          afterRedrive: highFinal?.taskCounts ?? null,
+        },
+      },
       checksFailed: failures.length,
     };
     process.stdout.write(`\nChaos soak summary\n${JSON.stringify(summary, null, 2)}\n`);

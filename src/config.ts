@@ -46,6 +46,14 @@ const configSchema = z.object({
   DLQ_ALERT_THRESHOLD: positiveNumber(10),
   UPLOAD_MAX_BYTES: positiveNumber(50 * 1024 * 1024),
   UPLOAD_MAX_ROWS: positiveNumber(200_000),
+  /**
+   * Backpressure (#13 item 3): an upload is refused (429 backlog_full) while the open jobs' work would take
+   * longer than this to drain at Open Library's rate; `high` uploads may go past it by the (smaller) bypass.
+   */
+  BACKLOG_LIMIT_SECONDS: nonNegativeNumber(3600),
+  BACKLOG_HIGH_BYPASS_SECONDS: nonNegativeNumber(900),
+  /** Open Library requests one open task costs (measured: grouped queries take ~0.19 per author). */
+  BACKLOG_REQUESTS_PER_TASK: positiveNumber(0.19),
   CONSUMER_CONCURRENCY: positiveNumber(10),
   KV_WRITE_CONCURRENCY: positiveNumber(50),
   STALE_PENDING_SECONDS: positiveNumber(60),
@@ -66,6 +74,17 @@ const configSchema = z.object({
   ADMISSION_GLOBAL_CAP: positiveNumber(1000),
   /** Done items whose cache entries verify checks. */
   VERIFY_SAMPLE_SIZE: nonNegativeNumber(200),
+  /** Scheduled refresh (README, "Scheduled refresh"): re-warms what expires within the horizon, hourly. */
+  REFRESH_ENABLED: flag("true"),
+  REFRESH_HORIZON_HOURS: positiveNumber(6),
+  /** Items (authors and ISBN items) one refresh run may re-warm. */
+  REFRESH_MAX_ITEMS: z.coerce.number().int().positive().default(500),
+  /** Only items an upload asked for within this many days are refreshed. */
+  REFRESH_RECENT_DAYS: positiveNumber(30),
+  /** Share of each provider's daily quota a refresh leaves to uploads: below it, the run is skipped. */
+  REFRESH_QUOTA_RESERVE: z.coerce.number().min(0).max(1).default(0.2),
+  /** false: a refresh rewrites every entry, changed or not (the bench's full re-warm; an escape hatch). */
+  REFRESH_DIFF: flag("true"),
   /** Analytics Engine SQL API (secrets): with both set, the analytics routes read AE instead of D1. */
   ANALYTICS_ACCOUNT_ID: z.string().optional(),
   ANALYTICS_READ_TOKEN: z.string().optional(),
@@ -88,13 +107,6 @@ export function loadConfig(env: Partial<Record<keyof z.input<typeof configSchema
 }
 
 /**
- * Priority weights (#13): a `high` job gets 4 admissions (and provider grants) for every 2 of a `normal` one
- * and 1 of a `low` one, when they compete. Shared by admission and the provider scheduler.
- */
-export const PRIORITY_WEIGHTS = { high: 4, normal: 2, low: 1 } as const;
-export type Priority = keyof typeof PRIORITY_WEIGHTS;
-
-/**
  * Workers Paid list prices in USD per million operations, for the per-job cost estimate (README, "Cost per
  * job": source developers.cloudflare.com pricing pages, as of 2026-12-02). Included monthly allowances are
  * not subtracted: the estimate is what the job's operations cost at the margin.
@@ -106,3 +118,10 @@ export const PRICE_TABLE = {
   d1RowsReadPerMillion: 0.001,
   d1RowsWrittenPerMillion: 1,
 } as const;
+
+/**
+ * Job priorities' weights, shared by admission (which job's items enter the queue next) and the provider
+ * scheduler (which waiting request gets the next slot): under contention a level gets its weight's share.
+ */
+export const PRIORITY_WEIGHTS = { high: 4, normal: 2, low: 1 } as const;
+export type Priority = keyof typeof PRIORITY_WEIGHTS;

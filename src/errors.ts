@@ -33,6 +33,7 @@ export type ErrorCode =
   | "no_rows"
   | "no_authors"
   | "idempotency_key_reused"
+  | "backlog_full"
   | "unauthorized"
   | "auth_not_configured"
   | "not_found"

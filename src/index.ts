@@ -1,6 +1,7 @@
 import { createApp } from "./api/app";
 import { loadConfig } from "./config";
 import { wakeUnfinishedLifecycles } from "./jobs/lifecycle";
+import { REFRESH_CRON, runScheduledRefresh } from "./refresh/schedule";
 import { handleWarmBatch } from "./warm/consumer";
 import { consumerDeps, isDeadLetterBatch } from "./warm/deps";
 import { handleDeadLetterBatch } from "./warm/dlq";
@@ -24,8 +25,13 @@ export default {
     else await handleWarmBatch(batch, env, consumerDeps(env, config));
   },
 
-  async scheduled(_controller, env, ctx) {
+  async scheduled(controller, env, ctx) {
     const config = loadConfig(env);
+    // Each cron in wrangler.toml [triggers] is one job: the hourly refresh, else the 5-minute sweep.
+    if (controller.cron === REFRESH_CRON) {
+      ctx.waitUntil(runScheduledRefresh(env, config, Date.now()));
+      return;
+    }
     ctx.waitUntil(
       sweep(env, { config, now: Date.now }).then(() => wakeUnfinishedLifecycles(env, config, Date.now())),
     );

@@ -6,6 +6,8 @@ import { renderProductionMarkdown, savedProduction } from "./production-politene
 import type { BenchResults, ScenarioOutcome, Target } from "./report.ts";
 import { verdict } from "./report.ts";
 import { POLITENESS_WORKS_PER_AUTHOR, type UploadMeasure } from "./scenarios.ts";
+import { savedSharing } from "./sharing.ts";
+import { renderSharingMarkdown } from "./sharing-report.ts";
 
 const fmt = (n: number | null | undefined, digits = 0) =>
   n !== null && n !== undefined && Number.isFinite(n)
@@ -500,6 +502,7 @@ body read). The cron sweep is off on this stack (it would start sending the seed
   );
 
   out.push(renderProductionMarkdown(s.production?.result ?? savedProduction()));
+  out.push(renderSharingMarkdown(savedSharing() ?? s.sharing?.result));
 
   out.push(`## Chaos soak
 

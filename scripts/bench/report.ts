@@ -3,6 +3,7 @@
  */
 import type { CodeSnapshot, MachineInfo } from "./harness.ts";
 import type { ProductionResult } from "./production-politeness.ts";
+import { type RefreshResult, refreshTarget } from "./refresh.ts";
 import {
   type CostFigures,
   costFigures,
@@ -13,8 +14,17 @@ import {
   type Sizes,
   type WarmResult,
 } from "./scenarios.ts";
+import { SHARING_SCENARIOS, type SharingResult, type SharingScenario } from "./sharing.ts";
 
-export type ScenarioName = "ingest" | "warm" | "politeness" | "cost" | "progress" | "production";
+export type ScenarioName =
+  | "ingest"
+  | "warm"
+  | "politeness"
+  | "cost"
+  | "progress"
+  | "production"
+  | "refresh"
+  | SharingScenario;
 export const SCENARIOS: readonly ScenarioName[] = [
   "ingest",
   "warm",
@@ -22,6 +32,8 @@ export const SCENARIOS: readonly ScenarioName[] = [
   "cost",
   "progress",
   "production",
+  "refresh",
+  ...SHARING_SCENARIOS,
 ];
 
 export interface ScenarioOutcome<T> {
@@ -53,6 +65,10 @@ export interface BenchResults {
     progress: ScenarioOutcome<ProgressResult>;
     /** scripts/bench/production-politeness.ts (absent from results written before it existed). */
     production?: ScenarioOutcome<ProductionResult>;
+    /** scripts/bench/refresh.ts (issue #13): the scheduled refresh's KV writes vs a full re-warm's. */
+    refresh?: ScenarioOutcome<RefreshResult>;
+    /** scripts/bench/sharing.ts: priority, fairness and backpressure (issue #13), run together. */
+    sharing?: ScenarioOutcome<SharingResult>;
   };
   targets: Target[];
 }
@@ -368,6 +384,7 @@ export function computeTargets(results: BenchResults): Target[] {
       "count over 100,000 rows is still linear), plus the local D1 round trip through workerd.";
   }
   targets.push(p95);
+  if (s.refresh) targets.push(refreshTarget(s.refresh.result));
   for (const t of targets) {
     const bound = timingBound(t.id);
     if (bound !== null && t.value !== null && t.met !== null && Math.abs(t.value - bound) / bound < 0.1) {
@@ -561,6 +578,28 @@ function rows(results: BenchResults): Row[] {
     out.push(["progress", `p50 (${fmt(pr.tasks)} tasks)`, `${fmt(pr.p50Ms, 1)} ms`, "", "", ""]);
     out.push(["", "p95", `${fmt(pr.p95Ms, 1)} ms`, "", "≤ 50 ms", res("progress.p95")]);
     out.push(["", "max", `${fmt(pr.maxMs, 1)} ms`, "", "", ""]);
+  }
+
+  if (s.refresh) status("refresh", s.refresh);
+  const rf = s.refresh?.result;
+  if (rf) {
+    const changed = `${fmt(rf.authors)} authors, ${fmt(rf.changedFraction * 100, 1)} % of works changed`;
+    out.push([
+      "refresh",
+      `KV writes (${changed})`,
+      fmt(rf.diff.refresh.kvWrites),
+      `full re-warm: ${fmt(rf.full.refresh.kvWrites)}`,
+      "",
+      "",
+    ]);
+    out.push([
+      "",
+      "refresh ÷ full re-warm",
+      targetOf("refresh.kv_writes")?.display ?? "—",
+      "",
+      "≤ 15 %",
+      res("refresh.kv_writes"),
+    ]);
   }
   return out;
 }

@@ -480,6 +480,8 @@ export interface operations {
                             filename: string | null;
                             maxDepth: number;
                             priority: string;
+                            /** @enum {string} */
+                            kind: "upload" | "refresh";
                             tasks: number;
                             finished: number;
                             failed: number;
@@ -640,6 +642,35 @@ export interface operations {
                             code: string;
                             message: string;
                             details?: unknown;
+                        };
+                    };
+                };
+            };
+            /** @description backlog_full: the open jobs' work would take longer than BACKLOG_LIMIT_SECONDS to drain at the provider's rate (`high`: plus BACKLOG_HIGH_BYPASS_SECONDS); nothing was stored */
+            429: {
+                headers: {
+                    /** @description Seconds until the backlog is estimated to be back under the limit */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            /** @enum {string} */
+                            code: "backlog_full";
+                            message: string;
+                            details: {
+                                backlogSeconds?: number;
+                                limitSeconds?: number;
+                                /** @enum {string} */
+                                priority?: "low" | "normal" | "high";
+                                openTasks?: number;
+                                openJobs?: number;
+                                estimatedRequests?: number;
+                                requestsPerTask?: number;
+                                requestsPerSecond?: number;
+                                retryAfterSeconds?: number;
+                            };
                         };
                     };
                 };

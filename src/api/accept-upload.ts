@@ -1,7 +1,8 @@
 import type { Context } from "hono";
 import { type ReadExport, readExport } from "../ingest/read-export";
-import { readUpload } from "../ingest/upload";
+import { optionsInQuery, readUpload } from "../ingest/upload";
 import { artifactKey } from "../jobs/artifacts";
+import { checkBacklog, decideBacklog } from "../jobs/backlog";
 import { type CreatedJob, createJob } from "../jobs/create";
 import { INPUT_NAME } from "../jobs/ingest-stage";
 import { inputUpload } from "../jobs/input-upload";
@@ -12,11 +13,17 @@ import { describeCreatedJob } from "./job-created";
 /** Both upload routes: stream and parse the file, create (or replay) the job, answer 202 with its links. */
 export async function acceptUpload(c: Context<AppEnv>, idempotencyKey: string | null): Promise<Response> {
   const config = c.var.config;
+  // Options in the query are checked first (no body read yet); then the backlog: a full one refuses the
+  // upload before a byte of the body is read or stored. A priority sent in the body is only known after
+  // parsing, so an upload between the normal and the `high` limit is decided then (and its input discarded).
+  const upload = readUpload(c.req.raw, config.UPLOAD_MAX_BYTES);
+  const knownPriority = optionsInQuery(c.req.raw) ? upload.meta().options.priority : null;
+  const backlog = await checkBacklog(c.env.DB, config, idempotencyKey, knownPriority);
+  if (backlog.kind === "refuse") throw backlog.error;
   const jobId = crypto.randomUUID();
   // The file streams to R2 as the parser reads it; only a file that parsed into a job is kept (bad input is
   // a 4xx, and any error discards what was sent, so nothing stays stored).
   const input = inputUpload(c.env.ARTIFACTS, artifactKey(jobId, INPUT_NAME), "text/csv");
-  const upload = readUpload(c.req.raw, config.UPLOAD_MAX_BYTES);
   let created: CreatedJob;
   let read: ReadExport;
   try {
@@ -24,6 +31,10 @@ export async function acceptUpload(c: Context<AppEnv>, idempotencyKey: string | 
       { chunks: input.tee(upload.chunks), meta: () => upload.meta() },
       { maxRows: config.UPLOAD_MAX_ROWS },
     );
+    if (backlog.kind === "needs-priority") {
+      const decided = decideBacklog(backlog.estimate, config, read.meta.options.priority);
+      if (decided.kind === "refuse") throw decided.error;
+    }
     created = await createJob(c.env, read, idempotencyKey, Date.now(), jobId, input);
   } catch (error) {
     await input.discard();

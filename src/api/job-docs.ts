@@ -15,6 +15,36 @@ export const answers = (summary: string, schema: z.ZodType) =>
 
 const binary = { type: "string" as const, format: "binary" };
 
+/** The 429's body: the error envelope with the estimate in `details`. */
+const backlogFullSchema = {
+  type: "object" as const,
+  required: ["error"],
+  properties: {
+    error: {
+      type: "object" as const,
+      required: ["code", "message", "details"],
+      properties: {
+        code: { type: "string" as const, enum: ["backlog_full"] },
+        message: { type: "string" as const },
+        details: {
+          type: "object" as const,
+          properties: {
+            backlogSeconds: { type: "integer" as const },
+            limitSeconds: { type: "integer" as const },
+            priority: { type: "string" as const, enum: ["low", "normal", "high"] },
+            openTasks: { type: "integer" as const },
+            openJobs: { type: "integer" as const },
+            estimatedRequests: { type: "integer" as const },
+            requestsPerTask: { type: "number" as const },
+            requestsPerSecond: { type: "number" as const },
+            retryAfterSeconds: { type: "integer" as const },
+          },
+        },
+      },
+    },
+  },
+};
+
 /** POST /api/jobs: the three upload forms (read and validated by src/ingest, not by a validator). */
 export const jobCreatedDoc = describeRoute({
   tags: ["jobs"],
@@ -51,6 +81,17 @@ export const jobCreatedDoc = describeRoute({
     202: {
       description: "Job created",
       content: { "application/json": { schema: resolver(jobCreatedSchema) } },
+    },
+    429: {
+      description:
+        "backlog_full: the open jobs' work would take longer than BACKLOG_LIMIT_SECONDS to drain at the provider's rate (`high`: plus BACKLOG_HIGH_BYPASS_SECONDS); nothing was stored",
+      headers: {
+        "Retry-After": {
+          description: "Seconds until the backlog is estimated to be back under the limit",
+          schema: { type: "integer" },
+        },
+      },
+      content: { "application/json": { schema: backlogFullSchema } },
     },
   },
 });

@@ -112,6 +112,7 @@ export const jobViewSchema = jobProgressSchema.extend({
 export const jobListSchema = z.object({
   jobs: z.array(
     jobIdentity.extend({
+      kind: z.enum(["upload", "refresh"]),
       tasks: z.number().int(),
       finished: z.number().int(),
       failed: z.number().int(),

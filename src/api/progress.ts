@@ -40,6 +40,8 @@ export function summarizeJob(job: JobRow) {
     job.done_count + job.skipped_count + job.failed_count + job.dead_count + job.cancelled_count;
   return {
     ...identity(job),
+    /** `upload`, or `refresh` for the scheduled refresh's jobs (README, "Scheduled refresh"). */
+    kind: job.kind,
     tasks: job.total_tasks,
     finished,
     failed: job.failed_count + job.dead_count,

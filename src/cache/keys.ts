@@ -17,7 +17,7 @@ export const TTL_SECONDS = {
 const KV_KEY_MAX_BYTES = 512;
 const encoder = new TextEncoder();
 
-function fnv1a64(text: string): string {
+export function fnv1a64(text: string): string {
   // Two 32-bit FNV-1a lanes with different offsets: collision odds are negligible for cache keys.
   let h1 = 0x811c9dc5;
   let h2 = 0x01000193 ^ 0x9747b28c;

@@ -1,3 +1,5 @@
+import { z } from "zod";
+import { workHash } from "../cache/content-hash";
 import type { Work } from "../sources/types";
 import { chunkJson } from "./types";
 
@@ -25,6 +27,7 @@ export function upsertWorksStatements(
       y: work.firstPublishYear,
       c: work.coverId,
       s: JSON.stringify(work.sources),
+      h: workHash(work),
     });
   }
   for (const chunk of chunkJson(rows)) {
@@ -32,15 +35,15 @@ export function upsertWorksStatements(
       db
         .prepare(
           `INSERT INTO works (id, title, authors, isbn13, isbn13s, openlibrary_key, googlebooks_id,
-             first_publish_year, cover_id, sources, updated_at, expires_at)
+             first_publish_year, cover_id, sources, updated_at, expires_at, content_hash)
            SELECT value ->> 'id', value ->> 't', value ->> 'a', value ->> 'i', value ->> 'is', value ->> 'ol',
-             value ->> 'gb', value ->> 'y', value ->> 'c', value ->> 's', ?2, ?3
+             value ->> 'gb', value ->> 'y', value ->> 'c', value ->> 's', ?2, ?3, value ->> 'h'
            FROM json_each(?1) WHERE true
            ON CONFLICT (id) DO UPDATE SET title = excluded.title, authors = excluded.authors,
              isbn13 = excluded.isbn13, isbn13s = excluded.isbn13s, openlibrary_key = excluded.openlibrary_key,
              googlebooks_id = excluded.googlebooks_id, first_publish_year = excluded.first_publish_year,
              cover_id = excluded.cover_id, sources = excluded.sources, updated_at = excluded.updated_at,
-             expires_at = excluded.expires_at`,
+             expires_at = excluded.expires_at, content_hash = excluded.content_hash`,
         )
         .bind(chunk, now, now + ttlSeconds * 1000),
     );
@@ -104,4 +107,37 @@ export async function countWorksByAuthor(db: D1Database, authorKey: string): Pro
     .bind(authorKey)
     .first<{ n: number }>();
   return row?.n ?? 0;
+}
+
+const hashRow = z.object({ k: z.string(), id: z.string(), h: z.string().nullable() });
+
+/**
+ * The stored content hash of every work linked to these items (authors' keys, `isbn:` item keys), by item
+ * and work id: what a refresh compares the fresh merge with. One statement, one round trip.
+ */
+export async function getWorkHashes(
+  db: D1Database,
+  itemKeys: readonly string[],
+): Promise<Map<string, Map<string, string>>> {
+  const byItem = new Map<string, Map<string, string>>();
+  if (itemKeys.length === 0) return byItem;
+  const statements = chunkJson([...new Set(itemKeys)]).map((chunk) =>
+    db
+      .prepare(
+        `SELECT aw.author_key AS k, w.id AS id, w.content_hash AS h
+         FROM author_works AS aw JOIN works AS w ON w.id = aw.work_id
+         WHERE aw.author_key IN (SELECT value FROM json_each(?1))`,
+      )
+      .bind(chunk),
+  );
+  for (const result of await db.batch(statements)) {
+    for (const row of result.results ?? []) {
+      const { k, id, h } = hashRow.parse(row);
+      if (h === null) continue;
+      const hashes = byItem.get(k) ?? new Map<string, string>();
+      hashes.set(id, h);
+      byItem.set(k, hashes);
+    }
+  }
+  return byItem;
 }

@@ -82,6 +82,12 @@ function boundedNames(names: Iterable<string>): string[] {
 
 const CSV_TYPES = new Set(["text/csv", "application/csv", "text/plain", "application/vnd.ms-excel"]);
 
+/** A raw CSV body: every option is in the query string, known before the body is read. */
+export function optionsInQuery(request: Request): boolean {
+  const contentType = (request.headers.get("Content-Type") ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+  return CSV_TYPES.has(contentType);
+}
+
 /**
  * Receives an upload in any of the three accepted shapes: a raw CSV body (options in the query string),
  * multipart/form-data with a `file` field (options as fields), or JSON with the file base64-encoded. The

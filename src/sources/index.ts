@@ -3,6 +3,7 @@ import { AppError, classifyFailure, DeferError, type FailureKind, UpstreamError 
 import { CircuitBreaker } from "../lib/breaker";
 import type { Allowance } from "../lib/budget";
 import { fetchGoogleBooksWorks } from "./googlebooks";
+import type { Requester } from "./grant-scheduler";
 import type { UpstreamDeps } from "./http";
 import { mergeWorks } from "./merge";
 import { fetchOpenLibraryWorks, type SourceFetchResult } from "./openlibrary";
@@ -10,9 +11,12 @@ import { usesProviderObject } from "./rate-limit";
 import type { UpstreamTally } from "./tally";
 import { type BookQuery, type SourceName, toBookQuery, type Work } from "./types";
 
-/** Grants permission to call a provider within its global rate; may wait, or throw a transient error. */
+/**
+ * Grants permission to call a provider within its global rate; may wait, or throw a transient error. The
+ * requester (job and priority) decides the order among waiting callers; none: a public read miss.
+ */
 export interface RateLimiter {
-  acquire(source: SourceName): Promise<void>;
+  acquire(source: SourceName, requester?: Requester): Promise<void>;
   /** The provider said "slow down" (429/503 + Retry-After): hold every caller off for that long. */
   pause(source: SourceName, seconds: number): Promise<void>;
   /** The provider said its daily quota is spent: skip it for everyone until the quota day resets. */
@@ -50,6 +54,8 @@ export interface SourcesContext {
   fetch: typeof fetch;
   breakers: ProviderBreakers;
   rateLimiter?: RateLimiter | undefined;
+  /** Whose work these requests are: the provider scheduler serves waiting requests by it. */
+  requester?: Requester | undefined;
   /** Per-invocation subrequest budget; every upstream request (and rate-limiter call) takes from it. */
   subrequests?: Allowance | undefined;
   /** Counts every try per provider (requests, errors, 429s) for the invocation's analytics and cost. */
@@ -113,7 +119,7 @@ export function upstreamDeps(ctx: SourcesContext, counter: { requests: number })
           retryAfterSeconds: Math.ceil(breaker.retryInMs() / 1000),
         });
       }
-      await ctx.rateLimiter?.acquire(source);
+      await ctx.rateLimiter?.acquire(source, ctx.requester);
       if (!breaker.tryAcquire()) {
         throw new DeferError({
           source,

@@ -5,7 +5,10 @@ import type { QuotaPolicy } from "./quota";
 import type { ProviderRateLimiter } from "./rate-limiter-do";
 import type { SourceName } from "./types";
 
-/** How long a consumer waits for a slot before it gives the message back to the queue instead. */
+/**
+ * How long a consumer waits for a slot (inside the provider's Durable Object, in priority order) before it
+ * gives the message back to the queue instead.
+ */
 export const MAX_SLOT_WAIT_MS = 20_000;
 
 export function rateFor(config: Config, source: SourceName): number {
@@ -46,12 +49,12 @@ export function durableRateLimiter(
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const stub = (source: SourceName) => namespace.get(namespace.idFromName(source));
   return {
-    async acquire(source) {
+    async acquire(source, requester) {
       const rate = rateFor(config, source);
       const quota = quotaFor(config, source);
       // Unpaced and without a daily quota: nothing to ask the provider's Durable Object.
       if (rate <= 0 && quota.limit <= 0) return;
-      const grant = await stub(source).acquire(rate, options.maxWaitMs ?? MAX_SLOT_WAIT_MS, quota);
+      const grant = await stub(source).acquire(rate, options.maxWaitMs ?? MAX_SLOT_WAIT_MS, quota, requester);
       if (grant.quotaExhausted) {
         throw new QuotaExhaustedError({ source, resetAt: grant.quotaResetAt ?? Date.now() });
       }
@@ -63,7 +66,11 @@ export function durableRateLimiter(
           retryAfterSeconds: Math.ceil(grant.waitMs / 1000),
         });
       }
-      if (grant.waitMs > 0) await sleep(grant.waitMs);
+      // The grant arrives a little before its slot: sleep until the slot by this isolate's clock, which takes
+      // the answer's trip back off (a late answer must not push this request onto the next one's slot), and
+      // never longer than the object said.
+      const wait = Math.min(grant.waitMs, grant.slotAt - Date.now());
+      if (wait > 0) await sleep(wait);
     },
     async pause(source, seconds) {
       await stub(source).pause(seconds * 1000);

@@ -1,5 +1,6 @@
 import { cacheKeys } from "../cache/keys";
 import { isbnOfItemKey } from "../ingest/isbn";
+import { isRefreshJob } from "../refresh/ids";
 import type { WarmMessage } from "./messages";
 
 /** `warming:processed:{author}`: who was warmed, when, and how deep below them discovery went. */
@@ -8,24 +9,30 @@ export interface ProcessedMarker {
   lastWarmed: string;
   depthExplored: number;
   jobId: string;
+  /** Set by a refresh job's warm (ISO 8601): when the scheduled refresh last re-fetched this item. */
+  lastRefreshedAt?: string;
 }
 
 const MARKER_MAX_AGE_MS = 90 * 24 * 60 * 60 * 1000;
 
 export function markerFor(body: WarmMessage, worksCount: number, now: number): ProcessedMarker {
+  const at = new Date(now).toISOString();
   return {
     worksCount,
-    lastWarmed: new Date(now).toISOString(),
+    lastWarmed: at,
     depthExplored: body.maxDepth - body.depth,
     jobId: body.jobId,
+    ...(isRefreshJob(body.jobId) ? { lastRefreshedAt: at } : {}),
   };
 }
 
 /**
  * Skip an author only when a previous warm explored at least as many levels below them as this job
- * asks for: a depth-0 warm does not stand in for a request to discover co-authors.
+ * asks for: a depth-0 warm does not stand in for a request to discover co-authors. A refresh never skips:
+ * its whole point is to fetch again what a marker says was warmed.
  */
 export function isFreshEnough(marker: ProcessedMarker, body: WarmMessage, now: number): boolean {
+  if (isRefreshJob(body.jobId)) return false;
   const age = now - Date.parse(marker.lastWarmed);
   return (
     Number.isFinite(age) && age < MARKER_MAX_AGE_MS && marker.depthExplored >= body.maxDepth - body.depth
@@ -38,7 +45,8 @@ export function markerKey(body: WarmMessage): string {
 }
 
 /** An ISBN has no depth below it: its marker only has to be recent and to have found the edition. */
-export function isFreshIsbnMarker(marker: ProcessedMarker, now: number): boolean {
+export function isFreshIsbnMarker(marker: ProcessedMarker, now: number, body?: WarmMessage): boolean {
+  if (body && isRefreshJob(body.jobId)) return false;
   const age = now - Date.parse(marker.lastWarmed);
   return Number.isFinite(age) && age < MARKER_MAX_AGE_MS && marker.worksCount > 0;
 }

@@ -1,8 +1,11 @@
+import { workHash } from "../../cache/content-hash";
 import { cacheKeys, TTL_SECONDS } from "../../cache/keys";
 import type { Cache } from "../../cache/kv";
 import { isbnOfItemKey } from "../../ingest/isbn";
 import type { Budget } from "../../lib/budget";
 import { createLimiter } from "../../lib/budget";
+import { type RefreshDiff, refreshDiff } from "../../refresh/diff";
+import type { Work } from "../../sources/types";
 import { taskId, type WarmMessage } from "../messages";
 import type { Delivery } from "./intake";
 import { backoff, DEFER_DELAY_SECONDS, type Done, type Outcome, type WarmDeps } from "./types";
@@ -16,9 +19,11 @@ import { warmIsbns } from "./warm-isbns";
  */
 export async function warmAndCache(
   work: readonly Delivery[],
-  ctx: { cache: Cache; subrequests: Budget; kvOperations: Budget; deps: WarmDeps },
+  ctx: { cache: Cache; subrequests: Budget; kvOperations: Budget; deps: WarmDeps; db?: D1Database },
 ): Promise<Outcome[]> {
   const { cache, deps } = ctx;
+  // Refresh items' stored work hashes, read while the providers are asked (null: the batch has none).
+  const diff = deps.config.REFRESH_DIFF ? refreshDiff(ctx.db, work) : null;
   const admission = new KvAdmission(ctx.kvOperations, work.length);
   const written = new Set<string>();
   const kvWriteSlot = createLimiter(deps.config.KV_WRITE_CONCURRENCY);
@@ -27,11 +32,12 @@ export async function warmAndCache(
     admission.markerRead();
     if (outcome.kind !== "done") return outcome;
     const { body } = outcome;
-    const units = kvWritesFor(outcome);
+    const unchanged = await unchangedWorks(diff, outcome);
+    const units = kvWritesFor(outcome, unchanged);
     if (!admission.admit(units)) {
       return { kind: "defer", body, delaySeconds: DEFER_DELAY_SECONDS, reason: "KV budget reached" };
     }
-    const { puts, failed } = await writeItemToCache(cache, outcome, written, kvWriteSlot, () =>
+    const { puts, failed } = await writeItemToCache(cache, outcome, written, kvWriteSlot, unchanged, () =>
       admission.settle(1),
     );
     admission.settle(units - 1 - puts); // one unit stays promised for the processed marker
@@ -56,12 +62,15 @@ export async function warmAndCache(
  * A key another item of the batch already wrote is skipped: two puts to one key within a second are
  * throttled by KV, and one write per key is enough. `beforePut` runs just before each put takes its unit.
  * An ISBN item writes its edition (`book:isbn:` + the reader's ISBN) and its title key, no author list.
+ * A refresh skips the ISBN and title entries of `unchanged` works (same content hash as stored); the
+ * item's own entry (the author's list, the ISBN item's edition) is always written: it is what expires.
  */
 async function writeItemToCache(
   cache: Cache,
   { body, works }: Done,
   written: Set<string>,
   kvWriteSlot: ReturnType<typeof createLimiter>,
+  unchanged: ReadonlySet<Work>,
   beforePut: () => void,
 ): Promise<{ puts: number; failed: number }> {
   const writes: { key: string; value: unknown; ttl: number }[] = [];
@@ -72,6 +81,11 @@ async function writeItemToCache(
   };
   const isbnItem = isbnOfItemKey(body.authorKey) !== null;
   for (const work of works) {
+    if (unchanged.has(work)) {
+      // An ISBN item's edition is its own entry: renewed even when unchanged (a put is KV's only renewal).
+      if (isbnItem && work.isbn13) add(cacheKeys.bookByIsbn(work.isbn13), work, TTL_SECONDS.bookByIsbn);
+      continue;
+    }
     if (work.isbn13) add(cacheKeys.bookByIsbn(work.isbn13), work, TTL_SECONDS.bookByIsbn);
     const titleAuthor = work.authors[0] ?? (isbnItem ? undefined : body.authorName);
     if (titleAuthor !== undefined && work.title)
@@ -122,10 +136,19 @@ function cacheWriteFailed(
 }
 
 /** KV writes an item's result will need: ISBN and title keys per work, an author's list, the marker. */
-function kvWritesFor(outcome: Done): number {
+function kvWritesFor(outcome: Done, unchanged: ReadonlySet<Work>): number {
   const list = isbnOfItemKey(outcome.body.authorKey) === null ? 1 : 0;
-  return outcome.works.reduce((n, w) => n + (w.isbn13 ? 2 : 1), 0) + list + 1;
+  return outcome.works.reduce((n, w) => n + (unchanged.has(w) ? 1 : w.isbn13 ? 2 : 1), 0) + list + 1;
 }
+
+/** A refresh item's works whose merged record hashes as stored: their entries are not rewritten. */
+async function unchangedWorks(diff: RefreshDiff, outcome: Done): Promise<ReadonlySet<Work>> {
+  const stored = await diff?.(outcome.body);
+  if (!stored) return NO_WORKS;
+  return new Set(outcome.works.filter((w) => stored.get(w.id) === workHash(w)));
+}
+
+const NO_WORKS: ReadonlySet<Work> = new Set();
 
 /**
  * The invocation's KV allowance shared by authors that finish at different times: an author is admitted

@@ -1,5 +1,7 @@
+import { PRIORITY_WEIGHTS } from "../../config";
 import type { Budget } from "../../lib/budget";
 import type { SourcesContext } from "../../sources";
+import type { Priority, Requester } from "../../sources/grant-scheduler";
 import { UpstreamTally } from "../../sources/tally";
 import { failureOutcome } from "./failure";
 import type { Delivery } from "./intake";
@@ -28,9 +30,27 @@ export function groupDeliveries(work: readonly Delivery[], full: number): Delive
 }
 
 /**
+ * Who a group's requests are for at the provider scheduler: its highest-priority member's job (the first
+ * such member), so a high job's item is never held back by the normal items it happens to share a request with.
+ */
+export function requesterOf(
+  group: readonly Delivery[],
+  priorities: ReadonlyMap<string, Priority> | undefined,
+): Requester {
+  let best: Requester | undefined;
+  for (const { body } of group) {
+    const priority = priorities?.get(body.jobId) ?? "normal";
+    if (!best || PRIORITY_WEIGHTS[priority] > PRIORITY_WEIGHTS[best.priority])
+      best = { jobId: body.jobId, priority };
+  }
+  return best ?? { jobId: "(none)", priority: "normal" };
+}
+
+/**
  * The frame of one grouped upstream request: reserve its subrequests (the whole group is deferred when the
- * invocation's budget is spent), hand the sources their context, count the group's tries on its first
- * message's job (the sources count them on its first member) and give back what was not used.
+ * invocation's budget is spent), hand the sources their context (who asks: the group's highest-priority
+ * job), count the group's tries on its first message's job (the sources count them on its first member)
+ * and give back what was not used.
  */
 export async function warmGroupWith(
   group: readonly Delivery[],
@@ -51,7 +71,8 @@ export async function warmGroupWith(
   const tally = new UpstreamTally();
   const { config, fetch, breakers, rateLimiter } = deps;
   try {
-    return await ask({ config, fetch, breakers, rateLimiter, subrequests: reservation, tally });
+    const requester = requesterOf(group, deps.priorities);
+    return await ask({ config, fetch, breakers, rateLimiter, requester, subrequests: reservation, tally });
   } finally {
     deps.usage?.addUpstream(tally, (group[0] as Delivery).body.jobId);
     reservation.release();

@@ -37,7 +37,7 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
   };
 
   const intake = new Intake(batch, metrics);
-  if (intake.primaries.size > 0) await holdStoppedJobs(env.DB, intake, startedAt);
+  const priorities = intake.primaries.size > 0 ? await holdStoppedJobs(env.DB, intake, startedAt) : undefined;
   if (intake.primaries.size === 0) return finish();
   let claims: Awaited<ReturnType<typeof claimSuspects>>;
   try {
@@ -47,10 +47,11 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
     return finish();
   }
   const warmed = await warmAndCache(intake.deliveries, {
+    db: env.DB,
     cache,
     subrequests,
     kvOperations,
-    deps: { ...deps, usage },
+    deps: { ...deps, usage, priorities },
   });
   metrics.subrequests = subrequests.used;
   const outcomes = await applyFailureAllowance(env.DB, warmed, claims, config);

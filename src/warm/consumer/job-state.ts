@@ -1,10 +1,17 @@
 import { z } from "zod";
 import { runSteps } from "../../db/step";
 import { finishTasks } from "../../db/tasks";
+import { type Priority, prioritySchema } from "../../sources/grant-scheduler";
 import { taskId } from "../messages";
 import type { Intake } from "./intake";
 
-const jobStatusRow = z.object({ id: z.string(), status: z.string() });
+// An unknown priority (none of the three) is served as normal rather than failing the batch.
+const jobStatusRow = z.object({
+  id: z.string(),
+  status: z.string(),
+  priority: prioritySchema.catch("normal"),
+});
+type JobState = { status: string; priority: Priority };
 const HELD = new Set(["paused", "cancelled", "failed"]);
 
 /**
@@ -13,31 +20,31 @@ const HELD = new Set(["paused", "cancelled", "failed"]);
  * batch already past this check), well inside the 5 s the API promises. Held states are never reused.
  */
 const STATE_TTL_MS = 1000;
-const seen = new Map<string, { status: string; at: number }>();
+const seen = new Map<string, JobState & { at: number }>();
 
 async function jobStatuses(
   db: D1Database,
   jobIds: readonly string[],
   now: number,
-): Promise<Map<string, string>> {
-  const statuses = new Map<string, string>();
+): Promise<Map<string, JobState>> {
+  const statuses = new Map<string, JobState>();
   const stale: string[] = [];
   for (const id of jobIds) {
     const cached = seen.get(id);
-    if (cached && now - cached.at < STATE_TTL_MS) statuses.set(id, cached.status);
+    if (cached && now - cached.at < STATE_TTL_MS) statuses.set(id, cached);
     else stale.push(id);
   }
   if (stale.length === 0) return statuses;
   const { results } = await db
-    .prepare("SELECT id, status FROM jobs WHERE id IN (SELECT value FROM json_each(?1))")
+    .prepare("SELECT id, status, priority FROM jobs WHERE id IN (SELECT value FROM json_each(?1))")
     .bind(JSON.stringify(stale))
     .all();
   if (seen.size > 1000) seen.clear();
   for (const row of results.map((r) => jobStatusRow.parse(r))) {
-    statuses.set(row.id, row.status);
+    statuses.set(row.id, { status: row.status, priority: row.priority });
     // Only a running job's state is reused: a held one is read again, so a resume is seen at once (its
     // fresh messages must not be parked on a stale "paused").
-    if (!HELD.has(row.status)) seen.set(row.id, { status: row.status, at: now });
+    if (!HELD.has(row.status)) seen.set(row.id, { status: row.status, priority: row.priority, at: now });
   }
   return statuses;
 }
@@ -49,18 +56,26 @@ async function jobStatuses(
  * the same statements. At most one D1 read per job per second and isolate; a write only when a stopped
  * job's message arrives. A failed
  * read lets the batch through (the cancel already closed the job's open tasks, so their writes are refused).
+ * Returns each job's priority, read in the same statement, for the provider scheduler (a job missing
+ * from it, as after a failed read, asks as normal).
  */
-export async function holdStoppedJobs(db: D1Database, intake: Intake, now: number): Promise<void> {
+export async function holdStoppedJobs(
+  db: D1Database,
+  intake: Intake,
+  now: number,
+): Promise<Map<string, Priority>> {
   const jobIds = [...new Set([...intake.primaries.values()].map((d) => d.body.jobId))];
-  let statuses: Map<string, string>;
+  let states: Map<string, JobState>;
   try {
-    statuses = await jobStatuses(db, jobIds, now);
+    states = await jobStatuses(db, jobIds, now);
   } catch (error) {
     console.error(JSON.stringify({ msg: "job-state check failed", error: String(error) }));
-    return;
+    return new Map();
   }
+  const priorities = new Map([...states].map(([id, state]) => [id, state.priority]));
+  const statuses = new Map([...states].map(([id, state]) => [id, state.status]));
   const held = [...intake.primaries.values()].filter((d) => HELD.has(statuses.get(d.body.jobId) ?? ""));
-  if (held.length === 0) return;
+  if (held.length === 0) return priorities;
   const stopped = held.filter((d) => statuses.get(d.body.jobId) !== "paused");
   if (stopped.length > 0) {
     const closes = stopped.map((d) => ({
@@ -84,4 +99,5 @@ export async function holdStoppedJobs(db: D1Database, intake: Intake, now: numbe
       closed: stopped.length,
     }),
   );
+  return priorities;
 }

@@ -16,6 +16,7 @@ import {
 import { upsertJobCostsStatements, upsertUpstreamMinuteStatements } from "../../db/usage";
 import { upsertWorksStatements } from "../../db/works";
 import { isbnOfItemKey } from "../../ingest/isbn";
+import { cachedItemWrites } from "../../refresh/written-items";
 import { coAuthorsOf } from "../../sources/merge";
 import type { Work } from "../../sources/types";
 import { taskId, type WarmMessage, warmMessageFor } from "../messages";
@@ -59,7 +60,11 @@ export async function recordOutcomes(
     db,
     [
       writeOnly([markJobsRunningStatement(db, jobIds, times.startedAt)]),
-      writeOnly(upsertWorksStatements(db, works, times.now, TTL_SECONDS.bookByIsbn)),
+      writeOnly([
+        ...upsertWorksStatements(db, works, times.now, TTL_SECONDS.bookByIsbn),
+        // When each item's own entry was written and expires: what the scheduled refresh selects from.
+        ...cachedItemWrites(db, outcomes, times.now),
+      ]),
       finishTasks(db, terminal, times.now),
       requeueTasks(db, retries, times.now),
       insertChildTasks(db, children, times.now, { status: "pending", onlyUnderDoneParent: true }),

@@ -1,6 +1,7 @@
 import type { Cache } from "../../cache/kv";
 import type { Config } from "../../config";
 import type { ProviderBreakers, RateLimiter, SourceReport } from "../../sources";
+import type { Priority } from "../../sources/grant-scheduler";
 import type { Work } from "../../sources/types";
 import { retryDelaySeconds } from "../backoff";
 import type { ProcessedMarker } from "../marker";
@@ -17,6 +18,8 @@ export interface WarmDeps {
   cache?: Cache;
   /** This invocation's counters (set per invocation by the consumer): upstream tries land here. */
   usage?: InvocationUsage;
+  /** Each job's priority, read by the job-state check (set per invocation): who asks for provider slots. */
+  priorities?: ReadonlyMap<string, Priority> | undefined;
 }
 
 /** What warming one item came to; `record` turns each into its task's state change. */

@@ -31,7 +31,7 @@ export async function warmIsbns(
   await Promise.all(
     work.map(async (d) => {
       const marker = await cache.get<ProcessedMarker>(markerKey(d.body));
-      if (marker && isFreshIsbnMarker(marker, deps.now()))
+      if (marker && isFreshIsbnMarker(marker, deps.now(), d.body))
         outcomes.push({ kind: "skipped", body: d.body, marker });
       else toLookUp.push(d);
     }),

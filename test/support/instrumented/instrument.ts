@@ -1,3 +1,4 @@
+import type { Requester } from "../../../src/sources/grant-scheduler";
 import type { QuotaPolicy } from "../../../src/sources/quota";
 import { counters, modes } from "./counters";
 
@@ -126,9 +127,9 @@ function wrapRateLimiter(namespace: Env["RATE_LIMITER"]): Env["RATE_LIMITER"] {
           // An RPC stub answers any property with a remote method (even `apply`), so methods are called
           // directly on the stub, never through Function.prototype helpers.
           return {
-            acquire: (rate: number, maxWaitMs: number, quota?: QuotaPolicy) => {
+            acquire: (rate: number, maxWaitMs: number, quota?: QuotaPolicy, requester?: Requester) => {
               counters.rateLimiterCalls++;
-              return stub.acquire(rate, maxWaitMs, quota);
+              return stub.acquire(rate, maxWaitMs, quota, requester);
             },
             exhaust: (quota: QuotaPolicy) => {
               counters.rateLimiterCalls++;

@@ -55,6 +55,12 @@ export interface FaultConfig {
   /** 0 = off; per-API limits like rateLimitPerSecond, each counted on its own API's requests only. */
   openLibraryRateLimitPerSecond: number;
   googleBooksRateLimitPerSecond: number;
+  /**
+   * 0 = off; this fraction of all works (decided by a hash of the work key, so a larger fraction contains a
+   * smaller one's works) is answered edited: first publish year + 1. The refresh bench's "the catalogue
+   * changed" knob. Process-wide, like the remembered works below.
+   */
+  editedWorkFraction: number;
 }
 
 export interface UpstreamStats {
@@ -103,6 +109,7 @@ export const DEFAULT_FAULTS: Readonly<FaultConfig> = Object.freeze({
   googleDailyQuota: 0,
   openLibraryRateLimitPerSecond: 0,
   googleBooksRateLimitPerSecond: 0,
+  editedWorkFraction: 0,
 });
 
 const DEFAULT_SEED = 42;
@@ -112,7 +119,13 @@ const MAX_USER_AGENTS = 20;
 // Config validation
 // ---------------------------------------------------------------------------------------------------------
 
-const FRACTION_KEYS = ["rate429", "hangRate", "malformedRate", "failingAuthorFraction"] as const;
+const FRACTION_KEYS = [
+  "rate429",
+  "hangRate",
+  "malformedRate",
+  "failingAuthorFraction",
+  "editedWorkFraction",
+] as const;
 const NON_NEGATIVE_KEYS = [
   "latencyMs",
   "retryAfterSeconds",
@@ -295,8 +308,20 @@ function titleKey(title: string): string {
     .trim();
 }
 
+/** The current `editedWorkFraction` (set by configure and reset). */
+let editedFraction = 0;
+
+/** A work as the edited catalogue answers it (see `editedWorkFraction`). */
+function edited(w: CatalogueWork): CatalogueWork {
+  if (editedFraction <= 0 || hashFraction(w.key, "edited") >= editedFraction) return w;
+  return { ...w, firstPublishYear: w.firstPublishYear + 1 };
+}
+
 function rememberedWorksForAuthor(name: string): CatalogueWork[] {
-  const works = worksForAuthor(name);
+  return rememberWorks(worksForAuthor(name)).map(edited);
+}
+
+function rememberWorks(works: CatalogueWork[]): CatalogueWork[] {
   for (const w of works) {
     if (knownWorkKeys.has(w.key)) continue;
     knownWorkKeys.add(w.key);
@@ -310,7 +335,8 @@ function rememberedWorksForAuthor(name: string): CatalogueWork[] {
 /** A remembered work listing this ISBN, else a book of the bundled exports. */
 function workByIsbn(raw: string): CatalogueWork | undefined {
   const isbn = raw.replace(/[^0-9Xx]/g, "").toUpperCase();
-  return worksByIsbn.get(isbn) ?? exportBook(isbn);
+  const found = worksByIsbn.get(isbn) ?? exportBook(isbn);
+  return found && edited(found);
 }
 
 /** `q=isbn:A OR isbn:B …` (Open Library's grouped lookup): the ISBNs, or null when q is not only that. */
@@ -334,8 +360,9 @@ export function isbnOrTerms(q: string | null): string[] | null {
 function worksForIsbns(isbns: readonly string[]): { work: CatalogueWork; matched: string[] }[] {
   const byKey = new Map<string, { work: CatalogueWork; matched: string[] }>();
   for (const isbn of isbns) {
-    const work = worksByIsbn.get(isbn) ?? (openLibraryKnowsIsbn(isbn) ? exportBook(isbn) : undefined);
-    if (!work) continue;
+    const found = worksByIsbn.get(isbn) ?? (openLibraryKnowsIsbn(isbn) ? exportBook(isbn) : undefined);
+    if (!found) continue;
+    const work = edited(found);
     const entry = byKey.get(work.key) ?? { work, matched: [] };
     entry.matched.push(isbn);
     byKey.set(work.key, entry);
@@ -356,7 +383,9 @@ function searchWorks(query: {
     found = w ? [w] : [];
   } else if (query.title !== null) {
     const wanted = titleKey(query.title);
-    found = [...worksByTitle.entries()].filter(([key]) => key.includes(wanted)).flatMap(([, works]) => works);
+    found = [...worksByTitle.entries()]
+      .filter(([key]) => key.includes(wanted))
+      .flatMap(([, works]) => works.map(edited));
   } else {
     found = query.author === null ? [] : rememberedWorksForAuthor(query.author);
   }
@@ -731,10 +760,12 @@ export function createFakeUpstream(options: FakeUpstreamOptions = {}): FakeUpstr
 
   const configure = (patch: Partial<FaultConfig>): void => {
     config = cloneConfig({ ...config, ...validateFaultPatch(patch) });
+    editedFraction = config.editedWorkFraction;
   };
 
   const reset = (): void => {
     config = cloneConfig(defaults);
+    editedFraction = config.editedWorkFraction;
     if (injectedRandom === undefined) random = mulberry32(DEFAULT_SEED);
     total = 0;
     byPath = {};
