@@ -25,18 +25,7 @@ export async function createRefreshJob(
   const sha256 = await sha256Hex(bytes);
   await putArtifact(env.ARTIFACTS, artifactKey(jobId, INPUT_NAME), bytes, "application/json", sha256);
   const tasks: NewRootTask[] = items.map((i) => ({ key: i.item_key, name: i.name, kind: i.kind }));
-  const record = {
-    id: jobId,
-    maxDepth: 0,
-    priority: "low",
-    format: "refresh",
-    filename: null,
-    idempotencyKey: null,
-    requestHash: sha256,
-    rowsTotal: items.length,
-    duplicatesSkipped: 0,
-    now,
-  };
+  const record = refreshJobRecord(jobId, items.length, sha256, now);
   await env.DB.batch([
     ...createJobStatements(env.DB, record, tasks, "pending"),
     markRefreshJobStatement(env.DB, jobId),
@@ -47,4 +36,20 @@ export async function createRefreshJob(
     startLifecycle(env, jobId),
   ]);
   return { jobId, ...admitted };
+}
+
+/** A refresh job's row: kind `refresh` is set beside it (markRefreshJobStatement), priority `low`, depth 0. */
+export function refreshJobRecord(id: string, items: number, requestHash: string, now: number) {
+  return {
+    id,
+    maxDepth: 0,
+    priority: "low",
+    format: "refresh",
+    filename: null,
+    idempotencyKey: null,
+    requestHash,
+    rowsTotal: items,
+    duplicatesSkipped: 0,
+    now,
+  };
 }

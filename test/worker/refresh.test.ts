@@ -21,6 +21,7 @@ import { markQueued } from "../../src/db/tasks";
 import worker from "../../src/index";
 import { authorKey } from "../../src/ingest/normalize";
 import { refreshBound } from "../../src/refresh/bound";
+import { refreshJobRecord } from "../../src/refresh/create-job";
 import { isRefreshJob, newRefreshJobId } from "../../src/refresh/ids";
 import { REFRESH_CRON, runScheduledRefresh } from "../../src/refresh/schedule";
 import { durableRateLimiter } from "../../src/sources/rate-limit";
@@ -74,18 +75,7 @@ async function cachedItem(key: string, expiresAt: number, requestedAt: number, k
 async function seedRefreshJob(names: string[]): Promise<WarmMessage[]> {
   const jobId = newRefreshJobId();
   const now = Date.now();
-  const record = {
-    id: jobId,
-    maxDepth: 0,
-    priority: "low",
-    format: "refresh",
-    filename: null,
-    idempotencyKey: null,
-    requestHash: "test",
-    rowsTotal: names.length,
-    duplicatesSkipped: 0,
-    now,
-  };
+  const record = refreshJobRecord(jobId, names.length, "test", now);
   const rows = names.map((name) => ({ key: authorKey(name), name }));
   await env.DB.batch([...createJobStatements(env.DB, record, rows), markRefreshJobStatement(env.DB, jobId)]);
   const messages = rows.map((r) => ({
