@@ -69,8 +69,14 @@ const configSchema = z.object({
   WARM_POLL_MS: positiveNumber(1000),
   /** Nothing of a job moved for this long with items open: its messages were lost, re-admit them. */
   WARM_STALL_SECONDS: positiveNumber(60),
-  /** Admission (#13): work items of one job in flight (queued/running) at most, and across all jobs. */
-  ADMISSION_WINDOW: positiveNumber(100),
+  /**
+   * Admission (#13): work items of one job in flight (queued/running) at most, and across all jobs. Unset,
+   * the window follows Open Library's rate (admission.ts `admissionLimits`): the in-flight work is what the
+   * provider can take in ADMISSION_LOOKAHEAD_SECONDS, since everything in flight is queued ahead of a newly
+   * admitted (higher-priority) job's first items.
+   */
+  ADMISSION_WINDOW: z.coerce.number().int().positive().optional(),
+  ADMISSION_LOOKAHEAD_SECONDS: positiveNumber(2),
   ADMISSION_GLOBAL_CAP: positiveNumber(1000),
   /** Done items whose cache entries verify checks. */
   VERIFY_SAMPLE_SIZE: nonNegativeNumber(200),

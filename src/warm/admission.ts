@@ -16,8 +16,21 @@ export interface AdmissionReport {
 
 const EMPTY: AdmissionReport = { admitted: {}, sent: 0, unsent: 0, poisoned: 0 };
 
-export function admissionLimits(config: Config) {
-  return { window: config.ADMISSION_WINDOW, globalCap: config.ADMISSION_GLOBAL_CAP };
+const WINDOW_BOUNDS = { min: 20, max: 100 } as const;
+
+/**
+ * The per-job window and the global cap. An explicit ADMISSION_WINDOW wins; otherwise the window holds about
+ * ADMISSION_LOOKAHEAD_SECONDS of Open Library's rate in grouped author requests (with 10 authors a request:
+ * 20 at 1/s, 60 at 3/s, 100 unpaced or from 5/s): enough to keep the consumer busy, and a short queue for the next job's first items to wait in.
+ */
+export function admissionLimits(config: Config): { window: number; globalCap: number } {
+  const rate = config.OPENLIBRARY_RATE_PER_SECOND;
+  const derived =
+    rate > 0
+      ? Math.ceil(rate * config.OPENLIBRARY_AUTHORS_PER_REQUEST * config.ADMISSION_LOOKAHEAD_SECONDS)
+      : WINDOW_BOUNDS.max;
+  const window = config.ADMISSION_WINDOW ?? Math.min(WINDOW_BOUNDS.max, Math.max(WINDOW_BOUNDS.min, derived));
+  return { window, globalCap: config.ADMISSION_GLOBAL_CAP };
 }
 
 /**

@@ -8,7 +8,7 @@ import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { createApp } from "../../src/api/app";
 import { loadConfig } from "../../src/config";
-import { admitPending } from "../../src/warm/admission";
+import { admissionLimits, admitPending } from "../../src/warm/admission";
 import { handleWarmBatch } from "../../src/warm/consumer";
 import type { WarmMessage } from "../../src/warm/messages";
 import { resetAll, taskCounts } from "../support/db";
@@ -38,6 +38,24 @@ function recordingQueue() {
 function configWith(vars: Record<string, string>) {
   return loadConfig({ ...env, ...vars });
 }
+
+describe("admission window size", () => {
+  const windowAt = (vars: Record<string, string>) =>
+    admissionLimits(loadConfig({ OPENLIBRARY_AUTHORS_PER_REQUEST: "10", ...vars })).window;
+
+  it("follows Open Library's rate: the lookahead's grouped requests, within 20..100", () => {
+    expect(windowAt({ OPENLIBRARY_RATE_PER_SECOND: "1" })).toBe(20);
+    expect(windowAt({ OPENLIBRARY_RATE_PER_SECOND: "3" })).toBe(60);
+    expect(windowAt({ OPENLIBRARY_RATE_PER_SECOND: "3", ADMISSION_LOOKAHEAD_SECONDS: "3" })).toBe(90);
+    expect(windowAt({ OPENLIBRARY_RATE_PER_SECOND: "50" })).toBe(100);
+    expect(windowAt({ OPENLIBRARY_RATE_PER_SECOND: "0" })).toBe(100);
+    expect(windowAt({ OPENLIBRARY_RATE_PER_SECOND: "0.2" })).toBe(20);
+  });
+
+  it("an explicit ADMISSION_WINDOW wins", () => {
+    expect(windowAt({ OPENLIBRARY_RATE_PER_SECOND: "1", ADMISSION_WINDOW: "250" })).toBe(250);
+  });
+});
 
 /** A seeded job whose tasks wait for admission (seedJob writes them queued, as a consumer expects). */
 async function pendingJob(n: number, priority = "normal", createdAt = Date.now()): Promise<string> {

@@ -1,5 +1,6 @@
 import { createCache } from "../../cache/kv";
 import { Budget } from "../../lib/budget";
+import { admissionLimits } from "../admission";
 import { taskId } from "../messages";
 import { emptyMetrics, type InvocationMetrics, writeAnalyticsPoint } from "../metrics";
 import { carryOver, InvocationUsage, takeCarried } from "../usage";
@@ -74,7 +75,7 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
       { startedAt, now },
       usage,
       meter,
-      config.ADMISSION_WINDOW,
+      admissionLimits(config).window,
     );
   } catch (error) {
     // Nothing was recorded (a D1 batch is one transaction): every claimed message goes round again, and the
