@@ -337,7 +337,7 @@ async function main(): Promise<number> {
     // Issue #13: 1,000 authors (quick: the warm size), 10 % of their works changed in the stand-in.
     const authors = cli.quick ? sizes.warmAuthors : 1_000;
     results.scenarios.refresh = await timed("7. refresh", () =>
-      runRefresh(authors, 0.1, runSide, cli.quick ? 300 : 900),
+      runRefresh(authors, 0.1, runSide, cli.quick ? 300 : 900, !cli.quick || cli.write),
     );
     const refresh = results.scenarios.refresh.result;
     if (refresh) process.stdout.write(`\n${formatRefresh(refresh)}\n`);

@@ -3,6 +3,7 @@
  */
 
 import { renderProductionMarkdown, savedProduction } from "./production-politeness.ts";
+import { renderRefreshMarkdown, savedRefresh } from "./refresh.ts";
 import type { BenchResults, ScenarioOutcome, Target } from "./report.ts";
 import { verdict } from "./report.ts";
 import { POLITENESS_WORKS_PER_AUTHOR, type UploadMeasure } from "./scenarios.ts";
@@ -503,6 +504,7 @@ body read). The cron sweep is off on this stack (it would start sending the seed
 
   out.push(renderProductionMarkdown(s.production?.result ?? savedProduction()));
   out.push(renderSharingMarkdown(savedSharing() ?? s.sharing?.result));
+  out.push(renderRefreshMarkdown(s.refresh?.result ?? savedRefresh()));
 
   out.push(`## Chaos soak
 

@@ -4,9 +4,15 @@
  * with the warm's. The warm of a cold cache writes every entry of those authors once (works by ISBN and
  * title, lists, markers): exactly what a full re-warm without the diff writes, so it is the baseline.
  */
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { hashFraction, worksForAuthor } from "../../test/support/upstream/catalogue.ts";
+import { REPO_ROOT } from "../lib/processes.ts";
 import { generateAuthorList, numberedAuthor } from "./csv.ts";
 import { type Counters, info, round, waitForJob, withStack } from "./harness.ts";
+
+/** The last full refresh run (written by every run that is not --quick), for BENCHMARKS.md. */
+export const REFRESH_RESULTS = join(REPO_ROOT, "bench", "refresh.json");
 
 /** One side: warm the authors, change the catalogue, fire the refresh cron; what each step cost. */
 export interface RefreshSide {
@@ -27,6 +33,7 @@ export interface RefreshSide {
 }
 
 export interface RefreshResult {
+  measuredAt?: string;
   authors: number;
   /** Works of those authors (at most MAX_WORKS_PER_AUTHOR each) and how many the stand-in changed. */
   works: number;
@@ -160,6 +167,7 @@ export async function runRefresh(
   fraction: number,
   runSide: <T>(what: string, seconds: number, fn: (signal: AbortSignal) => Promise<T>) => Promise<T>,
   sideSeconds: number,
+  save: boolean,
 ): Promise<RefreshResult> {
   const prefix = "Refresh Author";
   const file = generateAuthorList(prefix, authors);
@@ -172,7 +180,8 @@ export async function runRefresh(
   const full = await runSide("refresh (full re-warm)", sideSeconds, (s) =>
     refreshSide("full", file.csv, authors, fraction, s),
   );
-  return {
+  const result: RefreshResult = {
+    measuredAt: new Date().toISOString(),
     authors,
     works: figures.works,
     changedWorks: figures.changed,
@@ -182,6 +191,8 @@ export async function runRefresh(
     kvWriteRatio: round(diff.refresh.kvWrites / Math.max(1, full.refresh.kvWrites), 4),
     expectedFullKvWrites: figures.entries,
   };
+  if (save) writeFileSync(REFRESH_RESULTS, `${JSON.stringify(result, null, 2)}\n`);
+  return result;
 }
 
 export function formatRefresh(r: RefreshResult): string {
@@ -224,4 +235,42 @@ export function refreshTarget(r: RefreshResult | undefined) {
     };
   }
   return target;
+}
+
+export function savedRefresh(): RefreshResult | undefined {
+  try {
+    return JSON.parse(readFileSync(REFRESH_RESULTS, "utf8")) as RefreshResult;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The BENCHMARKS.md section: both sides of the last refresh run, then the target. */
+export function renderRefreshMarkdown(r: RefreshResult | undefined): string {
+  const head = "## 8. Scheduled refresh\n";
+  if (!r) return `${head}\nNot measured yet (\`npm run bench -- --only refresh\`).\n`;
+  const row = (label: string, f: (s: RefreshSide) => string | number) =>
+    `| ${label} | ${f(r.diff)} | ${f(r.full)} |`;
+  const t = refreshTarget(r);
+  return `${head}
+Warm ${r.authors} authors (maxDepth 0, Open Library only, unpaced: this scenario counts writes, not pace),
+change ${r.changedWorks} of their ${r.works} works in the stand-in (${(r.changedFraction * 100).toFixed(1)} %),
+fire the refresh cron, and count what the refresh job costs; each side on its own fresh stack. The full
+re-warm is the same refresh with \`REFRESH_DIFF=false\` (every entry rewritten); its writes match the
+${r.expectedFullKvWrites} the catalogue predicts. Measured ${r.measuredAt ?? "(time not recorded)"} (\`bench/refresh.json\`).
+
+| | refresh (diff, the product) | full re-warm |
+|---|---|---|
+${row("KV writes", (s) => s.refresh.kvWrites)}
+${row("KV reads", (s) => s.refresh.kvReads)}
+${row("D1 rows written", (s) => s.refresh.d1RowsWritten)}
+${row("upstream requests", (s) => s.refresh.upstreamRequests)}
+${row("tasks done", (s) => `${s.refresh.tasksDone} of ${s.refresh.tasks}`)}
+${row("job kind, priority", (s) => `${s.refresh.kind}, ${s.refresh.priority}`)}
+${row("seconds, cron to completed", (s) => s.refresh.seconds)}
+
+| What | Measured | Target | Result |
+|---|---|---|---|
+| ${t.what} | ${t.display} | ${t.target} | ${t.met ? "met" : "**missed**"} |
+${"why" in t ? `\n${t.why}\n` : ""}`;
 }
