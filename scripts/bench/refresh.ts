@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { hashFraction, worksForAuthor } from "../../test/support/upstream/catalogue.ts";
 import { REPO_ROOT } from "../lib/processes.ts";
 import { generateAuthorList, numberedAuthor } from "./csv.ts";
-import { type Counters, info, round, waitForJob, withStack } from "./harness.ts";
+import { type Counters, info, round, slidingWindowMax, waitForJob, withStack } from "./harness.ts";
 
 /** The last full refresh run (written by every run that is not --quick), for BENCHMARKS.md. */
 export const REFRESH_RESULTS = join(REPO_ROOT, "bench", "refresh.json");
@@ -29,6 +29,9 @@ export interface RefreshSide {
     kvReads: number;
     d1RowsWritten: number;
     upstreamRequests: number;
+    /** Politeness while the refresh ran beside nothing else: Open Library requests in any 1 s, and 429s. */
+    maxInAnyOneSecond: number;
+    responses429: number;
   };
 }
 
@@ -49,6 +52,8 @@ export interface RefreshResult {
 }
 
 const REFRESH_CRON = "7 * * * *";
+/** Open Library's production rate, enforced by the stand-in (a request above it is answered 429). */
+export const REFRESH_BENCH_RATE = 3;
 const MAX_WORKS = 200;
 
 /** Works of the authors as the stand-in generates them, and how many `fraction` edits (same hash rule). */
@@ -86,8 +91,9 @@ async function refreshSide(
   return withStack(
     {
       name: `refresh-${mode}`,
+      upstream: { openLibraryRateLimitPerSecond: REFRESH_BENCH_RATE },
       vars: {
-        OPENLIBRARY_RATE_PER_SECOND: "0",
+        OPENLIBRARY_RATE_PER_SECOND: String(REFRESH_BENCH_RATE),
         GOOGLE_BOOKS_RATE_PER_SECOND: "0",
         // Open Library only: a work's merged record then depends on the stand-in's catalogue alone.
         GOOGLE_BOOKS_ENABLED: "false",
@@ -111,6 +117,15 @@ async function refreshSide(
 
       stack.fake.configure({ editedWorkFraction: fraction });
       await stack.api.resetCounters(signal);
+      const arrivals: number[] = [];
+      const throttledBefore = stack.fake.stats().byStatus["429"] ?? 0;
+      const original = stack.fake.fetch.bind(stack.fake);
+      stack.fake.fetch = (input, init) => {
+        const url = input instanceof Request ? input.url : String(input);
+        if (new URL(url, "http://stand-in").pathname === "/search.json")
+          arrivals.push(performance.timeOrigin + performance.now());
+        return original(input, init);
+      };
       info(`  ${mode}: stand-in changed; firing the refresh cron …`);
       started = performance.now();
       const cron = encodeURIComponent(REFRESH_CRON);
@@ -147,6 +162,8 @@ async function refreshSide(
           kvReads: raw.kvReads,
           d1RowsWritten: raw.d1RowsWritten,
           upstreamRequests: stack.fake.stats().total - warmUpstream,
+          maxInAnyOneSecond: slidingWindowMax(arrivals, 1000),
+          responses429: (stack.fake.stats().byStatus["429"] ?? 0) - throttledBefore,
         },
       };
       info(
@@ -200,7 +217,8 @@ export function formatRefresh(r: RefreshResult): string {
     `  ${side.mode === "diff" ? "refresh (diff)        " : "full re-warm (no diff)"}: job ${side.refresh.jobId} ` +
     `(${side.refresh.kind}, ${side.refresh.priority}) ${side.refresh.tasksDone}/${side.refresh.tasks} done · ` +
     `${side.refresh.kvWrites} KV writes · ${side.refresh.kvReads} KV reads · ${side.refresh.d1RowsWritten} D1 rows written · ` +
-    `${side.refresh.upstreamRequests} upstream requests · ${side.refresh.seconds} s (its warm: ${side.warm.kvWrites} KV writes)`;
+    `${side.refresh.upstreamRequests} upstream requests · ${side.refresh.seconds} s · max in 1 s ${side.refresh.maxInAnyOneSecond}, ` +
+    `${side.refresh.responses429} × 429 (its warm: ${side.warm.kvWrites} KV writes)`;
   return [
     `refresh: ${r.authors} authors, ${r.works} works, ${r.changedWorks} changed in the stand-in (${(r.changedFraction * 100).toFixed(1)} %)`,
     line(r.diff),
@@ -252,8 +270,9 @@ export function renderRefreshMarkdown(r: RefreshResult | undefined): string {
   const row = (label: string, f: (s: RefreshSide) => string | number) =>
     `| ${label} | ${f(r.diff)} | ${f(r.full)} |`;
   const t = refreshTarget(r);
+  const p = refreshPolitenessTarget(r);
   return `${head}
-Warm ${r.authors} authors (maxDepth 0, Open Library only, unpaced: this scenario counts writes, not pace),
+Warm ${r.authors} authors (maxDepth 0, Open Library only, at ${REFRESH_BENCH_RATE}/s enforced by the stand-in),
 change ${r.changedWorks} of their ${r.works} works in the stand-in (${(r.changedFraction * 100).toFixed(1)} %),
 fire the refresh cron, and count what the refresh job costs; each side on its own fresh stack. The full
 re-warm is the same refresh with \`REFRESH_DIFF=false\` (every entry rewritten); its writes match the
@@ -268,9 +287,27 @@ ${row("upstream requests", (s) => s.refresh.upstreamRequests)}
 ${row("tasks done", (s) => `${s.refresh.tasksDone} of ${s.refresh.tasks}`)}
 ${row("job kind, priority", (s) => `${s.refresh.kind}, ${s.refresh.priority}`)}
 ${row("seconds, cron to completed", (s) => s.refresh.seconds)}
+${row(`most Open Library requests in any 1 s (R = ${REFRESH_BENCH_RATE})`, (s) => s.refresh.maxInAnyOneSecond ?? "not measured")}
+${row("429 answers during the refresh", (s) => s.refresh.responses429 ?? "not measured")}
 
 | What | Measured | Target | Result |
 |---|---|---|---|
 | ${t.what} | ${t.display} | ${t.target} | ${t.met ? "met" : "**missed**"} |
+| ${p.what} | ${p.display} | ${p.target} | ${p.met === null ? "not measured" : p.met ? "met" : "**missed**"} |
 ${"why" in t ? `\n${t.why}\n` : ""}`;
+}
+
+/** Politeness under the refresh: never above R in any second, 0 × 429 (the product's side). */
+export function refreshPolitenessTarget(r: RefreshResult | undefined) {
+  const side = r?.diff.refresh;
+  const measured = side?.maxInAnyOneSecond !== undefined && side.responses429 !== undefined;
+  return {
+    id: "refresh.politeness",
+    scenario: "refresh" as const,
+    what: `Politeness during the refresh (Open Library at ${REFRESH_BENCH_RATE}/s): most requests in any 1 s, 429s`,
+    target: `≤ ${REFRESH_BENCH_RATE}, 0`,
+    value: measured ? side.maxInAnyOneSecond : null,
+    display: measured ? `${side.maxInAnyOneSecond}, ${side.responses429}` : "—",
+    met: measured ? side.maxInAnyOneSecond <= REFRESH_BENCH_RATE && side.responses429 === 0 : null,
+  };
 }
