@@ -53,7 +53,7 @@ export class JobWorkflow extends WorkflowEntrypoint<Env, JobWorkflowParams> {
       if (gate.action === "blocked") return { jobId, stage, outcome: "FAILED", reason: gate.message };
       const end = await this.runStage(stage, jobId, gate.startedAt, config, step);
       if (!end) return { jobId, stage, outcome: "STOPPED", reason: "job stopped or removed" };
-      await step.do(`${stage}: end`, STEP, () => recordStageEnd(this.env, jobId, stage, end));
+      await step.do(`${stage}: end`, STEP, () => recordStageEnd(this.env, jobId, stage, end, gate.startedAt));
       if (end.status === "FAILED") return { jobId, stage, outcome: "FAILED", reason: end.message ?? "" };
     }
     return { jobId, stage: "publish", outcome: "SUCCESS" };

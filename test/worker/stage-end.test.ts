@@ -1,0 +1,56 @@
+import { env } from "cloudflare:workers";
+import { beforeEach, describe, expect, it } from "vitest";
+import { resetStagesFrom } from "../../src/db/lifecycle/stage-transitions";
+import { runSteps } from "../../src/db/step";
+import { beginStage } from "../../src/jobs/gate";
+import { lifecycleStatements } from "../../src/jobs/lifecycle";
+import { recordStageEnd } from "../../src/jobs/stage-end";
+import { jobRow, resetAll, taskCounts } from "../support/db";
+import { seedJob } from "../support/jobs";
+import { logLines, stageRows } from "../support/lifecycle";
+
+/** A job whose verify stage is running (as its gate left it), with one open task. */
+async function jobInVerify(): Promise<{ jobId: string; startedAt: number }> {
+  const { jobId } = await seedJob(["Stale End Writer"], 0);
+  await env.DB.batch(lifecycleStatements(env.DB, jobId, "0".repeat(64), Date.now()));
+  return { jobId, startedAt: await beginStage(env, jobId, "verify") };
+}
+
+const failedVerify = { status: "FAILED" as const, message: "verify_invariants: counters differ" };
+
+describe("a stage's end is recorded only by the run that started it", () => {
+  beforeEach(resetAll);
+
+  it("a late FAILED end, after a redrive reset the stage, leaves the job and its re-opened tasks alone", async () => {
+    const { jobId, startedAt } = await jobInVerify();
+    await runSteps(env.DB, [resetStagesFrom(env.DB, jobId, ["warm", "verify", "publish"])]);
+    await recordStageEnd(env, jobId, "verify", failedVerify, startedAt);
+    expect((await stageRows(jobId)).find((r) => r.stage === "verify")).toMatchObject({ status: "PENDING" });
+    expect((await jobRow(jobId))?.status).not.toBe("failed");
+    expect(await taskCounts(jobId)).toEqual({ queued: 1 });
+  });
+
+  it("an end from an older start of the same stage is ignored too", async () => {
+    const { jobId, startedAt } = await jobInVerify();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await beginStage(env, jobId, "verify");
+    await recordStageEnd(env, jobId, "verify", failedVerify, startedAt);
+    expect((await stageRows(jobId)).find((r) => r.stage === "verify")).toMatchObject({ status: "RUNNING" });
+    expect((await jobRow(jobId))?.status).not.toBe("failed");
+  });
+
+  it("the current run's FAILED end fails the job and closes its tasks; a retried step writes nothing twice", async () => {
+    const { jobId, startedAt } = await jobInVerify();
+    await recordStageEnd(env, jobId, "verify", failedVerify, startedAt);
+    expect((await stageRows(jobId)).find((r) => r.stage === "verify")).toMatchObject({
+      status: "FAILED",
+      message: failedVerify.message,
+    });
+    expect((await jobRow(jobId))?.status).toBe("failed");
+    expect(await taskCounts(jobId)).toEqual({ cancelled: 1 });
+    const ends = async () => (await logLines(jobId)).filter((l) => l.type === "stage_end").length;
+    const before = await ends();
+    await recordStageEnd(env, jobId, "verify", failedVerify, startedAt);
+    expect(await ends()).toBe(before);
+  });
+});
