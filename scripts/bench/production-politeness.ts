@@ -5,11 +5,13 @@
  * queries (10 authors, 25 ISBNs per Open Library request) and one item per request. Reports time to
  * completed, requests per warmed item per provider, ISBN coverage and works cached.
  */
+
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { JobProgress } from "../../src/api/job-responses.ts";
 import { EXPORT_ISBNS } from "../../test/support/upstream/export-catalogue.ts";
 import { REPO_ROOT } from "../lib/processes.ts";
+import { readSavedJson } from "../lib/saved-json.ts";
 import { info, round, slidingWindowMax, waitForJob, withStack } from "./harness.ts";
 
 export const PRODUCTION_FILE = join(REPO_ROOT, "test", "fixtures", "goodreads-2025.csv");
@@ -214,11 +216,7 @@ export function formatProduction(r: ProductionResult): string {
 
 /** The last full run's numbers (bench/production-politeness.json), for re-rendering BENCHMARKS.md. */
 export function savedProduction(): ProductionResult | undefined {
-  try {
-    return JSON.parse(readFileSync(PRODUCTION_RESULTS, "utf8")) as ProductionResult;
-  } catch {
-    return undefined;
-  }
+  return readSavedJson<ProductionResult>(PRODUCTION_RESULTS);
 }
 
 /** The BENCHMARKS.md section: both sides in one table, then the targets. */

@@ -4,10 +4,12 @@
  * with the warm's. The warm of a cold cache writes every entry of those authors once (works by ISBN and
  * title, lists, markers): exactly what a full re-warm without the diff writes, so it is the baseline.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hashFraction, worksForAuthor } from "../../test/support/upstream/catalogue.ts";
 import { REPO_ROOT } from "../lib/processes.ts";
+import { readSavedJson } from "../lib/saved-json.ts";
 import { generateAuthorList, numberedAuthor } from "./csv.ts";
 import { type Counters, info, round, slidingWindowMax, waitForJob, withStack } from "./harness.ts";
 
@@ -256,11 +258,7 @@ export function refreshTarget(r: RefreshResult | undefined) {
 }
 
 export function savedRefresh(): RefreshResult | undefined {
-  try {
-    return JSON.parse(readFileSync(REFRESH_RESULTS, "utf8")) as RefreshResult;
-  } catch {
-    return undefined;
-  }
+  return readSavedJson<RefreshResult>(REFRESH_RESULTS);
 }
 
 /** The BENCHMARKS.md section: both sides of the last refresh run, then the target. */

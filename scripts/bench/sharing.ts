@@ -6,11 +6,13 @@
  * split between them by the number of authors each has in it. Google Books is off, so Open Library is the
  * one provider and the bottleneck. Writes bench/sharing.json.
  */
+
 import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { JobProgress } from "../../src/api/job-responses.ts";
 import { REPO_ROOT } from "../lib/processes.ts";
+import { readSavedJson } from "../lib/saved-json.ts";
 import { sleep } from "../lib/sleep.ts";
 import { type BenchStack, info, round, slidingWindowMax, waitForJob, withStack } from "./harness.ts";
 
@@ -490,9 +492,5 @@ function headCommit(): string | undefined {
 }
 
 export function savedSharing(): SharingResult | undefined {
-  try {
-    return JSON.parse(readFileSync(SHARING_RESULTS, "utf8")) as SharingResult;
-  } catch {
-    return undefined;
-  }
+  return readSavedJson<SharingResult>(SHARING_RESULTS);
 }
