@@ -158,16 +158,15 @@ async function restartInstance(env: Env, jobId: string): Promise<void> {
 }
 
 /**
- * After a redrive (POST /retry) the job warms again, so its warm, verify and publish stages are rerun: they
- * go back to PENDING and the instance restarts (a job without stage rows, from before #12, is left alone).
+ * After a redrive (POST /retry) the job warms again: its warm, verify and publish stages went back to PENDING
+ * with the tasks (redriveTasks), and the instance restarts (a job without stage rows, from before #12, is
+ * left alone).
  */
 export async function rerunAfterRedrive(env: Env, jobId: string): Promise<void> {
   const [rows] = await runSteps(env.DB, [listStages(env.DB, jobId)]);
   if (rows.find((r) => r.stage === "ingest")?.status !== "SUCCESS") return;
-  const now = Date.now();
   await runSteps(env.DB, [
-    resetStagesFrom(env.DB, jobId, stagesFrom("warm")),
-    appendLog(env.DB, jobId, { type: "operator", data: { action: "retry" } }, now),
+    appendLog(env.DB, jobId, { type: "operator", data: { action: "retry" } }, Date.now()),
   ]);
   await restartInstance(env, jobId);
 }

@@ -34,6 +34,10 @@ export async function decideGate(env: Env, jobId: string, stage: Stage): Promise
   const previous = STAGES[STAGES.indexOf(stage) - 1];
   if (!previous) return { action: "run" };
   const before = row(previous);
+  // Sequential runs leave the previous stage ended; PENDING or RUNNING means an operator's redrive or rerun
+  // reset it after this run passed it: this run is stale, and the restarted one owns the stages.
+  if (before?.status === "PENDING" || before?.status === "RUNNING")
+    return { action: "stop", reason: `stale run: ${previous} is ${before.status} again` };
   if (before?.status !== "SUCCESS")
     return {
       action: "blocked",

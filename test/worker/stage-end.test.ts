@@ -2,7 +2,8 @@ import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { resetStagesFrom } from "../../src/db/lifecycle/stage-transitions";
 import { runSteps } from "../../src/db/step";
-import { beginStage } from "../../src/jobs/gate";
+import { redriveTasks } from "../../src/db/tasks";
+import { beginStage, decideGate } from "../../src/jobs/gate";
 import { lifecycleStatements } from "../../src/jobs/lifecycle";
 import { recordStageEnd } from "../../src/jobs/stage-end";
 import { jobRow, resetAll, taskCounts } from "../support/db";
@@ -52,5 +53,30 @@ describe("a stage's end is recorded only by the run that started it", () => {
     const before = await ends();
     await recordStageEnd(env, jobId, "verify", failedVerify, startedAt);
     expect(await ends()).toBe(before);
+  });
+
+  it("a redrive resets the later stages in its own batch, so the run before can neither end nor gate them", async () => {
+    const { jobId, startedAt } = await jobInVerify();
+    await env.DB.batch([
+      env.DB.prepare(
+        "UPDATE job_stages SET status = 'SUCCESS' WHERE job_id = ?1 AND stage IN ('ingest', 'warm')",
+      ).bind(jobId),
+      env.DB.prepare("UPDATE tasks SET status = 'dead' WHERE job_id = ?1").bind(jobId),
+      env.DB.prepare("UPDATE jobs SET dead_count = 1, status = 'completed_with_errors' WHERE id = ?1").bind(
+        jobId,
+      ),
+    ]);
+    const [reopened] = await runSteps(env.DB, [redriveTasks(env.DB, jobId, Date.now())]);
+    expect(reopened).toHaveLength(1);
+    expect((await stageRows(jobId)).map((r) => `${r.stage}:${r.status}`)).toEqual([
+      "ingest:SUCCESS",
+      "warm:PENDING",
+      "verify:PENDING",
+      "publish:PENDING",
+    ]);
+    await recordStageEnd(env, jobId, "verify", failedVerify, startedAt);
+    expect(await decideGate(env, jobId, "publish")).toMatchObject({ action: "stop" });
+    expect((await jobRow(jobId))?.status).toBe("running");
+    expect(await taskCounts(jobId)).toEqual({ pending: 1 });
   });
 });

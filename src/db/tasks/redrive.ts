@@ -11,11 +11,23 @@ export type RedriveCandidate = z.infer<typeof candidateRow>;
 
 /**
  * Re-opens a job's failed and dead tasks: counters move back in the same batch, attempts restart at 0,
- * the old outcome is appended to the task's history, and the job is running again.
- * Reads back the re-opened tasks; the caller sends their messages after.
+ * the old outcome is appended to the task's history, and the job is running again. A job whose ingest
+ * succeeded (#12) warms again, so its warm, verify and publish stages go back to PENDING in the same
+ * transaction: an end or gate of the run before, still in flight, then finds its stage reset and is dropped
+ * instead of failing the job under the tasks just re-opened. Reads back the re-opened tasks; the caller
+ * sends their messages after.
  */
 export function redriveTasks(db: D1Database, jobId: string, now: number): Step<RedriveCandidate[]> {
   const statements = [
+    db
+      .prepare(
+        `UPDATE job_stages SET status = 'PENDING', started_at = NULL, ended_at = NULL, message = NULL,
+           counts = NULL, artifact_key = NULL, artifact_sha256 = NULL, artifact_bytes = NULL
+         WHERE job_id = ?1 AND stage IN ('warm', 'verify', 'publish')
+           AND EXISTS (SELECT 1 FROM job_stages WHERE job_id = ?1 AND stage = 'ingest' AND status = 'SUCCESS')
+           AND EXISTS (SELECT 1 FROM tasks WHERE job_id = ?1 AND status IN ('failed', 'dead'))`,
+      )
+      .bind(jobId),
     db
       .prepare(
         `UPDATE jobs SET
@@ -36,5 +48,5 @@ export function redriveTasks(db: D1Database, jobId: string, now: number): Step<R
       )
       .bind(jobId, now),
   ];
-  return { statements, read: (results) => rowsOf(candidateRow, results.slice(1)) };
+  return { statements, read: (results) => rowsOf(candidateRow, results.slice(2)) };
 }
