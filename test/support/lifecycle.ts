@@ -26,6 +26,21 @@ export async function stageRows(jobId: string) {
   return results;
 }
 
+/**
+ * Waits until the job's Workflow has ended every stage (none PENDING or RUNNING). A job is `completed` when
+ * its last task is, while its verify (which re-warms missing cache entries) may still run: a test that then
+ * deletes cache entries must wait for this first, or verify may put them back.
+ */
+export async function waitForStagesEnded(jobId: string, timeoutMs = 20_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const rows = await stageRows(jobId);
+    if (rows.length > 0 && rows.every((r) => r.status !== "PENDING" && r.status !== "RUNNING")) return;
+    if (Date.now() > until) throw new Error(`job ${jobId}: stages still open: ${JSON.stringify(rows)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 export async function logLines(jobId: string, since = 0): Promise<Record<string, unknown>[]> {
   const response = await call(`/api/jobs/${jobId}/log?since=${since}`, {
     headers: { Authorization: `Bearer ${TOKEN}` },

@@ -8,6 +8,7 @@ import { createProviderBreakers } from "../../src/sources";
 import type { Work } from "../../src/sources/types";
 import { resetAll } from "../support/db";
 import { call, callAsAdmin, TOKEN, uploadCsv, waitForJob } from "../support/http";
+import { waitForStagesEnded } from "../support/lifecycle";
 import { upstream } from "../support/upstream";
 
 interface WorksBody {
@@ -31,6 +32,8 @@ async function warm(author: string): Promise<Work[]> {
   };
   const done = (await waitForJob(jobId)) as { status: string };
   expect(done.status).toBe("completed");
+  // Its verify stage re-warms missing entries: let it end before a test invalidates any.
+  await waitForStagesEnded(jobId);
   const entry = await env.CACHE.get<WorksBody>(cacheKeys.authorWorks(author), "json");
   expect(entry?.works.length).toBeGreaterThan(0);
   return entry?.works ?? [];
