@@ -42,6 +42,7 @@ async function exactCounters(jobId: string) {
   return counts;
 }
 
+/** Authors of the cancel and pause tests' jobs: 20 grouped batches, far more than a pause or cancel catches in flight. */
 const PAUSED_AUTHORS = 200;
 
 describe("cancel, pause and resume (admin routes)", () => {
@@ -58,7 +59,10 @@ describe("cancel, pause and resume (admin routes)", () => {
   it("cancel: open tasks end cancelled, counters exact, instance terminated, no upstream request after 5 s; repeat harmless", async () => {
     const introspector = await introspectWorkflow(env.JOB_WORKFLOW);
     try {
-      const { jobId } = (await (await uploadCsv(authorsCsv(60), "?maxDepth=0")).json()) as { jobId: string };
+      // As for pause: enough authors that the cancel finds open tasks past the batches already in flight.
+      const { jobId } = (await (await uploadCsv(authorsCsv(PAUSED_AUTHORS), "?maxDepth=0")).json()) as {
+        jobId: string;
+      };
       await waitFor("some tasks done", doneAtLeast(jobId, 3));
       const response = await control(jobId, "cancel");
       const cancelledAt = Date.now();
