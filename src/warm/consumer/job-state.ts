@@ -1,16 +1,10 @@
-import { z } from "zod";
+import { readJobStates } from "../../db/job-states";
 import { runSteps } from "../../db/step";
 import { finishTasks } from "../../db/tasks";
-import { type Priority, prioritySchema } from "../../sources/grant-scheduler";
+import type { Priority } from "../../sources/grant-scheduler";
 import { taskId } from "../messages";
 import type { Intake } from "./intake";
 
-// An unknown priority (none of the three) is served as normal rather than failing the batch.
-const jobStatusRow = z.object({
-  id: z.string(),
-  status: z.string(),
-  priority: prioritySchema.catch("normal"),
-});
 type JobState = { status: string; priority: Priority };
 const HELD = new Set(["paused", "cancelled", "failed"]);
 
@@ -35,12 +29,9 @@ async function jobStatuses(
     else stale.push(id);
   }
   if (stale.length === 0) return statuses;
-  const { results } = await db
-    .prepare("SELECT id, status, priority FROM jobs WHERE id IN (SELECT value FROM json_each(?1))")
-    .bind(JSON.stringify(stale))
-    .all();
+  const [rows] = await runSteps(db, [readJobStates(db, stale)]);
   if (seen.size > 1000) seen.clear();
-  for (const row of results.map((r) => jobStatusRow.parse(r))) {
+  for (const row of rows) {
     statuses.set(row.id, { status: row.status, priority: row.priority });
     // Only a running job's state is reused: a held one is read again, so a resume is seen at once (its
     // fresh messages must not be parked on a stale "paused").
