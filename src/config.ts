@@ -56,7 +56,6 @@ const configSchema = z.object({
   BACKLOG_REQUESTS_PER_TASK: positiveNumber(0.19),
   CONSUMER_CONCURRENCY: positiveNumber(10),
   KV_WRITE_CONCURRENCY: positiveNumber(50),
-  STALE_PENDING_SECONDS: positiveNumber(60),
   STALL_SECONDS: positiveNumber(900),
   MAX_DELIVERIES: positiveNumber(4),
   /** Hard cap on deliveries of one task, crashes included: past it a dead letter is final regardless. */
