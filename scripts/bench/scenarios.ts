@@ -3,7 +3,7 @@
  * fresh stand-in), so both sides do identical work from identical state, in the same invocation.
  */
 import { loadavg } from "node:os";
-import type { JobProgress, StateCounts } from "../../src/api/job-responses.ts";
+import type { JobProgress, JobView, StateCounts } from "../../src/api/job-responses.ts";
 import { errorMessage } from "../lib/processes.ts";
 import { sleep } from "../lib/sleep.ts";
 import { generateAuthorList, generateLibraryExport } from "./csv.ts";
@@ -19,6 +19,7 @@ import {
   slidingWindowMax,
   TimedOut,
   throwIfAborted,
+  type WorkerClient,
   waitForJob,
   withStack,
 } from "./harness.ts";
@@ -106,6 +107,13 @@ export interface UploadMeasure {
   producerD1Batches: number;
   producerD1Statements: number;
   authorsPerSendBatchCall: number | null;
+  /**
+   * From the upload's start until its depth-0 tasks were written: on the Kindling side when the ingest stage
+   * ended (polled every 100 ms after the 202, which no longer waits for them); on the naive side within its 202.
+   */
+  secondsToTasksWritten?: number;
+  /** Naive side: how long its producer waited, inside the 202, for ingest to write the tasks it sends. */
+  naiveWaitedForTasksSeconds?: number;
 }
 
 export interface IngestSide {
@@ -242,6 +250,13 @@ async function ingestSide(
           queued,
           counters,
         );
+        if (side.mode === "kindling") {
+          const ended = await waitForIngest(stack.api, String(upload.body.jobId), signal);
+          m.secondsToTasksWritten = round((ended - uploadStarted) / 1000, 3);
+        } else {
+          m.naiveWaitedForTasksSeconds = round(counters.naiveWaitedForTasksMs / 1000, 3);
+          m.secondsToTasksWritten = m.secondsTo202;
+        }
         side.uploads.push(m);
         if (file.kind === "full") side.full = m;
         info(
@@ -252,6 +267,20 @@ async function ingestSide(
       }
     },
   );
+}
+
+/** Polls the job every 100 ms until its ingest stage has ended; returns when (performance.now()). */
+async function waitForIngest(api: WorkerClient, jobId: string, signal: AbortSignal): Promise<number> {
+  const until = performance.now() + 300_000;
+  while (performance.now() < until) {
+    const view = (await api.progress(jobId, signal)) as JobView;
+    const ingest = view.stages.find((s) => s.stage === "ingest");
+    if (ingest?.status === "SUCCESS") return performance.now();
+    if (ingest && ingest.status !== "PENDING" && ingest.status !== "RUNNING")
+      throw new Error(`job ${jobId}: ingest ended ${ingest.status} (${ingest.message ?? ""})`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new TimedOut(`job ${jobId}'s ingest stage`, 300);
 }
 
 export async function runIngest(

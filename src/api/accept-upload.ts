@@ -41,12 +41,6 @@ export async function acceptUpload(c: Context<AppEnv>, idempotencyKey: string | 
     throw error;
   }
   if (created.replayed) c.header("Idempotent-Replayed", "true");
-  // The ISBN items' messages go out after the response (a timer turn later, so they do not compete with
-  // building it): the 202 waits for the authors only.
-  const afterResponse = created.sendAfterResponse;
-  if (afterResponse) {
-    c.executionCtx.waitUntil(new Promise((resolve) => setTimeout(resolve, 0)).then(afterResponse));
-  }
   const answer = await withReadLinks(
     config,
     describeCreatedJob(config, created, read.parsed),

@@ -42,7 +42,8 @@ export function summarizeJob(job: JobRow) {
     ...identity(job),
     /** `upload`, or `refresh` for the scheduled refresh's jobs (README, "Scheduled refresh"). */
     kind: job.kind,
-    tasks: job.total_tasks,
+    // Before ingest has written an upload's tasks, the items its parse found.
+    tasks: Math.max(job.total_tasks, job.root_tasks),
     finished,
     failed: job.failed_count + job.dead_count,
     worksCached: job.works_cached,

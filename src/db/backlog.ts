@@ -18,13 +18,14 @@ const rowSchema = z.object({
 
 /**
  * One query on the `jobs_open` partial index: each open job's open tasks are its total less everything
- * that finished (done, skipped, failed, dead, cancelled). The idempotency lookup rides along so a replay is
+ * that finished (done, skipped, failed, dead, cancelled); a job whose ingest has not yet written its tasks
+ * counts the items its upload planned (`root_tasks`). The idempotency lookup rides along so a replay is
  * recognised without a second round trip.
  */
 export async function readBacklog(db: D1Database, idempotencyKey: string | null): Promise<BacklogRow> {
   const row = await db
     .prepare(
-      `SELECT SUM(MAX(0, total_tasks - done_count - skipped_count - failed_count - dead_count - cancelled_count))
+      `SELECT SUM(MAX(0, MAX(total_tasks, root_tasks) - done_count - skipped_count - failed_count - dead_count - cancelled_count))
                 AS open_tasks,
               COUNT(*) AS open_jobs,
               (SELECT id FROM jobs WHERE idempotency_key = ?1) AS existing_job_id

@@ -1,4 +1,5 @@
-import { chunkJson, type JobRow, OPEN_SQL, type TaskKind } from "./types";
+import { type NewRootTask, rootInsertStatements } from "./tasks/insert-roots";
+import { type JobRow, OPEN_SQL } from "./types";
 
 export interface NewJob {
   id: string;
@@ -13,60 +14,61 @@ export interface NewJob {
   now: number;
 }
 
-export interface NewRootTask {
-  key: string;
-  name: string;
-  /** Absent: an author. */
-  kind?: TaskKind;
-}
+export type { NewRootTask } from "./tasks/insert-roots";
 
 /**
- * The job row and all its depth-0 tasks, authors and ISBN items, as one atomic batch. Tasks start
- * `pending` unless the caller sends their messages right after and marks the failed sends pending instead
- * (`queued`: one D1 write of every task fewer on the upload path).
+ * The job row and all its depth-0 tasks, authors and ISBN items, as one atomic batch (a refresh job, whose
+ * few hundred items are known when it is created).
  */
 export function createJobStatements(
   db: D1Database,
   job: NewJob,
-  authors: readonly NewRootTask[],
+  roots: readonly NewRootTask[],
   taskStatus: "pending" | "queued" = "pending",
 ): D1PreparedStatement[] {
-  const statements = [
-    db
-      .prepare(
-        `INSERT INTO jobs (id, status, max_depth, priority, format, filename, idempotency_key, request_hash,
-           rows_total, duplicates_skipped, root_tasks, total_tasks, created_at, updated_at)
-         VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?11)`,
-      )
-      .bind(
-        job.id,
-        job.maxDepth,
-        job.priority,
-        job.format,
-        job.filename,
-        job.idempotencyKey,
-        job.requestHash,
-        job.rowsTotal,
-        job.duplicatesSkipped,
-        authors.length,
-        job.now,
-      ),
+  return [
+    jobRowStatement(db, job, { rootTasks: roots.length, totalTasks: roots.length }),
+    ...rootInsertStatements(db, job.id, roots, { status: taskStatus, now: job.now, onlyWritable: false }),
   ];
-  const rows = authors.map((a) =>
-    a.kind === "isbn" ? { k: a.key, n: a.name, t: "isbn" } : { k: a.key, n: a.name },
-  );
-  for (const chunk of chunkJson(rows)) {
-    statements.push(
-      db
-        .prepare(
-          `INSERT INTO tasks (job_id, author_key, kind, author_name, depth, status, created_at, updated_at)
-           SELECT ?1, value ->> 'k', COALESCE(value ->> 't', 'author'), value ->> 'n', 0, ?4, ?2, ?2
-           FROM json_each(?3)`,
-        )
-        .bind(job.id, job.now, chunk, taskStatus),
+}
+
+/**
+ * An upload's job row alone: `root_tasks` is the number of depth-0 items its parse found and `total_tasks`
+ * stays 0 until the ingest stage writes those tasks (insertRootTasks), so the 202 does not wait for them.
+ */
+export function createUploadJobStatement(
+  db: D1Database,
+  job: NewJob,
+  rootTasks: number,
+): D1PreparedStatement {
+  return jobRowStatement(db, job, { rootTasks, totalTasks: 0 });
+}
+
+function jobRowStatement(
+  db: D1Database,
+  job: NewJob,
+  tasks: { rootTasks: number; totalTasks: number },
+): D1PreparedStatement {
+  return db
+    .prepare(
+      `INSERT INTO jobs (id, status, max_depth, priority, format, filename, idempotency_key, request_hash,
+         rows_total, duplicates_skipped, root_tasks, total_tasks, created_at, updated_at)
+       VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)`,
+    )
+    .bind(
+      job.id,
+      job.maxDepth,
+      job.priority,
+      job.format,
+      job.filename,
+      job.idempotencyKey,
+      job.requestHash,
+      job.rowsTotal,
+      job.duplicatesSkipped,
+      tasks.rootTasks,
+      tasks.totalTasks,
+      job.now,
     );
-  }
-  return statements;
 }
 
 export async function getJob(db: D1Database, id: string): Promise<JobRow | null> {
@@ -139,7 +141,8 @@ export function markJobsRunningStatement(
 
 /**
  * Completes every listed job that has no open task left. Counters and the task table must agree,
- * so both are checked: a job never completes while a task is still pending, queued or running.
+ * so both are checked: a job never completes while a task is still pending, queued or running, nor before
+ * its ingest has written its depth-0 tasks (`total_tasks` below `root_tasks`).
  */
 export function completeJobsStatement(
   db: D1Database,
@@ -153,6 +156,7 @@ export function completeJobsStatement(
            completed_at = ?2, updated_at = ?2
        WHERE id IN (SELECT value FROM json_each(?1))
          AND status IN ('queued', 'running')
+         AND total_tasks >= root_tasks
          AND done_count + skipped_count + failed_count + dead_count >= total_tasks
          AND NOT EXISTS (SELECT 1 FROM tasks WHERE tasks.job_id = jobs.id AND tasks.status IN ${OPEN_SQL})`,
     )

@@ -1,42 +1,34 @@
 import { z } from "zod";
-import { loadConfig } from "../config";
-import { createJobStatements, findJobByIdempotencyKey, getJob, type NewRootTask } from "../db/jobs";
+import { createUploadJobStatement, findJobByIdempotencyKey, getJob, type NewRootTask } from "../db/jobs";
 import { stopJob } from "../db/lifecycle/stop-job";
 import { runSteps } from "../db/step";
 import type { JobRow } from "../db/types";
 import { AppError, badRequest } from "../errors";
-import { isbnItemKey } from "../ingest/isbn";
 import type { ReadExport } from "../ingest/read-export";
-import { admitQuietly } from "../warm/admission";
 import { partitionValid, warmMessageFor } from "../warm/messages";
 import type { InputUpload } from "./input-upload";
 import { lifecycleStatements, startLifecycle } from "./lifecycle";
 
 export interface CreatedJob {
   job: JobRow;
-  /** Depth-0 author tasks written (all `pending`: they enter the queue through admission), and 0. */
+  /** Depth-0 authors accepted into the job (their tasks are written by ingest, `pending`), and 0. */
   queued: number;
   pending: number;
-  /** ISBN items written (`pending` too), and 0. */
+  /** ISBN items accepted (written by ingest too), and 0. */
   isbnsQueued: number;
   isbnsPending: number;
-  /**
-   * Admits the first window after the response (waitUntil), so the 202 waits for no queue send. If it never
-   * runs, the job's warm stage admits within a poll, and the cron sweep admits what is still pending.
-   */
-  sendAfterResponse?: () => Promise<void>;
   /** The job already existed under this Idempotency-Key (same file and options). */
   replayed: boolean;
 }
 
 /**
  * Turns a read upload into a job: the file's R2 upload (already streamed as it was parsed) completes while the
- * job, its tasks (authors and ISBN items, all `pending`), its stage rows and its first log line are written in
- * one D1 batch, and the job's Workflow instance starts. Nothing is sent before the 202: work items enter the
- * queue only through admission (src/warm/admission.ts), a window per job at a time, the first right after
- * the response (`sendAfterResponse`). Everything is validated before the batch: a refused upload leaves no
- * job, no stored file and no idempotency key behind (the caller discards `input` on any error; a replay
- * discards it here).
+ * job row (its `root_tasks` the parse's count of authors and ISBN items), its stage rows and its first log
+ * line are written in one D1 batch, and the job's Workflow instance starts. The depth-0 tasks themselves are
+ * written by the ingest stage, from the stored upload, after the 202 (src/jobs/ingest-stage.ts), and enter
+ * the queue through admission. Everything is validated before the batch: a refused upload leaves no job, no
+ * stored file and no idempotency key behind (the caller discards `input` on any error; a replay discards it
+ * here).
  */
 export async function createJob(
   env: Env,
@@ -52,7 +44,7 @@ export async function createJob(
   }
   const clock = phaseClock();
   // Every depth-0 task must be able to become a message (checked now, before anything is written), though
-  // none is sent here.
+  // none is written or sent here.
   checkRootMessages(jobId, read, read.parsed.authors);
   isbnListSchema.parse(read.parsed.isbns);
   const record = jobRecord(jobId, read, idempotencyKey, now);
@@ -62,7 +54,7 @@ export async function createJob(
   const [stored, written] = await Promise.allSettled([
     input.complete(),
     env.DB.batch([
-      ...createJobStatements(env.DB, record, rootTasks(read), "pending"),
+      createUploadJobStatement(env.DB, record, read.parsed.authors.length + read.parsed.isbns.length),
       ...lifecycleStatements(env.DB, jobId, inputSha256, now),
     ]),
   ]);
@@ -99,7 +91,6 @@ export async function createJob(
       ms: clock.laps,
     }),
   );
-  const config = loadConfig(env);
   return {
     job,
     queued: read.parsed.authors.length,
@@ -107,22 +98,11 @@ export async function createJob(
     isbnsQueued: read.parsed.isbns.length,
     isbnsPending: 0,
     replayed: false,
-    sendAfterResponse: async () => {
-      await admitQuietly(env, config, Date.now());
-    },
   };
 }
 
 /** Every ISBN-13 the parser produced (check digit verified): what the ISBN items' keys are made of. */
 const isbnListSchema = z.array(z.string().regex(/^97[89]\d{10}$/));
-
-/** Depth-0 tasks: every author, then every ISBN item (its display name is the ISBN-13 itself). */
-function rootTasks({ parsed }: ReadExport): NewRootTask[] {
-  return [
-    ...parsed.authors,
-    ...parsed.isbns.map((isbn13) => ({ key: isbnItemKey(isbn13), name: isbn13, kind: "isbn" as const })),
-  ];
-}
 
 /** Each depth-0 author as its message would be, checked against the message schema before anything is written. */
 function checkRootMessages(jobId: string, { parsed, meta }: ReadExport, roots: NewRootTask[]): void {

@@ -1,7 +1,16 @@
 import { z } from "zod";
+import type { Config } from "../config";
+import { getJob } from "../db/jobs";
 import type { StageEnd } from "../db/lifecycle/stage-transitions";
+import { runSteps } from "../db/step";
+import { insertRootTasks } from "../db/tasks";
 import type { JobRow } from "../db/types";
+import { AppError } from "../errors";
+import { readExport } from "../ingest/read-export";
+import { PRIORITIES } from "../ingest/upload";
+import { admitQuietly } from "../warm/admission";
 import { artifactKey, putJsonArtifact } from "./artifacts";
+import { rootTasksOf } from "./root-tasks";
 import { ARTIFACT_NAMES, type Plan, planSchema } from "./stages";
 
 const itemRow = z.object({ author_key: z.string(), author_name: z.string() });
@@ -9,19 +18,27 @@ const itemRow = z.object({ author_key: z.string(), author_name: z.string() });
 export const INPUT_NAME = "input";
 
 /**
- * ingest, after the 202: the upload is in R2 (completed as the job was written) and hashes to the job's sha256; this writes
- * the plan (the items after normalisation and dedupe, read back from the depth-0 task rows) and checks it
- * against its contract and the job row. A check that fails is named in the stage's message.
+ * ingest, after the 202: the upload is in R2 (completed as the job was written). An upload's depth-0 tasks
+ * are written here, not before the 202: the stored file is parsed again (the same parser and options, so
+ * it must hash to the job's sha256 and request hash and give the job's `root_tasks` items) and its authors
+ * and ISBN items are inserted `pending` in one D1 batch, then admitted. A job whose tasks are already written
+ * (a retried step, a refresh job) only has its stored bytes hashed. Then the plan (the items read back from
+ * the depth-0 task rows) is written and checked against its contract and the job row. A check that fails
+ * is named in the stage's message.
  */
-export async function runIngest(env: Env, job: JobRow): Promise<StageEnd> {
+export async function runIngest(env: Env, job: JobRow, config: Config): Promise<StageEnd | null> {
   const input = await env.ARTIFACTS.get(artifactKey(job.id, INPUT_NAME));
   if (!input || !job.input_sha256) {
     await input?.body.cancel();
     return { status: "FAILED", message: "input_stored: the upload is not in R2 or has no recorded sha256" };
   }
-  // Hashes the stored bytes themselves (streamed): a multipart upload carries no sha256 of its own.
-  if ((await streamSha256(input.body)) !== job.input_sha256)
+  if (job.total_tasks === 0 && job.root_tasks > 0) {
+    const refused = await writeRootTasks(env, job, input.body, config);
+    if (refused !== "written") return refused;
+  } else if ((await streamSha256(input.body)) !== job.input_sha256) {
+    // Hashes the stored bytes themselves (streamed): a multipart upload carries no sha256 of its own.
     return { status: "FAILED", message: "input_checksum: the stored upload's sha256 differs from the job's" };
+  }
   const { results } = await env.DB.prepare(
     "SELECT author_key, author_name FROM tasks WHERE job_id = ?1 AND depth = 0 ORDER BY author_key",
   )
@@ -47,8 +64,66 @@ export async function runIngest(env: Env, job: JobRow): Promise<StageEnd> {
   return { status: "SUCCESS", counts: plan.counts, artifact };
 }
 
+/**
+ * Parses the stored upload (hashing it on the way) and writes its depth-0 tasks. Returns the failed check;
+ * null when the job was stopped (cancelled) before they were written, so none were and the run ends there.
+ */
+async function writeRootTasks(
+  env: Env,
+  job: JobRow,
+  body: ReadableStream<Uint8Array>,
+  config: Config,
+): Promise<StageEnd | "written" | null> {
+  const hasher = new crypto.DigestStream("SHA-256");
+  const writer = hasher.getWriter();
+  async function* hashed(): AsyncGenerator<Uint8Array> {
+    for await (const chunk of body) {
+      await writer.write(chunk);
+      yield chunk;
+    }
+    await writer.close();
+  }
+  const options = { maxDepth: job.max_depth, priority: z.enum(PRIORITIES).parse(job.priority) };
+  let read: Awaited<ReturnType<typeof readExport>>;
+  try {
+    read = await readExport(
+      { chunks: hashed(), meta: () => ({ options, filename: job.filename }) },
+      { maxRows: config.UPLOAD_MAX_ROWS },
+    );
+  } catch (error) {
+    if (!(error instanceof AppError)) throw error;
+    return { status: "FAILED", message: `input_parse: the stored upload no longer parses: ${error.message}` };
+  }
+  if (hex(await hasher.digest) !== job.input_sha256)
+    return { status: "FAILED", message: "input_checksum: the stored upload's sha256 differs from the job's" };
+  if (read.requestHash !== job.request_hash)
+    return {
+      status: "FAILED",
+      message: "input_request_hash: the stored upload and options differ from the job's",
+    };
+  const roots = rootTasksOf(read.parsed);
+  if (roots.length !== job.root_tasks)
+    return {
+      status: "FAILED",
+      message: `plan_items: ${roots.length} items parsed ≠ job.root_tasks ${job.root_tasks}`,
+    };
+  const [{ written }] = await runSteps(env.DB, [insertRootTasks(env.DB, job.id, roots, Date.now())]);
+  if (!written) {
+    // Not written by this call: written by an earlier try of this step, or refused for a stopped job.
+    const now = await getJob(env.DB, job.id);
+    if (!now || now.total_tasks === 0) return null;
+  }
+  // The first window goes out now, while the plan is read back and stored.
+  await admitQuietly(env, config, Date.now());
+  return "written";
+}
+
+function hex(digest: ArrayBuffer): string {
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 async function streamSha256(body: ReadableStream<Uint8Array>): Promise<string> {
   const hasher = new crypto.DigestStream("SHA-256");
   await body.pipeTo(hasher);
-  return [...new Uint8Array(await hasher.digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return hex(await hasher.digest);
 }

@@ -71,7 +71,7 @@ export class JobWorkflow extends WorkflowEntrypoint<Env, JobWorkflowParams> {
       case "ingest":
         return step.do("ingest: run", STEP, async () => {
           const row = await job();
-          return row ? runIngest(this.env, row) : null;
+          return row ? runIngest(this.env, row, config) : null;
         });
       case "warm":
         return this.warm(jobId, config, step);

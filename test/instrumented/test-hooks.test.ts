@@ -9,6 +9,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { cacheKeys } from "../../src/cache/keys";
 import { loadConfig } from "../../src/config";
 import worker from "../../src/index";
+import { runIngest } from "../../src/jobs/ingest-stage";
 import { createProviderBreakers } from "../../src/sources";
 import { durableRateLimiter } from "../../src/sources/rate-limit";
 import { handleWarmBatch } from "../../src/warm/consumer";
@@ -23,13 +24,24 @@ import { upstream } from "../support/upstream";
 import { hasCoAuthors } from "../support/upstream/catalogue.ts";
 
 /**
- * The bindings without Workflow instances: an upload's first window is then admitted by the upload's own
- * after-response pass (counted here) and never by its warm stage (which runs on uncounted bindings).
+ * Bindings whose job Workflow is its ingest stage alone, run on counted bindings as the job is created: the
+ * upload's tasks are written and its first window admitted there (counted here), and nothing else runs.
  */
-const withoutWorkflows = {
-  ...env,
-  JOB_WORKFLOW: { create: async () => ({}) },
-} as unknown as Env;
+function ingestOnly(): { bindings: Env; ingested: () => Promise<unknown> } {
+  const runs: Promise<unknown>[] = [];
+  const bindings = {
+    ...env,
+    JOB_WORKFLOW: {
+      create: async ({ id }: { id: string }) => {
+        runs.push(
+          jobRow(id).then((job) => job && runIngest(instrumentEnv(bindings, "api"), job, loadConfig(env))),
+        );
+        return {};
+      },
+    },
+  } as unknown as Env;
+  return { bindings, ingested: () => Promise.all(runs) };
+}
 
 async function hooked(path: string, init: RequestInit = {}, bindings: Env = env) {
   const ctx = createExecutionContext();
@@ -64,8 +76,9 @@ describe("test hooks", () => {
     expect((await hooked("/__test/counters")).status).toBe(200);
   });
 
-  it("count billable operations: one sendBatch admits a small upload after the 202, one send per author before it in naive mode", async () => {
+  it("count billable operations: the 202 sends nothing, ingest admits a small upload in one sendBatch; naive mode sends one per author before its 202", async () => {
     const csv = "Title,Author\nA,Ada Writer\nB,Bea Writer\nC,Cy Writer\n";
+    const { bindings, ingested } = ingestOnly();
     const upload = (query = "?maxDepth=0") =>
       hooked(
         `/api/jobs${query}`,
@@ -74,12 +87,16 @@ describe("test hooks", () => {
           headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "text/csv" },
           body: csv,
         },
-        withoutWorkflows,
+        bindings,
       );
-    expect((await upload()).status).toBe(202);
+    const response = await upload();
+    expect(response.status).toBe(202);
+    const { jobId } = (await response.json()) as { jobId: string };
+    await ingested();
     expect(counters).toMatchObject({ queueSendBatchCalls: 1, queueSendCalls: 0, queueMessagesSent: 3 });
     expect(counters.d1Batches).toBeGreaterThanOrEqual(2);
     expect(counters.d1RowsWritten).toBeGreaterThanOrEqual(4);
+    expect(await jobRow(jobId)).toMatchObject({ total_tasks: 3 });
 
     resetCounters();
     const switched = await hooked("/__test/modes", {
@@ -89,7 +106,10 @@ describe("test hooks", () => {
     });
     expect(await switched.json()).toMatchObject({ producer: "naive" });
     expect((await upload()).status).toBe(202);
-    expect(counters).toMatchObject({ queueSendBatchCalls: 0, queueSendCalls: 3, queueMessagesSent: 3 });
+    // Ingest's admission ran while the naive producer waited for the tasks (naive mode turns its sendBatch
+    // into one send per message too), then that producer sent one message per author, as the original
+    // design did: 3 + 3 sends.
+    expect(counters).toMatchObject({ queueSendBatchCalls: 0, queueSendCalls: 6, queueMessagesSent: 6 });
     expect(
       (
         await hooked("/__test/modes", {
@@ -137,6 +157,7 @@ describe("test hooks", () => {
 
   it("duplicate delivery sends every message twice", async () => {
     modes.duplicateDelivery = true;
+    const { bindings, ingested } = ingestOnly();
     const response = await hooked(
       "/api/jobs?maxDepth=0",
       {
@@ -144,9 +165,10 @@ describe("test hooks", () => {
         headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "text/csv" },
         body: "Title,Author\nA,Ada Writer\n",
       },
-      withoutWorkflows,
+      bindings,
     );
     expect(response.status).toBe(202);
+    await ingested();
     expect(counters.queueMessagesSent).toBe(2);
   });
 });

@@ -35,3 +35,17 @@ export async function jobRow(jobId: string) {
     .bind(jobId)
     .first<import("../../src/db/types").JobRow>();
 }
+
+/**
+ * Waits until the job's ingest stage has written its depth-0 tasks (an upload's 202 comes before them): its
+ * total has reached the items its upload planned.
+ */
+export async function waitForTasksWritten(jobId: string, timeoutMs = 20_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const job = await jobRow(jobId);
+    if (job && job.root_tasks > 0 && job.total_tasks >= job.root_tasks) return;
+    if (Date.now() > until) throw new Error(`job ${jobId}: tasks not written: ${JSON.stringify(job)}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

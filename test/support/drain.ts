@@ -63,11 +63,15 @@ interface OpenTask {
  */
 export async function tasksInFlight(): Promise<OpenTask[]> {
   // A pending task of a running job is admitted by the consumer or the job's warm stage: it will get a
-  // message too. One of a paused job waits for a resume, which only the test can give.
+  // message too. One of a paused job waits for a resume, which only the test can give. A job whose ingest
+  // has not yet written its tasks stands for them as one row.
   const { results } = await env.DB.prepare(
     `SELECT t.job_id, t.author_key, t.depth, t.status FROM tasks AS t JOIN jobs AS j ON j.id = t.job_id
      WHERE t.status IN ('queued', 'running')
-        OR (t.status = 'pending' AND j.status IN ('queued', 'running'))`,
+        OR (t.status = 'pending' AND j.status IN ('queued', 'running'))
+     UNION ALL
+     SELECT id, '(tasks not written yet)', 0, 'pending' FROM jobs
+     WHERE total_tasks < root_tasks AND status IN ('queued', 'running')`,
   ).all<OpenTask>();
   return results.filter(
     (t) =>

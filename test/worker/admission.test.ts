@@ -8,10 +8,11 @@ import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { createApp } from "../../src/api/app";
 import { loadConfig } from "../../src/config";
+import { runIngest } from "../../src/jobs/ingest-stage";
 import { admissionLimits, admitPending } from "../../src/warm/admission";
 import { handleWarmBatch } from "../../src/warm/consumer";
 import type { WarmMessage } from "../../src/warm/messages";
-import { resetAll, taskCounts } from "../support/db";
+import { jobRow, resetAll, taskCounts } from "../support/db";
 import { TOKEN } from "../support/http";
 import { queueMessage, seedJob, warmDeps } from "../support/jobs";
 import { hasCoAuthors } from "../support/upstream/catalogue.ts";
@@ -191,14 +192,14 @@ describe("admission", () => {
     expect(q.sent.map((m) => m.depth)).toEqual([1, 1]);
   });
 
-  it("the upload sends nothing before the 202; the first window is admitted after the response", async () => {
+  it("the upload writes no task and sends nothing before the 202; ingest writes them pending and admits the first window", async () => {
     const q = recordingQueue();
     const workflows: string[] = [];
     const bindings = {
       ...env,
       ADMISSION_WINDOW: "4",
       WARM_QUEUE: q.queue,
-      // No instance: only the upload's own after-response admission may send here.
+      // No instance: the test runs the ingest stage itself.
       JOB_WORKFLOW: { create: async ({ id }: { id: string }) => workflows.push(id) },
     } as unknown as Env;
     const ctx = createExecutionContext();
@@ -215,11 +216,15 @@ describe("admission", () => {
     );
     expect(response.status).toBe(202);
     const { jobId } = (await response.json()) as { jobId: string };
-    // At the 202: no send, every depth-0 task (5 authors, 1 ISBN item) pending, the instance started.
-    expect(q.calls()).toBe(0);
-    expect(await taskCounts(jobId)).toEqual({ pending: 6 });
-    expect(workflows).toEqual([jobId]);
     await waitOnExecutionContext(ctx);
+    // After the 202: no send, no task row, the job's 6 planned items (5 authors, 1 ISBN item), the instance.
+    expect(q.calls()).toBe(0);
+    expect(await taskCounts(jobId)).toEqual({});
+    expect(await jobRow(jobId)).toMatchObject({ root_tasks: 6, total_tasks: 0 });
+    expect(workflows).toEqual([jobId]);
+    const job = await jobRow(jobId);
+    if (!job) throw new Error("job missing");
+    expect(await runIngest(bindings, job, loadConfig(bindings))).toMatchObject({ status: "SUCCESS" });
     expect(q.sent).toHaveLength(4);
     expect(await taskCounts(jobId)).toEqual({ queued: 4, pending: 2 });
     // Nothing of this job may reach a consumer after the test: stop it.

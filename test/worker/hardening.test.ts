@@ -8,7 +8,7 @@ import { loadConfig } from "../../src/config";
 import { createProviderBreakers } from "../../src/sources";
 import { handleWarmBatch } from "../../src/warm/consumer";
 import { sweep } from "../../src/warm/sweeper";
-import { jobRow, resetAll, taskCounts } from "../support/db";
+import { jobRow, resetAll, taskCounts, waitForTasksWritten } from "../support/db";
 import { uploadCsv } from "../support/http";
 import { queueMessage, seedJob, warmDeps } from "../support/jobs";
 import { upstream } from "../support/upstream";
@@ -57,6 +57,8 @@ describe("bad input never wedges a job", () => {
     expect(body.rowsRejected).toBe(1);
     expect(body.rejections[0]?.row).toBe(3);
     expect(body.rejections[0]?.reason).toMatch(/301 characters.*limit is 300/);
+    expect((await jobRow(body.jobId))?.root_tasks).toBe(2);
+    await waitForTasksWritten(body.jobId);
     expect((await jobRow(body.jobId))?.total_tasks).toBe(2);
   });
 

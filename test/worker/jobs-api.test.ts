@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { createApp } from "../../src/api/app";
 import storygraph from "../fixtures/storygraph-2025.csv?raw";
-import { jobRow, resetAll } from "../support/db";
+import { jobRow, resetAll, waitForTasksWritten } from "../support/db";
 import { call, callAsAdmin, TOKEN, uploadCsv, waitForJob } from "../support/http";
 
 interface ErrorBody {
@@ -69,6 +69,7 @@ describe("POST /api/jobs", () => {
       priority: string;
     };
     expect({ maxDepth, priority }).toEqual({ maxDepth: 0, priority: "high" });
+    await waitForTasksWritten(jobId);
     const task = await env.DB.prepare("SELECT author_name, author_key FROM tasks WHERE job_id = ?1")
       .bind(jobId)
       .first();
@@ -293,6 +294,7 @@ describe("reading jobs", () => {
   it("GET /api/jobs/:id/failures lists failed tasks with their reason, paginated", async () => {
     const rejecting = "Title,Author\nA,Ada Writer\nB,Bea Writer\nC,Cy Writer\n";
     const { jobId } = (await (await uploadCsv(rejecting, "?maxDepth=0")).json()) as { jobId: string };
+    await waitForTasksWritten(jobId);
     await env.DB.prepare(
       "UPDATE tasks SET status = 'failed', error = 'upstream_rejected: test' WHERE job_id = ?1 AND author_key != 'cy writer'",
     )

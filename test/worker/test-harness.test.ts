@@ -4,7 +4,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config";
 import { createProviderBreakers } from "../../src/sources";
 import { handleWarmBatch } from "../../src/warm/consumer";
-import { isolateBreakerList, resetAll } from "../support/db";
+import { isolateBreakerList, resetAll, waitForTasksWritten } from "../support/db";
 import { tasksInFlight, trackingEnv } from "../support/drain";
 import { call } from "../support/http";
 import { queueMessage, seedJob, warmDeps } from "../support/jobs";
@@ -68,7 +68,12 @@ describe("test harness", () => {
     });
     expect(response.status).toBe(202);
     const { jobId } = (await response.json()) as { jobId: string };
-    // Tracked by `call`: what the global afterEach waits for.
+    // Tracked by `call`: what the global afterEach waits for (before ingest has written the task, the job
+    // stands for it).
     expect((await tasksInFlight()).map((t) => t.job_id)).toEqual([jobId]);
+    await waitForTasksWritten(jobId);
+    expect((await tasksInFlight()).map((t) => `${t.job_id} ${t.author_key}`)).toEqual([
+      `${jobId} drained writer`,
+    ]);
   });
 });

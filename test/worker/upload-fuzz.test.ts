@@ -99,15 +99,20 @@ async function check(request: FuzzRequest): Promise<{ problem: string; jobId: st
   return { problem, jobId };
 }
 
-/** Waits until no task of the test's jobs is queued or running (pending ones have no message in flight). */
+/**
+ * Waits until every job's ingest has written its tasks and no task is queued or running (pending ones have
+ * no message in flight).
+ */
 async function drain(timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const row = await env.DB.prepare(
-      "SELECT COUNT(*) AS n FROM tasks WHERE status IN ('queued', 'running')",
+      `SELECT (SELECT COUNT(*) FROM tasks WHERE status IN ('queued', 'running'))
+            + (SELECT COUNT(*) FROM jobs WHERE total_tasks < root_tasks AND status IN ('queued', 'running')) AS n`,
     ).first<{ n: number }>();
     if ((row?.n ?? 0) === 0) return;
-    if (Date.now() > deadline) throw new Error(`${row?.n} tasks still queued/running after ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`${row?.n} tasks queued/running or jobs not ingested after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }

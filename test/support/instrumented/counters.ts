@@ -25,6 +25,8 @@ export interface TestCounters {
   firstDeliveryInvocations: number;
   firstDeliveryD1Batches: number;
   crashes: number;
+  /** The naive producer's wait for the ingest stage to write the tasks it then sends (entry.ts). */
+  naiveWaitedForTasksMs: number;
 }
 
 function zero(): TestCounters {
@@ -48,6 +50,7 @@ function zero(): TestCounters {
     firstDeliveryInvocations: 0,
     firstDeliveryD1Batches: 0,
     crashes: 0,
+    naiveWaitedForTasksMs: 0,
   };
 }
 

@@ -58,13 +58,21 @@ const UPLOAD_PATHS = new Set(["/api/jobs", "/api/warming/upload"]);
 /**
  * The original design's producer, measured against: every depth-0 author gets its message before the 202, one
  * awaited `send()` each (ISBN items, which came later, are admitted as usual) (the production upload sends nothing before it and admits a window after). Its
- * tasks are marked queued, as that producer wrote them; consumers process them as any message.
+ * tasks are marked queued, as that producer wrote them; consumers process them as any message. The original
+ * producer wrote its tasks before sending; the production upload now leaves that to the ingest stage, so
+ * this waits for ingest to have written them (its time counts on the naive side, as it did when the upload
+ * wrote them inline) and says how long it waited in `naiveWaitedForTasksMs`; it then sends every author, those
+ * ingest already admitted too (a duplicate the consumer ignores), so it always makes one send per author.
  */
 async function naiveProducer(response: Response, env: Env): Promise<Response> {
   if (response.status !== 202) return response;
   const { jobId } = (await response.clone().json()) as { jobId: string };
+  const waitStarted = Date.now();
+  await waitForRootTasks(env.DB, jobId);
+  counters.naiveWaitedForTasksMs += Date.now() - waitStarted;
   const { results } = await env.DB.prepare(
-    `UPDATE tasks SET status = 'queued' WHERE job_id = ?1 AND status = 'pending' AND depth = 0 AND kind = 'author'
+    `UPDATE tasks SET status = CASE WHEN status = 'pending' THEN 'queued' ELSE status END
+     WHERE job_id = ?1 AND depth = 0 AND kind = 'author'
      RETURNING author_key, author_name, (SELECT max_depth FROM jobs WHERE id = ?1) AS max_depth`,
   )
     .bind(jobId)
@@ -83,6 +91,20 @@ async function naiveProducer(response: Response, env: Env): Promise<Response> {
     await queue.send(body, { contentType: "json" });
   }
   return response;
+}
+
+/** Polls until the job's ingest stage has written its depth-0 tasks (at most 5 minutes). */
+async function waitForRootTasks(db: D1Database, jobId: string): Promise<void> {
+  const until = Date.now() + 300_000;
+  while (Date.now() < until) {
+    const row = await db
+      .prepare("SELECT total_tasks FROM jobs WHERE id = ?1")
+      .bind(jobId)
+      .first<{ total_tasks: number }>();
+    if ((row?.total_tasks ?? 0) > 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`naive producer: job ${jobId}'s tasks were not written within 5 minutes`);
 }
 
 export default {
