@@ -13,6 +13,7 @@ import { describeCreatedJob } from "./job-created";
 /** Both upload routes: stream and parse the file, create (or replay) the job, answer 202 with its links. */
 export async function acceptUpload(c: Context<AppEnv>, idempotencyKey: string | null): Promise<Response> {
   const config = c.var.config;
+  const receivedAt = Date.now();
   // Options in the query are checked first (no body read yet); then the backlog: a full one refuses the
   // upload before a byte of the body is read or stored. A priority sent in the body is only known after
   // parsing, so an upload between the normal and the `high` limit is decided then (and its input discarded).
@@ -31,6 +32,9 @@ export async function acceptUpload(c: Context<AppEnv>, idempotencyKey: string | 
       { chunks: input.tee(upload.chunks), meta: () => upload.meta() },
       { maxRows: config.UPLOAD_MAX_ROWS },
     );
+    // Where the time to 202 went before the job is written (ms since the request arrived; Date.now moves
+    // across I/O only, so this is time spent waiting for the body and R2's parts, not parsing).
+    console.log(JSON.stringify({ msg: "upload read", jobId, ms: { read: Date.now() - receivedAt } }));
     if (backlog.kind === "needs-priority") {
       const decided = decideBacklog(backlog.estimate, config, read.meta.options.priority);
       if (decided.kind === "refuse") throw decided.error;

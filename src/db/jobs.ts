@@ -27,33 +27,34 @@ export function createJobStatements(
   taskStatus: "pending" | "queued" = "pending",
 ): D1PreparedStatement[] {
   return [
-    jobRowStatement(db, job, { rootTasks: roots.length, totalTasks: roots.length }),
+    jobRowStatement(db, job, { rootTasks: roots.length, totalTasks: roots.length, rootsWritten: 1 }),
     ...rootInsertStatements(db, job.id, roots, { status: taskStatus, now: job.now, onlyWritable: false }),
   ];
 }
 
 /**
- * An upload's job row alone: `root_tasks` is the number of depth-0 items its parse found and `total_tasks`
- * stays 0 until the ingest stage writes those tasks (insertRootTasks), so the 202 does not wait for them.
+ * An upload's job row alone: `root_tasks` is the number of depth-0 items its parse found; `total_tasks`
+ * grows and `roots_written` becomes 1 as the ingest stage writes those tasks (insertRootSlice), so the 202
+ * does not wait for them.
  */
 export function createUploadJobStatement(
   db: D1Database,
   job: NewJob,
   rootTasks: number,
 ): D1PreparedStatement {
-  return jobRowStatement(db, job, { rootTasks, totalTasks: 0 });
+  return jobRowStatement(db, job, { rootTasks, totalTasks: 0, rootsWritten: 0 });
 }
 
 function jobRowStatement(
   db: D1Database,
   job: NewJob,
-  tasks: { rootTasks: number; totalTasks: number },
+  tasks: { rootTasks: number; totalTasks: number; rootsWritten: 0 | 1 },
 ): D1PreparedStatement {
   return db
     .prepare(
       `INSERT INTO jobs (id, status, max_depth, priority, format, filename, idempotency_key, request_hash,
-         rows_total, duplicates_skipped, root_tasks, total_tasks, created_at, updated_at)
-       VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)`,
+         rows_total, duplicates_skipped, root_tasks, total_tasks, roots_written, created_at, updated_at)
+       VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?13, ?12, ?12)`,
     )
     .bind(
       job.id,
@@ -68,6 +69,7 @@ function jobRowStatement(
       tasks.rootTasks,
       tasks.totalTasks,
       job.now,
+      tasks.rootsWritten,
     );
 }
 
@@ -142,7 +144,7 @@ export function markJobsRunningStatement(
 /**
  * Completes every listed job that has no open task left. Counters and the task table must agree,
  * so both are checked: a job never completes while a task is still pending, queued or running, nor before
- * its ingest has written its depth-0 tasks (`total_tasks` below `root_tasks`).
+ * its ingest has written all its depth-0 tasks (`roots_written`).
  */
 export function completeJobsStatement(
   db: D1Database,
@@ -156,7 +158,7 @@ export function completeJobsStatement(
            completed_at = ?2, updated_at = ?2
        WHERE id IN (SELECT value FROM json_each(?1))
          AND status IN ('queued', 'running')
-         AND total_tasks >= root_tasks
+         AND roots_written = 1
          AND done_count + skipped_count + failed_count + dead_count >= total_tasks
          AND NOT EXISTS (SELECT 1 FROM tasks WHERE tasks.job_id = jobs.id AND tasks.status IN ${OPEN_SQL})`,
     )

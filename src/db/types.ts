@@ -45,6 +45,8 @@ export interface JobRow {
   duplicates_skipped: number;
   root_tasks: number;
   total_tasks: number;
+  /** 0 while the ingest stage is still writing the depth-0 tasks (migration 0012). */
+  roots_written: number;
   done_count: number;
   skipped_count: number;
   failed_count: number;

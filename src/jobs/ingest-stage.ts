@@ -3,7 +3,7 @@ import type { Config } from "../config";
 import { getJob } from "../db/jobs";
 import type { StageEnd } from "../db/lifecycle/stage-transitions";
 import { runSteps } from "../db/step";
-import { insertRootTasks } from "../db/tasks";
+import { insertRootSlice } from "../db/tasks";
 import type { JobRow } from "../db/types";
 import { AppError } from "../errors";
 import { readExport } from "../ingest/read-export";
@@ -18,10 +18,16 @@ const itemRow = z.object({ author_key: z.string(), author_name: z.string() });
 export const INPUT_NAME = "input";
 
 /**
+ * Depth-0 tasks written per D1 batch. D1 runs one statement at a time per database: a 150,000-row insert in
+ * one transaction would hold every other job's consumers for seconds (and, locally, the whole process).
+ */
+const ROOT_SLICE_ROWS = 5_000;
+
+/**
  * ingest, after the 202: the upload is in R2 (completed as the job was written). An upload's depth-0 tasks
  * are written here, not before the 202: the stored file is parsed again (the same parser and options, so
  * it must hash to the job's sha256 and request hash and give the job's `root_tasks` items) and its authors
- * and ISBN items are inserted `pending` in one D1 batch, then admitted. A job whose tasks are already written
+ * and ISBN items are inserted `pending`, ROOT_SLICE_ROWS to a D1 batch, then admitted. A job whose tasks are already written
  * (a retried step, a refresh job) only has its stored bytes hashed. Then the plan (the items read back from
  * the depth-0 task rows) is written and checked against its contract and the job row. A check that fails
  * is named in the stage's message.
@@ -32,11 +38,12 @@ export async function runIngest(env: Env, job: JobRow, config: Config): Promise<
     await input?.body.cancel();
     return { status: "FAILED", message: "input_stored: the upload is not in R2 or has no recorded sha256" };
   }
-  if (job.total_tasks === 0 && job.root_tasks > 0) {
-    const refused = await writeRootTasks(env, job, input.body, config);
+  const content = decoded(input);
+  if (job.roots_written === 0) {
+    const refused = await writeRootTasks(env, job, content, config);
     if (refused !== "written") return refused;
-  } else if ((await streamSha256(input.body)) !== job.input_sha256) {
-    // Hashes the stored bytes themselves (streamed): a multipart upload carries no sha256 of its own.
+  } else if ((await streamSha256(content)) !== job.input_sha256) {
+    // Hashes the stored file itself (streamed): a multipart upload carries no sha256 of its own.
     return { status: "FAILED", message: "input_checksum: the stored upload's sha256 differs from the job's" };
   }
   const { results } = await env.DB.prepare(
@@ -107,15 +114,31 @@ async function writeRootTasks(
       status: "FAILED",
       message: `plan_items: ${roots.length} items parsed ≠ job.root_tasks ${job.root_tasks}`,
     };
-  const [{ written }] = await runSteps(env.DB, [insertRootTasks(env.DB, job.id, roots, Date.now())]);
-  if (!written) {
-    // Not written by this call: written by an earlier try of this step, or refused for a stopped job.
-    const now = await getJob(env.DB, job.id);
-    if (!now || now.total_tasks === 0) return null;
+  for (let start = 0; start < roots.length; start += ROOT_SLICE_ROWS) {
+    const slice = roots.slice(start, start + ROOT_SLICE_ROWS);
+    const last = start + ROOT_SLICE_ROWS >= roots.length;
+    const [{ writable }] = await runSteps(env.DB, [
+      insertRootSlice(env.DB, job.id, slice, { now: Date.now(), last }),
+    ]);
+    // Cancelled while ingest ran: no more rows (those written were closed with the job), and the run ends.
+    if (!writable) return null;
   }
+  const after = await getJob(env.DB, job.id);
+  if (!after) return null;
+  if (after.roots_written !== 1)
+    return {
+      status: "FAILED",
+      message: `plan_items: the depth-0 task rows do not add up to job.root_tasks ${job.root_tasks}`,
+    };
   // The first window goes out now, while the plan is read back and stored.
   await admitQuietly(env, config, Date.now());
   return "written";
+}
+
+/** The stored file's bytes: an upload is stored gzip-compressed (input-upload.ts), a refresh job's input as is. */
+function decoded(input: R2ObjectBody): ReadableStream<Uint8Array> {
+  if (input.httpMetadata?.contentEncoding !== "gzip") return input.body;
+  return input.body.pipeThrough(new DecompressionStream("gzip"));
 }
 
 function hex(digest: ArrayBuffer): string {

@@ -1,3 +1,4 @@
+import { sha256Hex } from "./artifacts";
 import type { Artifact } from "./stages";
 
 /** R2's smallest multipart part (every part but the last); all full parts are exactly this size. */
@@ -17,8 +18,11 @@ export interface InputUpload {
   tee(chunks: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array>;
   /** sha256 of the whole file: call once the file was read to its end. */
   digest(): Promise<string>;
-  /** Stores the rest and makes the object visible; the artifact names its key, sha256 and size. */
-  complete(): Promise<Artifact>;
+  /**
+   * Stores the rest and makes the object visible; the artifact names its key and the file's sha256 and size
+   * (`storedBytes`: its gzip-compressed size in R2).
+   */
+  complete(): Promise<Artifact & { storedBytes: number }>;
   /** Leaves nothing stored: aborts an unfinished upload, deletes a completed one. Never throws. */
   discard(): Promise<void>;
 }
@@ -47,7 +51,9 @@ export function inputUpload(
 
   /** Sends the bytes as the next part; waits for the oldest part first when PARTS_IN_FLIGHT are out. */
   async function sendPart(bytes: Uint8Array): Promise<void> {
-    multipart ??= await bucket.createMultipartUpload(key, { httpMetadata: { contentType } });
+    multipart ??= await bucket.createMultipartUpload(key, {
+      httpMetadata: { contentType, contentEncoding: "gzip" },
+    });
     if (sending.length >= PARTS_IN_FLIGHT) sent.push(await (sending.shift() as Promise<R2UploadedPart>));
     partNumber += 1;
     const part = multipart.uploadPart(partNumber, bytes);
@@ -56,14 +62,27 @@ export function inputUpload(
     sending.push(part);
   }
 
+  // The file is stored gzip-compressed: what is hashed is the file itself, what is cut into parts (and
+  // counted in `storedBytes`) is the compressor's output, read by `pumped` as it comes.
+  const gzip = new CompressionStream("gzip");
+  const gzipWriter = gzip.writable.getWriter();
+  let storedBytes = 0;
+  const pumped = (async () => {
+    for await (const out of gzip.readable as unknown as AsyncIterable<Uint8Array>) {
+      pending.push(out);
+      filled += out.byteLength;
+      storedBytes += out.byteLength;
+      while (filled >= partBytes) await sendPart(takePending(partBytes));
+    }
+  })();
+  // A discard aborts the compressor, which rejects the pump: expected, not an unhandled error.
+  pumped.catch(() => {});
+
   async function* tee(chunks: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
     for await (const chunk of chunks) {
       if (state !== "open") throw new Error("the input upload is no longer open");
-      await hashWriter.write(chunk);
+      await Promise.all([hashWriter.write(chunk), gzipWriter.write(chunk)]);
       total += chunk.byteLength;
-      pending.push(chunk);
-      filled += chunk.byteLength;
-      while (filled >= partBytes) await sendPart(takePending(partBytes));
       yield chunk;
     }
   }
@@ -92,15 +111,18 @@ export function inputUpload(
     return sha256;
   }
 
-  async function complete(): Promise<Artifact> {
+  async function complete(): Promise<Artifact & { storedBytes: number }> {
     if (state !== "open") throw new Error(`the input upload is ${state}`);
     state = "completing";
     const hex = await digest();
+    await gzipWriter.close();
+    await pumped;
     const rest = takePending(filled);
     if (!multipart) {
+      // R2 checks the stored (compressed) bytes' sha256; the file's own is kept beside it.
       await bucket.put(key, rest, {
-        sha256: hex,
-        httpMetadata: { contentType },
+        sha256: await sha256Hex(rest),
+        httpMetadata: { contentType, contentEncoding: "gzip" },
         customMetadata: { sha256: hex },
       });
     } else {
@@ -109,13 +131,14 @@ export function inputUpload(
       await multipart.complete(sent);
     }
     state = "completed";
-    return { key, sha256: hex, bytes: total };
+    return { key, sha256: hex, bytes: total, storedBytes };
   }
 
   async function discard(): Promise<void> {
     const was = state;
     state = "discarded";
     await hashWriter.abort(new Error("upload discarded")).catch(() => {});
+    await gzipWriter.abort(new Error("upload discarded")).catch(() => {});
     try {
       if (was === "completed") await bucket.delete(key);
       else if (multipart) {

@@ -35,9 +35,7 @@ export async function buildManifest(
     publishedAt: new Date(now).toISOString(),
     stages,
     artifacts: [
-      ...(input && job.input_sha256
-        ? [{ stage: "ingest" as const, key: input.key, sha256: job.input_sha256, bytes: input.size }]
-        : []),
+      ...(input && job.input_sha256 ? [inputArtifact(input, job.input_sha256)] : []),
       ...stages.flatMap((s) =>
         s.artifact && s.stage !== "publish" ? [{ stage: s.stage, ...s.artifact }] : [],
       ),
@@ -53,4 +51,13 @@ export async function buildManifest(
     },
   };
   return manifestSchema.parse(manifest);
+}
+
+/**
+ * The stored upload as the manifest lists it: its size in R2 and the job's sha256, which is the file's own,
+ * so a gzip-compressed upload (every upload; a refresh job's JSON input is stored as is) says so.
+ */
+function inputArtifact(input: R2Object, sha256: string): Manifest["artifacts"][number] {
+  const artifact = { stage: "ingest" as const, key: input.key, sha256, bytes: input.size };
+  return input.httpMetadata?.contentEncoding === "gzip" ? { ...artifact, contentEncoding: "gzip" } : artifact;
 }

@@ -108,7 +108,13 @@ export const manifestSchema = z.object({
   createdAt: z.string(),
   publishedAt: z.string(),
   stages: z.array(stageRecordSchema),
-  artifacts: z.array(artifactSchema.extend({ stage: stageSchema })),
+  artifacts: z.array(
+    artifactSchema.extend({
+      stage: stageSchema,
+      // The upload is stored gzip-compressed: `bytes` is its size in R2, `sha256` the file's once decoded.
+      contentEncoding: z.literal("gzip").optional(),
+    }),
+  ),
   verify: verifyReportSchema.nullable(),
   cost: costSchema,
 });

@@ -44,7 +44,7 @@ export async function waitForTasksWritten(jobId: string, timeoutMs = 20_000): Pr
   const until = Date.now() + timeoutMs;
   for (;;) {
     const job = await jobRow(jobId);
-    if (job && job.root_tasks > 0 && job.total_tasks >= job.root_tasks) return;
+    if (job?.roots_written === 1) return;
     if (Date.now() > until) throw new Error(`job ${jobId}: tasks not written: ${JSON.stringify(job)}`);
     await new Promise((resolve) => setTimeout(resolve, 25));
   }

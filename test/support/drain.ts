@@ -71,7 +71,7 @@ export async function tasksInFlight(): Promise<OpenTask[]> {
         OR (t.status = 'pending' AND j.status IN ('queued', 'running'))
      UNION ALL
      SELECT id, '(tasks not written yet)', 0, 'pending' FROM jobs
-     WHERE total_tasks < root_tasks AND status IN ('queued', 'running')`,
+     WHERE roots_written = 0 AND status IN ('queued', 'running')`,
   ).all<OpenTask>();
   return results.filter(
     (t) =>

@@ -5,10 +5,13 @@ import { readBacklog } from "../../src/db/backlog";
 import { completeJobsStatement, createUploadJobStatement } from "../../src/db/jobs";
 import { stopJob } from "../../src/db/lifecycle/stop-job";
 import { runSteps } from "../../src/db/step";
+import { insertRootSlice } from "../../src/db/tasks";
+import { parseLibraryExport } from "../../src/ingest/csv";
 import { readExport } from "../../src/ingest/read-export";
 import { artifactKey, sha256Hex } from "../../src/jobs/artifacts";
 import { INPUT_NAME, runIngest } from "../../src/jobs/ingest-stage";
 import { lifecycleStatements } from "../../src/jobs/lifecycle";
+import { rootTasksOf } from "../../src/jobs/root-tasks";
 import { admissionLimits } from "../../src/warm/admission";
 import goodreads2025 from "../fixtures/goodreads-2025.csv?raw";
 import { jobRow, resetAll, taskCounts } from "../support/db";
@@ -81,7 +84,7 @@ describe("ingest writes an upload's depth-0 tasks after the 202", () => {
   it("the upload writes the job row only; ingest writes every author and ISBN item, once, and plans them", async () => {
     const { jobId, roots } = await acceptedJob(goodreads2025);
     // What the upload leaves: the planned count, no task rows, a total of 0.
-    expect(await jobRow(jobId)).toMatchObject({ root_tasks: roots, total_tasks: 0 });
+    expect(await jobRow(jobId)).toMatchObject({ root_tasks: roots, total_tasks: 0, roots_written: 0 });
     expect(await rootRows(jobId)).toEqual({ author: 0, isbn: 0 });
 
     const end = await ingest(jobId);
@@ -89,7 +92,7 @@ describe("ingest writes an upload's depth-0 tasks after the 202", () => {
     // The bundled export: 488 authors and 302 ISBN items (README).
     expect(await rootRows(jobId)).toEqual({ author: 488, isbn: 302 });
     expect(roots).toBe(790);
-    expect(await jobRow(jobId)).toMatchObject({ root_tasks: 790, total_tasks: 790 });
+    expect(await jobRow(jobId)).toMatchObject({ root_tasks: 790, total_tasks: 790, roots_written: 1 });
     // The first window went out as soon as the tasks were written.
     const counts = await taskCounts(jobId);
     expect(counts.queued).toBe(Math.min(admissionLimits(config).window, 790));
@@ -98,7 +101,7 @@ describe("ingest writes an upload's depth-0 tasks after the 202", () => {
     // A retried step (the same job row as the first try saw it) writes nothing twice.
     const stale = await jobRow(jobId);
     if (!stale) throw new Error("job vanished");
-    await runIngest(env, { ...stale, total_tasks: 0 }, config);
+    await runIngest(env, { ...stale, roots_written: 0 }, config);
     expect(await rootRows(jobId)).toEqual({ author: 488, isbn: 302 });
     expect(await jobRow(jobId)).toMatchObject({ total_tasks: 790 });
   });
@@ -123,11 +126,38 @@ describe("ingest writes an upload's depth-0 tasks after the 202", () => {
     expect(await rootRows(jobId)).toEqual({ author: 0, isbn: 0 });
   });
 
-  it("a job whose tasks are not written yet is neither completed by a sweep nor left out of the backlog", async () => {
-    const { jobId, roots } = await acceptedJob("Title,Author\nSapiens,Yuval Noah Harari\nSPQR,Mary Beard\n");
-    await env.DB.batch([completeJobsStatement(env.DB, [jobId], Date.now())]);
+  it("a slice written before a crash: the job cannot complete on it, and the rerun writes the rest exactly once", async () => {
+    const { jobId } = await acceptedJob(goodreads2025);
+    const roots = rootTasksOf(parseLibraryExport(goodreads2025));
+    await runSteps(env.DB, [
+      insertRootSlice(env.DB, jobId, roots.slice(0, 300), { now: Date.now(), last: false }),
+    ]);
+    expect(await jobRow(jobId)).toMatchObject({ total_tasks: 300, roots_written: 0 });
+    // Every task written so far finished: a sweep must still not complete the job.
+    await env.DB.batch([
+      env.DB.prepare("UPDATE tasks SET status = 'done' WHERE job_id = ?1").bind(jobId),
+      env.DB.prepare("UPDATE jobs SET done_count = 300 WHERE id = ?1").bind(jobId),
+      completeJobsStatement(env.DB, [jobId], Date.now()),
+    ]);
     expect(await jobRow(jobId)).toMatchObject({ status: "queued" });
-    expect((await readBacklog(env.DB, null)).openTasks).toBe(roots);
+    expect((await readBacklog(env.DB, null)).openTasks).toBe(790 - 300);
+
+    expect(await ingest(jobId)).toMatchObject({ status: "SUCCESS" });
+    expect(await rootRows(jobId)).toEqual({ author: 488, isbn: 302 });
+    expect(await jobRow(jobId)).toMatchObject({ total_tasks: 790, roots_written: 1, done_count: 300 });
+    expect((await taskCounts(jobId)).done).toBe(300);
+  });
+
+  it("a job cancelled while ingest writes keeps the rows it had, all cancelled, and gets no more", async () => {
+    const { jobId } = await acceptedJob(goodreads2025);
+    const roots = rootTasksOf(parseLibraryExport(goodreads2025));
+    await runSteps(env.DB, [
+      insertRootSlice(env.DB, jobId, roots.slice(0, 300), { now: Date.now(), last: false }),
+    ]);
+    await runSteps(env.DB, [stopJob(env.DB, jobId, "cancelled", Date.now())]);
+    expect(await ingest(jobId)).toBeNull();
+    expect(await taskCounts(jobId)).toEqual({ cancelled: 300 });
+    expect(await jobRow(jobId)).toMatchObject({ total_tasks: 300, cancelled_count: 300, roots_written: 0 });
   });
 
   it("end to end: the tasks are created inside the ingest stage, and the job completes", async () => {

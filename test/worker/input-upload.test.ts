@@ -24,15 +24,22 @@ function recordingBucket(): { bucket: R2Bucket; uploads: R2MultipartUpload[] } {
   return { bucket, uploads };
 }
 
-/** `total` bytes of CSV rows (one author, distinct titles), in 64 KiB chunks as a request body arrives. */
+/**
+ * `total` bytes of CSV rows (one author, titles of random letters, so the file compresses about as little as
+ * base64 does: the stored, gzip-compressed upload of a file over two parts still spans more than one part).
+ */
 function csvBytes(total: number): Uint8Array {
   const encoder = new TextEncoder();
   const out = new Uint8Array(total);
   const header = encoder.encode("Title,Author\n");
   out.set(header, 0);
   let offset = header.byteLength;
-  for (let i = 0; offset < total; i++) {
-    const row = encoder.encode(`A long enough title for row number ${i} ${"x".repeat(60)},Ada Writer\n`);
+  const letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  const random = new Uint8Array(60);
+  while (offset < total) {
+    crypto.getRandomValues(random);
+    const title = Array.from(random, (b) => letters[b % letters.length]).join("");
+    const row = encoder.encode(`${title},Ada Writer\n`);
     out.set(row.subarray(0, Math.min(row.byteLength, total - offset)), offset);
     offset += row.byteLength;
   }
@@ -50,9 +57,19 @@ async function drain(chunks: AsyncIterable<Uint8Array>): Promise<number> {
   return n;
 }
 
-async function stored(key: string): Promise<Uint8Array | null> {
+/** The stored object's bytes once decoded (an upload is stored gzip-compressed), and its size in R2. */
+async function stored(
+  key: string,
+): Promise<{ bytes: Uint8Array; storedBytes: number; encoding?: string } | null> {
   const object = await env.ARTIFACTS.get(key);
-  return object ? new Uint8Array(await object.arrayBuffer()) : null;
+  if (!object) return null;
+  const encoding = object.httpMetadata?.contentEncoding;
+  const body = encoding === "gzip" ? object.body.pipeThrough(new DecompressionStream("gzip")) : object.body;
+  return {
+    bytes: new Uint8Array(await new Response(body).arrayBuffer()),
+    storedBytes: object.size,
+    encoding,
+  };
 }
 
 async function inputKeys(): Promise<string[]> {
@@ -67,22 +84,26 @@ describe("the upload's input streamed to R2", () => {
     if (listed.objects.length > 0) await env.ARTIFACTS.delete(listed.objects.map((o) => o.key));
   });
 
-  it("stores a file larger than a part as a multipart upload: exactly its bytes, with their sha256", async () => {
+  it("stores a file larger than a part, gzip-compressed, as a multipart upload: exactly its bytes, with their sha256", async () => {
     const bytes = csvBytes(2 * PART_BYTES + 12_345);
     const { bucket, uploads } = recordingBucket();
     const upload = inputUpload(bucket, "jobs/t1/input", "text/csv");
     expect(await drain(upload.tee(chunksOf(bytes)))).toBe(bytes.byteLength);
-    // Two full parts went out while reading; the rest goes out at completion.
-    expect(uploads).toHaveLength(1);
+    // Full parts of compressed bytes go out as the compressor yields them; the rest at completion.
     const artifact = await upload.complete();
+    expect(uploads).toHaveLength(1);
+    const back = await stored("jobs/t1/input");
     expect(artifact).toEqual({
       key: "jobs/t1/input",
       sha256: await sha256Hex(bytes),
       bytes: bytes.byteLength,
+      storedBytes: back?.storedBytes,
     });
-    const back = await stored("jobs/t1/input");
-    expect(back?.byteLength).toBe(bytes.byteLength);
-    expect(await sha256Hex(back as Uint8Array)).toBe(artifact.sha256);
+    expect(back?.encoding).toBe("gzip");
+    expect(back?.storedBytes).toBeGreaterThan(PART_BYTES);
+    expect(back?.storedBytes).toBeLessThan(bytes.byteLength);
+    expect(back?.bytes.byteLength).toBe(bytes.byteLength);
+    expect(await sha256Hex(back?.bytes as Uint8Array)).toBe(artifact.sha256);
   });
 
   it("stores a file smaller than a part with one checked put", async () => {
@@ -92,14 +113,19 @@ describe("the upload's input streamed to R2", () => {
     await drain(upload.tee(chunksOf(bytes, 1000)));
     const artifact = await upload.complete();
     expect(uploads).toHaveLength(0);
-    expect(await sha256Hex((await stored("jobs/t2/input")) as Uint8Array)).toBe(artifact.sha256);
+    const back = await stored("jobs/t2/input");
+    expect(back?.encoding).toBe("gzip");
+    expect(await sha256Hex(back?.bytes as Uint8Array)).toBe(artifact.sha256);
     expect((await env.ARTIFACTS.head("jobs/t2/input"))?.customMetadata?.sha256).toBe(artifact.sha256);
   });
 
   it("a discarded upload leaves nothing: its multipart upload is aborted, a completed one deleted", async () => {
     const { bucket, uploads } = recordingBucket();
     const upload = inputUpload(bucket, "jobs/t3/input", "text/csv");
-    await drain(upload.tee(chunksOf(csvBytes(PART_BYTES + 1000))));
+    await drain(upload.tee(chunksOf(csvBytes(2 * PART_BYTES))));
+    // The compressor's output reaches a part shortly after the reading: the multipart upload is under way.
+    for (let i = 0; i < 100 && uploads.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(uploads).toHaveLength(1);
     await upload.discard();
     expect(await env.ARTIFACTS.head("jobs/t3/input")).toBeNull();
     const started = uploads[0] as R2MultipartUpload;
@@ -116,20 +142,21 @@ describe("the upload's input streamed to R2", () => {
   });
 
   it("an accepted upload over a part stores exactly the file under its job, with the job's sha256", async () => {
-    const bytes = csvBytes(PART_BYTES + 300_000);
+    const bytes = csvBytes(2 * PART_BYTES);
     const csv = new TextDecoder().decode(bytes);
     const response = await uploadCsv(csv, "?maxDepth=0");
     expect(response.status).toBe(202);
     const { jobId } = (await response.json()) as { jobId: string };
     const back = await stored(`jobs/${jobId}/input`);
-    expect(back?.byteLength).toBe(bytes.byteLength);
-    const sha = await sha256Hex(back as Uint8Array);
+    expect(back?.storedBytes).toBeGreaterThan(PART_BYTES);
+    expect(back?.bytes.byteLength).toBe(bytes.byteLength);
+    const sha = await sha256Hex(back?.bytes as Uint8Array);
     expect(sha).toBe(await sha256Hex(bytes));
     expect((await jobRow(jobId))?.input_sha256).toBe(sha);
   });
 
   it("a refused upload over a part (a bad row after the first part) stores nothing and writes no job", async () => {
-    const bytes = csvBytes(PART_BYTES + 300_000);
+    const bytes = csvBytes(2 * PART_BYTES);
     // Invalid UTF-8 at the very end: refused only once the first part has gone to R2.
     const body = new Uint8Array(bytes.byteLength + 2);
     body.set(bytes);

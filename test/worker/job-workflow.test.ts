@@ -65,11 +65,17 @@ describe("a job's Workflow: ingest → warm → verify → publish", () => {
       "warm.json",
       "verify.json",
     ]);
+    // The upload is stored gzip-compressed: its size is the stored one, its sha256 the file's.
+    expect(manifest.artifacts[0]?.contentEncoding).toBe("gzip");
     for (const artifact of manifest.artifacts) {
-      const object = await env.ARTIFACTS.get(artifact.key);
-      const bytes = new Uint8Array(await (object as R2ObjectBody).arrayBuffer());
+      const object = (await env.ARTIFACTS.get(artifact.key)) as R2ObjectBody;
+      expect(object.size).toBe(artifact.bytes);
+      const body =
+        artifact.contentEncoding === "gzip"
+          ? object.body.pipeThrough(new DecompressionStream("gzip"))
+          : object.body;
+      const bytes = new Uint8Array(await new Response(body).arrayBuffer());
       expect(await sha256Hex(bytes)).toBe(artifact.sha256);
-      expect(bytes.byteLength).toBe(artifact.bytes);
     }
     const counts = await taskCounts(jobId);
     expect(manifest.stages[1]?.counts).toMatchObject({ total: 2, done: counts.done ?? 0, open: 0 });

@@ -108,7 +108,7 @@ async function drain(timeoutMs = 60_000): Promise<void> {
   for (;;) {
     const row = await env.DB.prepare(
       `SELECT (SELECT COUNT(*) FROM tasks WHERE status IN ('queued', 'running'))
-            + (SELECT COUNT(*) FROM jobs WHERE total_tasks < root_tasks AND status IN ('queued', 'running')) AS n`,
+            + (SELECT COUNT(*) FROM jobs WHERE roots_written = 0 AND status IN ('queued', 'running')) AS n`,
     ).first<{ n: number }>();
     if ((row?.n ?? 0) === 0) return;
     if (Date.now() > deadline)

@@ -5,7 +5,7 @@ export { bumpGeneration } from "./bump-generation";
 export { type ClaimedTask, claimTasks } from "./claim";
 export { finishTasks, type TerminalOutcome } from "./finish";
 export { type ChildTask, insertChildTasks, type NewChildTask } from "./insert-children";
-export { insertRootTasks, type NewRootTask } from "./insert-roots";
+export { insertRootSlice, type NewRootTask } from "./insert-roots";
 export * from "./queries";
 export { type RedriveCandidate, redriveTasks } from "./redrive";
 export { type DeliveryGuard, failureMark, type TaskRef } from "./refs";

@@ -42,32 +42,52 @@ export function rootInsertStatements(
   );
 }
 
-const writtenRow = z.object({ total_tasks: z.coerce.number() });
+const jobState = z.object({ status: z.string() });
 
 /**
- * ingest's write of an upload's depth-0 tasks (`pending`: they enter the queue through admission), after the
- * 202: the job's total rises by their number and the rows are inserted, in one transaction. Idempotent: the
- * total rises only while it is 0 (no task written yet) and each row is inserted once, so a retried step
- * writes nothing twice. A stopped job (cancelled before its ingest ran) gets no rows and keeps total 0, so
- * its counters still equal its task rows. Reads back whether this call wrote them.
+ * One slice of an upload's depth-0 tasks (`pending`: they enter the queue through admission), written by
+ * its ingest stage after the 202: the job's total rises by the rows of the slice that do not exist yet and
+ * exactly those are inserted, in one transaction; the last slice also marks the job's tasks all written
+ * (`roots_written`, checked against the rows). Idempotent: a retried slice writes nothing twice. A stopped
+ * job (cancelled while ingest ran) gets no more rows, so its counters still equal its task rows. Reads back
+ * whether the job still takes tasks.
  */
-export function insertRootTasks(
+export function insertRootSlice(
   db: D1Database,
   jobId: string,
-  roots: readonly NewRootTask[],
-  now: number,
-): Step<{ written: boolean }> {
+  slice: readonly NewRootTask[],
+  opts: { now: number; last: boolean },
+): Step<{ writable: boolean }> {
+  const chunks = chunkJson(slice.map((a) => ({ k: a.key })));
+  const totals = chunks.map((chunk) =>
+    db
+      .prepare(
+        `UPDATE jobs SET total_tasks = total_tasks + (
+           SELECT COUNT(*) FROM json_each(?2) AS m
+           WHERE NOT EXISTS (SELECT 1 FROM tasks AS t WHERE t.job_id = ?1 AND t.author_key = m.value ->> 'k')),
+           updated_at = ?3
+         WHERE id = ?1 AND status IN ${WRITABLE}`,
+      )
+      .bind(jobId, chunk, opts.now),
+  );
+  const written = db
+    .prepare(
+      `UPDATE jobs SET roots_written = 1, updated_at = ?2
+       WHERE id = ?1 AND status IN ${WRITABLE}
+         AND (SELECT COUNT(*) FROM tasks WHERE job_id = ?1 AND depth = 0) >= root_tasks`,
+    )
+    .bind(jobId, opts.now);
   return {
     statements: [
-      db
-        .prepare(
-          `UPDATE jobs SET total_tasks = ?2, updated_at = ?3
-           WHERE id = ?1 AND total_tasks = 0 AND status IN ${WRITABLE}
-           RETURNING total_tasks`,
-        )
-        .bind(jobId, roots.length, now),
-      ...rootInsertStatements(db, jobId, roots, { status: "pending", now, onlyWritable: true }),
+      db.prepare("SELECT status FROM jobs WHERE id = ?1").bind(jobId),
+      // Every total runs before the inserts (an insert makes its rows exist); chunks are disjoint.
+      ...totals,
+      ...rootInsertStatements(db, jobId, slice, { status: "pending", now: opts.now, onlyWritable: true }),
+      ...(opts.last ? [written] : []),
     ],
-    read: (results) => ({ written: rowsOf(writtenRow, results.slice(0, 1)).length > 0 }),
+    read: (results) => {
+      const status = rowsOf(jobState, results.slice(0, 1))[0]?.status;
+      return { writable: status === "queued" || status === "running" || status === "paused" };
+    },
   };
 }

@@ -98,10 +98,10 @@ async function waitForRootTasks(db: D1Database, jobId: string): Promise<void> {
   const until = Date.now() + 300_000;
   while (Date.now() < until) {
     const row = await db
-      .prepare("SELECT total_tasks FROM jobs WHERE id = ?1")
+      .prepare("SELECT roots_written FROM jobs WHERE id = ?1")
       .bind(jobId)
-      .first<{ total_tasks: number }>();
-    if ((row?.total_tasks ?? 0) > 0) return;
+      .first<{ roots_written: number }>();
+    if (row?.roots_written === 1) return;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   throw new Error(`naive producer: job ${jobId}'s tasks were not written within 5 minutes`);
