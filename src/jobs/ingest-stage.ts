@@ -18,10 +18,13 @@ const itemRow = z.object({ author_key: z.string(), author_name: z.string() });
 export const INPUT_NAME = "input";
 
 /**
- * Depth-0 tasks written per D1 batch. D1 runs one statement at a time per database: a 150,000-row insert in
- * one transaction would hold every other job's consumers for seconds (and, locally, the whole process).
+ * Depth-0 tasks written per D1 batch, and the pause after each. D1 runs one statement at a time per
+ * database: a 150,000-row insert in one transaction would hold every other job's consumers for seconds, and
+ * slices sent back to back would too. Locally the D1 simulator shares the worker's process: slices sent
+ * back to back held the upload's own 202 (3.1–3.4 s with the pause, 7.5–9.6 s without; README, Ingest).
  */
 const ROOT_SLICE_ROWS = 5_000;
+const ROOT_SLICE_PAUSE_MS = 20;
 
 /**
  * ingest, after the 202: the upload is in R2 (completed as the job was written). An upload's depth-0 tasks
@@ -122,6 +125,7 @@ async function writeRootTasks(
     ]);
     // Cancelled while ingest ran: no more rows (those written were closed with the job), and the run ends.
     if (!writable) return null;
+    if (!last) await new Promise((resolve) => setTimeout(resolve, ROOT_SLICE_PAUSE_MS));
   }
   const after = await getJob(env.DB, job.id);
   if (!after) return null;
