@@ -69,6 +69,9 @@ const USAGE = `usage: npm run bench [-- options]
   --verbose     show wrangler's output, stack start/stop and per-poll detail
   --write       write bench/results.json and docs/BENCHMARKS.md even for a --quick or --only run
                 (a full run of every scenario always writes them)
+  --merge       with --only: write the scenarios measured now into bench/results.json over their last
+                results, keeping every other scenario as last measured (each says when: measuredAt),
+                then rewrite docs/BENCHMARKS.md
   --render      run nothing: recompute the targets and explanations from bench/results.json and
                 rewrite docs/BENCHMARKS.md (after changing scripts/bench/report.ts or markdown.ts)
   -h, --help    this help`;
@@ -91,6 +94,7 @@ function parseCli() {
         verbose: { type: "boolean", short: "v" },
         write: { type: "boolean" },
         render: { type: "boolean" },
+        merge: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -119,6 +123,7 @@ function parseCli() {
     verbose: values.verbose ?? false,
     write: values.write ?? false,
     render: values.render ?? false,
+    merge: values.merge ?? false,
     only,
   };
 }
@@ -137,7 +142,7 @@ async function timed<T>(name: string, fn: () => Promise<T>): Promise<ScenarioOut
     const result = await fn();
     const seconds = round((performance.now() - started) / 1000, 1);
     info(`✔ ${name} (${seconds} s)`);
-    return { status: "ok", seconds, result };
+    return { status: "ok", seconds, result, measuredAt: new Date().toISOString() };
   } catch (error) {
     const seconds = round((performance.now() - started) / 1000, 1);
     const message = error instanceof ProcessError ? error.details() : errorMessage(error);
@@ -183,6 +188,31 @@ function report(results: BenchResults): void {
       `note: other workerd/vitest/wrangler processes were running during the run (${others.size})\n`,
     );
   }
+}
+
+/**
+ * The saved results with the scenarios measured now in place of theirs (a scenario measured before
+ * `measuredAt` existed keeps the saved file's generatedAt as its date); the targets are recomputed.
+ */
+function mergedIntoSaved(now: BenchResults, measured: readonly ScenarioName[]): BenchResults {
+  const saved = JSON.parse(readFileSync(RESULTS_FILE, "utf8")) as BenchResults;
+  const scenarios = saved.scenarios as Record<string, ScenarioOutcome<unknown> | undefined>;
+  for (const outcome of Object.values(scenarios))
+    if (outcome && !outcome.measuredAt) outcome.measuredAt = saved.generatedAt;
+  for (const name of measured)
+    scenarios[name] = (now.scenarios as Record<string, ScenarioOutcome<unknown>>)[name];
+  const merged: BenchResults = {
+    ...saved,
+    renderedAt: new Date().toISOString(),
+    code: now.code ?? saved.code,
+    machine: now.machine,
+    overlap: [
+      ...saved.overlap.filter((o) => !measured.some((m) => o.scenario.startsWith(m))),
+      ...now.overlap,
+    ],
+  };
+  report(merged);
+  return merged;
 }
 
 function writeResults(results: BenchResults): void {
@@ -359,7 +389,9 @@ async function main(): Promise<number> {
   report(results);
 
   const complete = !cli.quick && cli.only.length === SCENARIOS.length;
-  if (complete || cli.write) {
+  if (cli.merge && !cli.quick) {
+    writeResults(mergedIntoSaved(results, cli.only));
+  } else if (complete || cli.write) {
     writeResults(results);
   } else {
     process.stdout.write("(--quick / --only run: results not written; add --write to write them)\n");

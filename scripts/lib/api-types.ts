@@ -1732,6 +1732,8 @@ export interface operations {
                             bytes: number;
                             /** @enum {string} */
                             stage: "ingest" | "warm" | "verify" | "publish";
+                            /** @constant */
+                            contentEncoding?: "gzip";
                         }[];
                         verify: {
                             /** @constant */
