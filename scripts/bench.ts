@@ -201,11 +201,14 @@ function mergedIntoSaved(now: BenchResults, measured: readonly ScenarioName[]): 
     if (outcome && !outcome.measuredAt) outcome.measuredAt = saved.generatedAt;
   for (const name of measured)
     scenarios[name] = (now.scenarios as Record<string, ScenarioOutcome<unknown>>)[name];
+  // The file's machine and code stay those of its full run; each merge records its own beside them.
   const merged: BenchResults = {
     ...saved,
     renderedAt: new Date().toISOString(),
-    code: now.code ?? saved.code,
-    machine: now.machine,
+    merges: [
+      ...(saved.merges ?? []).filter((m) => !m.scenarios.every((name) => measured.includes(name))),
+      { scenarios: [...measured], at: new Date().toISOString(), machine: now.machine, code: now.code },
+    ],
     overlap: [
       ...saved.overlap.filter((o) => !measured.some((m) => o.scenario.startsWith(m))),
       ...now.overlap,

@@ -562,13 +562,12 @@ ${
     .trimEnd()}\n`;
 }
 
-/** Scenarios re-measured after the file was generated (`npm run bench -- --only … --merge`), with their dates. */
+/** Scenarios re-measured after the file was generated (`npm run bench -- --only … --merge`), with their runs. */
 function remeasured(r: BenchResults): string {
-  const later = Object.entries(r.scenarios).filter(
-    ([, o]) => o?.measuredAt && o.measuredAt.slice(0, 16) > r.generatedAt.slice(0, 16),
+  if (!r.merges || r.merges.length === 0) return "";
+  const runs = r.merges.map(
+    (m) =>
+      `${m.scenarios.join(", ")} on ${m.at} (${m.machine.cores} cores · ${m.machine.cpuModel}, load ${fmt(m.machine.loadAverageAtStart[0] ?? 0, 2)} at start; code ${m.code ? `\`${m.code.commit}\` (src hash \`${m.code.sourceHash}\`)` : "not recorded"})`,
   );
-  if (later.length === 0) return "";
-  return `\n\n**Re-measured since** (\`--only … --merge\`; every other scenario is as generated): ${later
-    .map(([name, o]) => `${name} on ${o?.measuredAt}`)
-    .join(", ")}.`;
+  return `\n\n**Re-measured since** (\`--only … --merge\`; every other scenario, the Machine and Code sections are the full run's): ${runs.join("; ")}.`;
 }

@@ -73,6 +73,8 @@ export interface BenchResults {
     sharing?: ScenarioOutcome<SharingResult>;
   };
   targets: Target[];
+  /** Scenarios re-measured after the full run (`--only … --merge`): when, on what machine, which code. */
+  merges?: { scenarios: ScenarioName[]; at: string; machine: MachineInfo; code?: CodeSnapshot }[];
 }
 
 export interface Target {
@@ -262,7 +264,7 @@ export function computeTargets(results: BenchResults): Target[] {
     met: speedup === null ? null : speedup >= 10,
     ...(speedup !== null && speedup < 10
       ? {
-          why: `the naive producer answered in ${fmt(naiveFull?.secondsTo202 ?? 0, 2)} s (its sends, after waiting ${fmt(naiveFull?.naiveWaitedForTasksSeconds ?? 0, 2)} s for ingest to write the tasks), Kindling in ${fmt(full?.secondsTo202 ?? 0, 2)} s`,
+          why: `The naive producer answered in ${fmt(naiveFull?.secondsTo202 ?? 0, 2)} s (its sends, after waiting ${fmt(naiveFull?.naiveWaitedForTasksSeconds ?? 0, 2)} s for ingest to write the tasks), Kindling in ${fmt(full?.secondsTo202 ?? 0, 2)} s; both vary from run to run (README, Ingest).`,
         }
       : {}),
   });
