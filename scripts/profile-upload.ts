@@ -12,6 +12,7 @@
 import { parseArgs } from "node:util";
 import { generateLibraryExport } from "./bench/csv.ts";
 import { info, withStack } from "./bench/harness.ts";
+import { HELD_CONSUMERS } from "./bench/scenarios.ts";
 
 interface ProfileNode {
   id: number;
@@ -83,16 +84,8 @@ async function main(): Promise<void> {
   const { csv } = generateLibraryExport({ rows, distinctAuthors: authors });
   const signal = new AbortController().signal;
   await withStack(
-    {
-      name: "profile-upload",
-      upstream: { hangRate: 1 },
-      vars: {
-        UPSTREAM_TIMEOUT_MS: "600000",
-        OPENLIBRARY_RATE_PER_SECOND: "0",
-        GOOGLE_BOOKS_RATE_PER_SECOND: "0",
-      },
-      sweepEverySeconds: 0,
-    },
+    // As the ingest benchmark: consumers held, so the profile is the upload's.
+    { name: "profile-upload", ...HELD_CONSUMERS },
     signal,
     async (stack) => {
       const tools = await devtools(stack.inspectorPort);

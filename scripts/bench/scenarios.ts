@@ -15,6 +15,7 @@ import {
   info,
   percentile,
   round,
+  type StackSpec,
   scaleCounters,
   slidingWindowMax,
   TimedOut,
@@ -145,6 +146,21 @@ export interface IngestResult {
   errors: string[];
 }
 
+/**
+ * A stack whose consumers are held (see BENCHMARKS.md): every stand-in request hangs and the worker waits up
+ * to 10 min, so the one consumer batch miniflare delivers at a time blocks there after its claim, and the
+ * counters are the producer's own. Rates 0: no rate-limiter call before the (hanging) fetch.
+ */
+export const HELD_CONSUMERS: Omit<StackSpec, "name"> = {
+  upstream: { hangRate: 1 },
+  vars: {
+    UPSTREAM_TIMEOUT_MS: "600000",
+    OPENLIBRARY_RATE_PER_SECOND: "0",
+    GOOGLE_BOOKS_RATE_PER_SECOND: "0",
+  },
+  sweepEverySeconds: 0,
+};
+
 /** Smaller files uploaded on a stack of their own (Kindling side), to show how the time to 202 scales. */
 const PROBE_AUTHORS = [1_000, 3_000, 6_000];
 
@@ -194,79 +210,62 @@ async function ingestSide(
   uploadTimeoutMs: number,
   stackName: string,
 ): Promise<void> {
-  await withStack(
-    {
-      name: stackName,
-      // Hold the consumers (see BENCHMARKS.md): every stand-in request hangs and the worker waits up to
-      // 10 min, so the one consumer batch miniflare delivers at a time blocks there after its claim,
-      // and the counters below are the producer's own.
-      upstream: { hangRate: 1 },
-      // Rates 0: no rate-limiter call before the (hanging) fetch.
-      vars: {
-        UPSTREAM_TIMEOUT_MS: "600000",
-        OPENLIBRARY_RATE_PER_SECOND: "0",
-        GOOGLE_BOOKS_RATE_PER_SECOND: "0",
-      },
-      sweepEverySeconds: 0,
-    },
-    signal,
-    async (stack) => {
-      side.conditions = conditions(stack);
-      if (side.mode === "naive") await stack.api.setModes({ producer: "naive" });
-      for (const file of files) {
-        await stack.api.resetCounters(signal);
-        info(
-          `  ${side.mode} producer: uploading ${file.kind === "probe" ? "probe " : ""}${file.rows.toLocaleString("en-US")} rows / ` +
-            `${file.authors.toLocaleString("en-US")} authors (${(file.bytes / 1e6).toFixed(1)} MB) …`,
-        );
-        const uploadStarted = performance.now();
-        if (file.kind === "full") side.fullStartedAt = uploadStarted;
-        let upload: Awaited<ReturnType<typeof stack.api.upload>>;
-        try {
-          upload = await stack.api.upload(file.csv, 0, signal, uploadTimeoutMs);
-        } catch (error) {
-          if (file.kind === "full") side.fullStoppedAt = performance.now();
-          // Node's fetch (undici) stops waiting for response headers after 300 s: no answer in time.
-          if (
-            /UND_ERR_HEADERS_TIMEOUT/.test(`${errorMessage(error)} ${String((error as Error).cause ?? "")}`)
-          ) {
-            const seconds = Math.round((performance.now() - uploadStarted) / 1000);
-            throw new TimedOut(
-              `the ${file.kind} upload`,
-              seconds,
-              "no response: Node's fetch stops waiting for the response headers after 300 s",
-            );
-          }
-          throw error;
+  await withStack({ name: stackName, ...HELD_CONSUMERS }, signal, async (stack) => {
+    side.conditions = conditions(stack);
+    if (side.mode === "naive") await stack.api.setModes({ producer: "naive" });
+    for (const file of files) {
+      await stack.api.resetCounters(signal);
+      info(
+        `  ${side.mode} producer: uploading ${file.kind === "probe" ? "probe " : ""}${file.rows.toLocaleString("en-US")} rows / ` +
+          `${file.authors.toLocaleString("en-US")} authors (${(file.bytes / 1e6).toFixed(1)} MB) …`,
+      );
+      const uploadStarted = performance.now();
+      if (file.kind === "full") side.fullStartedAt = uploadStarted;
+      let upload: Awaited<ReturnType<typeof stack.api.upload>>;
+      try {
+        upload = await stack.api.upload(file.csv, 0, signal, uploadTimeoutMs);
+      } catch (error) {
+        if (file.kind === "full") side.fullStoppedAt = performance.now();
+        // Node's fetch (undici) stops waiting for response headers after 300 s: no answer in time.
+        if (
+          /UND_ERR_HEADERS_TIMEOUT/.test(`${errorMessage(error)} ${String((error as Error).cause ?? "")}`)
+        ) {
+          const seconds = Math.round((performance.now() - uploadStarted) / 1000);
+          throw new TimedOut(
+            `the ${file.kind} upload`,
+            seconds,
+            "no response: Node's fetch stops waiting for the response headers after 300 s",
+          );
         }
-        const counters = await stack.api.counters(signal);
-        const queued = Number(upload.body.authorsQueued ?? 0) + Number(upload.body.authorsPending ?? 0);
-        const m = measureUpload(
-          file.kind,
-          file.rows,
-          file.authors,
-          file.bytes,
-          upload.msToResponse,
-          queued,
-          counters,
-        );
-        if (side.mode === "kindling") {
-          const ended = await waitForIngest(stack.api, String(upload.body.jobId), signal);
-          m.secondsToTasksWritten = round((ended - uploadStarted) / 1000, 3);
-        } else {
-          m.naiveWaitedForTasksSeconds = round(counters.naiveWaitedForTasksMs / 1000, 3);
-          m.secondsToTasksWritten = m.secondsTo202;
-        }
-        side.uploads.push(m);
-        if (file.kind === "full") side.full = m;
-        info(
-          `  ${side.mode}: 202 after ${m.secondsTo202} s · ${m.rowsPerSecond.toLocaleString("en-US")} rows/s · ` +
-            `sendBatch ${counters.queueSendBatchCalls} · send ${counters.queueSendCalls} · ` +
-            `D1 ${counters.d1Batches} batches / ${counters.d1Statements} statements`,
-        );
+        throw error;
       }
-    },
-  );
+      const counters = await stack.api.counters(signal);
+      const queued = Number(upload.body.authorsQueued ?? 0) + Number(upload.body.authorsPending ?? 0);
+      const m = measureUpload(
+        file.kind,
+        file.rows,
+        file.authors,
+        file.bytes,
+        upload.msToResponse,
+        queued,
+        counters,
+      );
+      if (side.mode === "kindling") {
+        const ended = await waitForIngest(stack.api, String(upload.body.jobId), signal);
+        m.secondsToTasksWritten = round((ended - uploadStarted) / 1000, 3);
+      } else {
+        m.naiveWaitedForTasksSeconds = round(counters.naiveWaitedForTasksMs / 1000, 3);
+        m.secondsToTasksWritten = m.secondsTo202;
+      }
+      side.uploads.push(m);
+      if (file.kind === "full") side.full = m;
+      info(
+        `  ${side.mode}: 202 after ${m.secondsTo202} s · ${m.rowsPerSecond.toLocaleString("en-US")} rows/s · ` +
+          `sendBatch ${counters.queueSendBatchCalls} · send ${counters.queueSendCalls} · ` +
+          `D1 ${counters.d1Batches} batches / ${counters.d1Statements} statements`,
+      );
+    }
+  });
 }
 
 /** Polls the job every 100 ms until its ingest stage has ended; returns when (performance.now()). */
