@@ -48,9 +48,11 @@ export function inputUpload(
   let partNumber = 0;
   let sha256: Promise<string> | null = null;
   let state: "open" | "completing" | "completed" | "discarded" = "open";
+  const discarded = () => state === "discarded";
 
   /** Sends the bytes as the next part; waits for the oldest part first when PARTS_IN_FLIGHT are out. */
   async function sendPart(bytes: Uint8Array): Promise<void> {
+    if (discarded()) return;
     multipart ??= await bucket.createMultipartUpload(key, {
       httpMetadata: { contentType, contentEncoding: "gzip" },
     });
@@ -69,13 +71,14 @@ export function inputUpload(
   let storedBytes = 0;
   const pumped = (async () => {
     for await (const out of gzip.readable as unknown as AsyncIterable<Uint8Array>) {
+      if (discarded()) continue;
       pending.push(out);
       filled += out.byteLength;
       storedBytes += out.byteLength;
       while (filled >= partBytes) await sendPart(takePending(partBytes));
     }
   })();
-  // A discard aborts the compressor, which rejects the pump: expected, not an unhandled error.
+  // A failing compressor rejects the pump: the caller's complete() sees it; it is never unhandled.
   pumped.catch(() => {});
 
   async function* tee(chunks: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
@@ -138,7 +141,9 @@ export function inputUpload(
     const was = state;
     state = "discarded";
     await hashWriter.abort(new Error("upload discarded")).catch(() => {});
-    await gzipWriter.abort(new Error("upload discarded")).catch(() => {});
+    // Closed, not aborted (an aborted compressor leaves rejections nobody can catch): the pump drains what
+    // is left and sends nothing more, as the upload is discarded.
+    gzipWriter.close().catch(() => {});
     try {
       if (was === "completed") await bucket.delete(key);
       else if (multipart) {
