@@ -3,7 +3,7 @@ import type { Config } from "../config";
 import { getJob } from "../db/jobs";
 import type { StageEnd } from "../db/lifecycle/stage-transitions";
 import { runSteps } from "../db/step";
-import { insertRootSlice } from "../db/tasks";
+import { insertRootSlice, type NewRootTask } from "../db/tasks";
 import type { JobRow } from "../db/types";
 import { AppError } from "../errors";
 import { readExport } from "../ingest/read-export";
@@ -117,19 +117,9 @@ async function writeRootTasks(
       status: "FAILED",
       message: `plan_items: ${roots.length} items parsed ≠ job.root_tasks ${job.root_tasks}`,
     };
-  for (let start = 0; start < roots.length; start += ROOT_SLICE_ROWS) {
-    const slice = roots.slice(start, start + ROOT_SLICE_ROWS);
-    const last = start + ROOT_SLICE_ROWS >= roots.length;
-    const [{ writable }] = await runSteps(env.DB, [
-      insertRootSlice(env.DB, job.id, slice, { now: Date.now(), last }),
-    ]);
-    // Cancelled while ingest ran: no more rows (those written were closed with the job), and the run ends.
-    if (!writable) return null;
-    if (!last) await new Promise((resolve) => setTimeout(resolve, ROOT_SLICE_PAUSE_MS));
-  }
-  const after = await getJob(env.DB, job.id);
-  if (!after) return null;
-  if (after.roots_written !== 1)
+  const written = await writeInSlices(env, job.id, roots);
+  if (written === "stopped") return null;
+  if (written === "short")
     return {
       status: "FAILED",
       message: `plan_items: the depth-0 task rows do not add up to job.root_tasks ${job.root_tasks}`,
@@ -137,6 +127,30 @@ async function writeRootTasks(
   // The first window goes out now, while the plan is read back and stored.
   await admitQuietly(env, config, Date.now());
   return "written";
+}
+
+/**
+ * The depth-0 tasks, ROOT_SLICE_ROWS to a D1 batch with a pause after each: "stopped" when the job was
+ * cancelled meanwhile (no more rows; those written were closed with the job), "short" when the rows do not
+ * add up to the job's `root_tasks` after the last slice.
+ */
+async function writeInSlices(
+  env: Env,
+  jobId: string,
+  roots: readonly NewRootTask[],
+): Promise<"written" | "stopped" | "short"> {
+  for (let start = 0; start < roots.length; start += ROOT_SLICE_ROWS) {
+    const slice = roots.slice(start, start + ROOT_SLICE_ROWS);
+    const last = start + ROOT_SLICE_ROWS >= roots.length;
+    const [{ writable }] = await runSteps(env.DB, [
+      insertRootSlice(env.DB, jobId, slice, { now: Date.now(), last }),
+    ]);
+    if (!writable) return "stopped";
+    if (!last) await new Promise((resolve) => setTimeout(resolve, ROOT_SLICE_PAUSE_MS));
+  }
+  const after = await getJob(env.DB, jobId);
+  if (!after) return "stopped";
+  return after.roots_written === 1 ? "written" : "short";
 }
 
 /** The stored file's bytes: an upload is stored gzip-compressed (input-upload.ts), a refresh job's input as is. */
