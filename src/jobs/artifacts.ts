@@ -7,7 +7,11 @@ export function artifactKey(jobId: string, name: string): string {
 }
 
 export async function sha256Hex(bytes: ArrayBuffer | Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", bytes);
+  return hexOf(await crypto.subtle.digest("SHA-256", bytes));
+}
+
+/** A digest as lower-case hex, as sha256 values are recorded in D1, R2 metadata and the manifest. */
+export function hexOf(digest: ArrayBuffer): string {
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 

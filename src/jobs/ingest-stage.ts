@@ -9,7 +9,7 @@ import { AppError } from "../errors";
 import { readExport } from "../ingest/read-export";
 import { PRIORITIES } from "../ingest/upload";
 import { admitQuietly } from "../warm/admission";
-import { artifactKey, putJsonArtifact } from "./artifacts";
+import { artifactKey, hexOf, putJsonArtifact } from "./artifacts";
 import { rootTasksOf } from "./root-tasks";
 import { ARTIFACT_NAMES, type Plan, planSchema } from "./stages";
 
@@ -29,7 +29,7 @@ const ROOT_SLICE_PAUSE_MS = 20;
 /**
  * ingest, after the 202: the upload is in R2 (completed as the job was written). An upload's depth-0 tasks
  * are written here, not before the 202: the stored file is parsed again (the same parser and options, so
- * it must hash to the job's sha256 and request hash and give the job's `root_tasks` items) and its authors
+ * it must give the job's request hash and `root_tasks` items) and its authors
  * and ISBN items are inserted `pending`, ROOT_SLICE_ROWS to a D1 batch, then admitted. A job whose tasks are already written
  * (a retried step, a refresh job) only has its stored bytes hashed. Then the plan (the items read back from
  * the depth-0 task rows) is written and checked against its contract and the job row. A check that fails
@@ -84,33 +84,21 @@ async function writeRootTasks(
   body: ReadableStream<Uint8Array>,
   config: Config,
 ): Promise<StageEnd | "written" | null> {
-  const hasher = new crypto.DigestStream("SHA-256");
-  const writer = hasher.getWriter();
-  async function* hashed(): AsyncGenerator<Uint8Array> {
-    for await (const chunk of body) {
-      await writer.write(chunk);
-      yield chunk;
-    }
-    await writer.close();
-  }
   const options = { maxDepth: job.max_depth, priority: z.enum(PRIORITIES).parse(job.priority) };
   let read: Awaited<ReturnType<typeof readExport>>;
   try {
     read = await readExport(
-      { chunks: hashed(), meta: () => ({ options, filename: job.filename }) },
+      { chunks: body, meta: () => ({ options, filename: job.filename }) },
       { maxRows: config.UPLOAD_MAX_ROWS },
     );
   } catch (error) {
     if (!(error instanceof AppError)) throw error;
     return { status: "FAILED", message: `input_parse: the stored upload no longer parses: ${error.message}` };
   }
-  if (hex(await hasher.digest) !== job.input_sha256)
-    return { status: "FAILED", message: "input_checksum: the stored upload's sha256 differs from the job's" };
+  // The parse hashes the file with the job's options: the same hash as at the upload proves these are the
+  // bytes that were accepted (and so the ones input_sha256 was taken of).
   if (read.requestHash !== job.request_hash)
-    return {
-      status: "FAILED",
-      message: "input_request_hash: the stored upload and options differ from the job's",
-    };
+    return { status: "FAILED", message: "input_checksum: the stored upload differs from the one accepted" };
   const roots = rootTasksOf(read.parsed);
   if (roots.length !== job.root_tasks)
     return {
@@ -159,12 +147,8 @@ function decoded(input: R2ObjectBody): ReadableStream<Uint8Array> {
   return input.body.pipeThrough(new DecompressionStream("gzip"));
 }
 
-function hex(digest: ArrayBuffer): string {
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 async function streamSha256(body: ReadableStream<Uint8Array>): Promise<string> {
   const hasher = new crypto.DigestStream("SHA-256");
   await body.pipeTo(hasher);
-  return hex(await hasher.digest);
+  return hexOf(await hasher.digest);
 }

@@ -1,4 +1,4 @@
-import { sha256Hex } from "./artifacts";
+import { hexOf, sha256Hex } from "./artifacts";
 import type { Artifact } from "./stages";
 
 /** R2's smallest multipart part (every part but the last); all full parts are exactly this size. */
@@ -110,7 +110,7 @@ export function inputUpload(
     sha256 ??= hashWriter
       .close()
       .then(() => hasher.digest)
-      .then((d) => [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, "0")).join(""));
+      .then(hexOf);
     return sha256;
   }
 

@@ -10,7 +10,8 @@ export interface NewRootTask {
 }
 
 /** Job states whose depth-0 tasks may still be written: a cancelled or failed job gets none. */
-const WRITABLE = "('queued', 'running', 'paused')";
+const WRITABLE_STATUSES: readonly string[] = ["queued", "running", "paused"];
+const WRITABLE = `(${WRITABLE_STATUSES.map((s) => `'${s}'`).join(", ")})`;
 
 /**
  * The INSERTs of a job's depth-0 tasks (authors and ISBN items), chunked into JSON parameters. `onlyWritable`
@@ -87,7 +88,7 @@ export function insertRootSlice(
     ],
     read: (results) => {
       const status = rowsOf(jobState, results.slice(0, 1))[0]?.status;
-      return { writable: status === "queued" || status === "running" || status === "paused" };
+      return { writable: status !== undefined && WRITABLE_STATUSES.includes(status) };
     },
   };
 }
