@@ -41,6 +41,12 @@ export default defineConfig(async () => {
             maxRetries: 3,
             deadLetterQueue: "author-warming-dlq",
           },
+          "isbn-warming-queue": {
+            maxBatchTimeout: 0.05,
+            maxBatchSize: 25,
+            maxRetries: 3,
+            deadLetterQueue: "author-warming-dlq",
+          },
           "author-warming-dlq": { maxBatchTimeout: 0.05, maxBatchSize: 10, maxRetries: 3 },
         },
       },

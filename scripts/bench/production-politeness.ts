@@ -8,7 +8,7 @@
 
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { JobProgress } from "../../src/api/job-responses.ts";
+import type { JobProgress, JobView } from "../../src/api/job-responses.ts";
 import { EXPORT_ISBNS } from "../../test/support/upstream/export-catalogue.ts";
 import { REPO_ROOT } from "../lib/processes.ts";
 import { readSavedJson } from "../lib/saved-json.ts";
@@ -45,6 +45,19 @@ export interface ProductionSide {
   responses429: number;
   counts: JobProgress["counts"];
   quotas: JobProgress["quotas"];
+  /** Where the time went, in seconds from the upload's start (see `timelineOf`). */
+  timeline: Timeline;
+}
+
+/** Seconds from the upload's start: the 202, the first and last Open Library request, each stage's end. */
+export interface Timeline {
+  accepted: number;
+  firstRequest: number | null;
+  lastRequest: number | null;
+  /** Mean seconds between consecutive Open Library requests (1 ÷ R when the limiter is the bottleneck). */
+  meanRequestGap: number | null;
+  stagesEnded: Record<string, number | null>;
+  completed: number;
 }
 
 export interface ProductionResult {
@@ -93,10 +106,13 @@ async function side(mode: ProductionSide["mode"], csv: string, signal: AbortSign
       };
       info(`  ${mode}: warming ${PRODUCTION_FILE.split("/").pop()} at maxDepth ${MAX_DEPTH} …`);
       const started = performance.now();
+      const startedAt = performance.timeOrigin + started;
       const upload = await stack.api.upload(csv, MAX_DEPTH, signal, 120_000);
       const done = await waitForJob(stack.api, String(upload.body.jobId), signal, { pollMs: 500 });
       const seconds = (done.finishedAt - started) / 1000;
       const p = done.progress;
+      const view = (await stack.api.progress(String(upload.body.jobId), signal)) as JobView;
+      const timeline = timelineOf(startedAt, upload.msToResponse, arrivals.openlibrary, view, seconds);
       const stats = stack.fake.stats();
       const requests = {
         openlibrary: stats.byPath["/search.json"] ?? 0,
@@ -131,15 +147,42 @@ async function side(mode: ProductionSide["mode"], csv: string, signal: AbortSign
         responses429: stats.byStatus["429"] ?? 0,
         counts: p.counts,
         quotas: p.quotas ?? null,
+        timeline,
       };
       info(
         `  ${mode}: ${p.status} in ${result.seconds} s · OL ${requests.openlibrary} (${result.perAuthor.openlibrary}/author) · ` +
           `GB ${requests.googlebooks} (${result.perAuthor.googlebooks}/author) · ISBN ${result.isbnsWarm}/${result.isbnItems} · ` +
           `${result.worksCached} works · max/s OL ${result.maxInAnyOneSecond.openlibrary} GB ${result.maxInAnyOneSecond.googlebooks} · 429s ${result.responses429}`,
       );
+      info(`  ${mode}: timeline (s from upload) ${JSON.stringify(timeline)}`);
       return result;
     },
   );
+}
+
+function timelineOf(
+  startedAt: number,
+  msToAccepted: number,
+  arrivals: readonly number[],
+  view: JobView,
+  seconds: number,
+): Timeline {
+  const since = (at: number) => round((at - startedAt) / 1000, 2);
+  const first = arrivals[0];
+  const last = arrivals.at(-1);
+  const stagesEnded: Record<string, number | null> = {};
+  for (const s of view.stages ?? []) stagesEnded[s.stage] = s.endedAt ? since(Date.parse(s.endedAt)) : null;
+  return {
+    accepted: round(msToAccepted / 1000, 2),
+    firstRequest: first === undefined ? null : since(first),
+    lastRequest: last === undefined ? null : since(last),
+    meanRequestGap:
+      first === undefined || last === undefined || arrivals.length < 2
+        ? null
+        : round((last - first) / 1000 / (arrivals.length - 1), 3),
+    stagesEnded,
+    completed: round(seconds, 1),
+  };
 }
 
 /** Both sides, each on its own fresh stack; writes bench/production-politeness.json. */

@@ -34,7 +34,10 @@ export const healthApi = new Hono<AppEnv>().get("/", healthDoc, async (c) => {
     timed(() => c.env.CACHE.get("health:probe")),
   ]);
   const queues = {
-    ok: typeof c.env.WARM_QUEUE?.sendBatch === "function" && typeof c.env.DLQ?.send === "function",
+    ok:
+      typeof c.env.WARM_QUEUE?.sendBatch === "function" &&
+      typeof c.env.ISBN_QUEUE?.sendBatch === "function" &&
+      typeof c.env.DLQ?.send === "function",
   };
   const ok = d1.ok && kv.ok && queues.ok;
   const threshold = c.var.config.DLQ_ALERT_THRESHOLD;

@@ -13,7 +13,7 @@ import { bumpOpenTasksOfJob } from "../db/tasks/readmit";
 import type { JobRow } from "../db/types";
 import { AppError, notFound } from "../errors";
 import { admitQuietly } from "../warm/admission";
-import { sendWarmMessages, warmMessageFor, warmQueue } from "../warm/messages";
+import { sendWarmMessages, warmMessageFor, warmQueues } from "../warm/messages";
 import { failPoisonTasks } from "../warm/poison";
 import { artifactKey, putJsonArtifact } from "./artifacts";
 import { artifactValid } from "./gate";
@@ -96,7 +96,7 @@ export async function resumeJobById(env: Env, jobId: string): Promise<{ readmitt
   const [resumed] = await runSteps(env.DB, [resumeJob(env.DB, jobId, now)]);
   if (!resumed) return { readmitted: 0 };
   const open = await bumpOpenTasksOfJob(env.DB, jobId, now);
-  const sent = await sendWarmMessages(warmQueue(env), open.map(warmMessageFor));
+  const sent = await sendWarmMessages(warmQueues(env), open.map(warmMessageFor));
   await failPoisonTasks(env.DB, sent.invalid, now);
   // Sent copies stay `queued`; what could not be sent goes back to pending, for admission.
   const unsent = sent.unsent.length > 0 ? [markPending(env.DB, sent.unsent, now)] : [];

@@ -8,7 +8,7 @@ import { markQueued } from "../db/tasks";
 import { takeStalledTasksOfJob } from "../db/tasks/readmit";
 import type { JobRow } from "../db/types";
 import { admitQuietly } from "../warm/admission";
-import { sendWarmMessages, warmMessageFor, warmQueue } from "../warm/messages";
+import { sendWarmMessages, warmMessageFor, warmQueues } from "../warm/messages";
 import { failPoisonTasks } from "../warm/poison";
 import { artifactKey, putJsonArtifact } from "./artifacts";
 import { ARTIFACT_NAMES, type WarmSummary } from "./stages";
@@ -73,7 +73,7 @@ export async function readmitStalled(env: Env, jobId: string, config: Config): P
   const now = Date.now();
   const stalled = await takeStalledTasksOfJob(env.DB, jobId, now, config.WARM_STALL_SECONDS, 1000);
   if (stalled.length === 0) return 0;
-  const result = await sendWarmMessages(warmQueue(env), stalled.map(warmMessageFor));
+  const result = await sendWarmMessages(warmQueues(env), stalled.map(warmMessageFor));
   await failPoisonTasks(env.DB, result.invalid, now);
   await runSteps(env.DB, [
     ...(result.sent.length > 0 ? [markQueued(env.DB, result.sent, now)] : []),

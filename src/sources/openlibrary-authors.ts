@@ -5,9 +5,13 @@ import type { SourceWork } from "./types";
 
 /** Authors per OR-combined request (internetarchive/openlibrary#10345 asks clients to group work). */
 export const AUTHOR_GROUP_MAX = 10;
-/** A group's works are read in pages this big, at most this many pages; more means the group is split. */
-export const GROUP_PAGE_SIZE = 250;
-export const GROUP_MAX_PAGES = 2;
+/**
+ * A group's works are read in pages this big (Open Library's largest page, which the stand-in caps at too), at
+ * most this many pages; more means the group is split. One page of 1,000 rather than two of 250: a group of up
+ * to 1,000 works costs one request, and fewer groups are split (124 → 96 requests on the bundled export).
+ */
+export const GROUP_PAGE_SIZE = 1000;
+export const GROUP_MAX_PAGES = 1;
 
 /** `author:"A" OR author:"B" …`; a double quote inside a name would end its term, so it becomes a space. */
 export function authorGroupQuery(names: readonly string[]): string {

@@ -2,7 +2,7 @@ import type { Config } from "../config";
 import { runSteps } from "../db/step";
 import { type AdmissionStateRow, claimAdmissions, markPending, readAdmissionState } from "../db/tasks";
 import { allocateAdmissions } from "./admission-plan";
-import { sendWarmMessages, warmMessageFor, warmQueue } from "./messages";
+import { sendWarmMessages, warmMessageFor, warmQueues } from "./messages";
 import { failPoisonTasks } from "./poison";
 
 export interface AdmissionReport {
@@ -62,7 +62,7 @@ export async function admitPending(
   if (grants.length === 0) return EMPTY;
   const [claimed] = await runSteps(env.DB, [claimAdmissions(env.DB, grants, limits, now)]);
   if (claimed.length === 0) return EMPTY;
-  const result = await sendWarmMessages(warmQueue(env), claimed.map(warmMessageFor));
+  const result = await sendWarmMessages(warmQueues(env), claimed.map(warmMessageFor));
   const poisoned = await failPoisonTasks(env.DB, result.invalid, now);
   if (result.unsent.length > 0) {
     try {

@@ -18,7 +18,7 @@ import {
   type WarmMessage,
   warmMessageFor,
   warmMessageSchema,
-  warmQueue,
+  warmQueues,
 } from "./messages";
 import { emptyMetrics, writeAnalyticsPoint } from "./metrics";
 import { failPoisonTasks } from "./poison";
@@ -77,7 +77,7 @@ export async function handleDeadLetterBatch(
         baseSeconds: deps.config.RETRY_BASE_SECONDS,
         maxSeconds: deps.config.RETRY_MAX_SECONDS,
       });
-      const sent = await sendWarmMessages(warmQueue(env), fresh, { delaySeconds });
+      const sent = await sendWarmMessages(warmQueues(env), fresh, { delaySeconds });
       await failPoisonTasks(env.DB, sent.invalid, deps.now());
       if (sent.unsent.length > 0) throw new Error(`could not re-send ${sent.unsent.length} dead letters`);
       console.log(

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { StaleTask } from "../db/tasks";
+import { isbnOfItemKey } from "../ingest/isbn";
 import { MAX_AUTHOR_KEY_CHARS, MAX_AUTHOR_NAME_CHARS } from "../ingest/limits";
 
 /** The warm queue's message: validated when sent and again when received. */
@@ -32,9 +33,23 @@ export function warmMessageFor(row: TaskMessageRow): WarmMessage {
   };
 }
 
-/** The warm queue binding, typed. */
-export function warmQueue(env: Env): Queue<WarmMessage> {
-  return env.WARM_QUEUE as Queue<WarmMessage>;
+/**
+ * The warm queues, one per kind of item: authors (a consumer batch of 10 is one OR-combined Open Library
+ * query, and up to ~1,000 KV writes) and ISBN items (a batch of 25 is one lookup and a few writes each).
+ * Both are consumed by the same handler; a message always goes to its kind's queue (`queueOf`).
+ */
+export interface WarmQueues {
+  authors: Queue<WarmMessage>;
+  isbns: Queue<WarmMessage>;
+}
+
+export function warmQueues(env: Env): WarmQueues {
+  return { authors: env.WARM_QUEUE as Queue<WarmMessage>, isbns: env.ISBN_QUEUE as Queue<WarmMessage> };
+}
+
+/** Which warm queue a message belongs on: an ISBN item's key names its ISBN, anything else is an author. */
+export function queueOf(message: Pick<WarmMessage, "authorKey">): keyof WarmQueues {
+  return isbnOfItemKey(message.authorKey) === null ? "authors" : "isbns";
 }
 
 /** The identity of a task (and of its messages) within a batch. */
@@ -102,29 +117,33 @@ export function partitionValid(messages: readonly WarmMessage[]): {
  * the others: its messages are reported unsent so the caller leaves their tasks pending for the sweeper.
  */
 export async function sendWarmMessages(
-  queue: Queue<WarmMessage>,
+  queues: WarmQueues,
   messages: readonly WarmMessage[],
   options: { concurrency?: number; delaySeconds?: number } = {},
 ): Promise<SendResult> {
   const { valid, invalid } = partitionValid(messages);
   if (invalid.length > 0)
     console.error(JSON.stringify({ msg: "invalid warm messages not sent", count: invalid.length }));
-  return { ...(await sendChecked(queue, valid, options)), invalid };
+  return { ...(await sendChecked(queues, valid, options)), invalid };
 }
 
 /** `sendWarmMessages` for messages the caller has already checked with `partitionValid` (uploads). */
 export async function sendChecked(
-  queue: Queue<WarmMessage>,
+  queues: WarmQueues,
   messages: readonly WarmMessage[],
   options: { concurrency?: number; delaySeconds?: number } = {},
 ): Promise<SendResult> {
-  const batches = planSendBatches(messages);
+  const byQueue: Record<keyof WarmQueues, WarmMessage[]> = { authors: [], isbns: [] };
+  for (const message of messages) byQueue[queueOf(message)].push(message);
+  const batches = (Object.keys(byQueue) as (keyof WarmQueues)[]).flatMap((kind) =>
+    planSendBatches(byQueue[kind]).map((batch) => ({ queue: queues[kind], batch })),
+  );
   const sent: WarmMessage[] = [];
   const unsent: WarmMessage[] = [];
   let next = 0;
   const worker = async () => {
     while (next < batches.length) {
-      const batch = batches[next++] as WarmMessage[];
+      const { queue, batch } = batches[next++] as (typeof batches)[number];
       try {
         await queue.sendBatch(
           batch.map((body) => ({ body, contentType: "json" as const })),

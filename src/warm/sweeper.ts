@@ -3,7 +3,7 @@ import { completeJobsStatement, listUnfinishedJobIds } from "../db/jobs";
 import { runSteps } from "../db/step";
 import { finishTasks, listExhaustedTasks, markQueued, takeStalledTasks } from "../db/tasks";
 import { admitPending } from "./admission";
-import { sendWarmMessages, warmMessageFor, warmQueue } from "./messages";
+import { sendWarmMessages, warmMessageFor, warmQueues } from "./messages";
 import { failPoisonTasks } from "./poison";
 
 export interface SweepReport {
@@ -53,7 +53,7 @@ export async function sweep(env: Env, deps: { config: Config; now: () => number 
   await phase("resend", async () => {
     const stale = await takeStalledTasks(env.DB, now, deps.config.STALL_SECONDS, SWEEP_LIMIT);
     if (stale.length === 0) return;
-    const result = await sendWarmMessages(warmQueue(env), stale.map(warmMessageFor));
+    const result = await sendWarmMessages(warmQueues(env), stale.map(warmMessageFor));
     report.poisoned = await failPoisonTasks(env.DB, result.invalid, now);
     if (result.sent.length > 0) await runSteps(env.DB, [markQueued(env.DB, result.sent, now)]);
     report.resent = result.sent.length;

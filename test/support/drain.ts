@@ -44,9 +44,9 @@ export function trackingQueue<T>(queue: Queue<T>): Queue<T> {
   } as Queue<T>;
 }
 
-/** The bindings with the warm queue tracked: pass it to a consumer batch that may send (fan-out, deferrals). */
+/** The bindings with the warm queues tracked: pass it to a consumer batch that may send (fan-out, deferrals). */
 export function trackingEnv(base: Env = env): Env {
-  return { ...base, WARM_QUEUE: trackingQueue(base.WARM_QUEUE) };
+  return { ...base, WARM_QUEUE: trackingQueue(base.WARM_QUEUE), ISBN_QUEUE: trackingQueue(base.ISBN_QUEUE) };
 }
 
 interface OpenTask {

@@ -5,10 +5,12 @@ import { createApp } from "../../src/api/app";
 import { cacheKeys } from "../../src/cache/keys";
 import { createCache } from "../../src/cache/kv";
 import { loadConfig } from "../../src/config";
+import { isValidIsbn13 } from "../../src/ingest/isbn";
 import { CircuitBreaker } from "../../src/lib/breaker";
 import { createProviderBreakers, fetchAuthorWorks } from "../../src/sources";
 import { handleWarmBatch, type WarmDeps } from "../../src/warm/consumer";
 import {
+  queueOf,
   SEND_BATCH_MAX_BYTES,
   SEND_BATCH_MAX_MESSAGES,
   sendWarmMessages,
@@ -250,7 +252,17 @@ describe("sends are split at the platform's sendBatch limits", () => {
         calls.push([...messages]);
       },
     } as unknown as Queue<WarmMessage>;
-    return { queue, calls };
+    // Author messages only, unless a test says otherwise: the ISBN queue must then see no call.
+    const isbnCalls: { body: unknown }[][] = [];
+    const isbns = {
+      send: async () => {
+        throw new Error("send is not used");
+      },
+      sendBatch: async (messages: Iterable<{ body: unknown }>) => {
+        isbnCalls.push([...messages]);
+      },
+    } as unknown as Queue<WarmMessage>;
+    return { queue, calls, queues: { authors: queue, isbns }, isbnCalls };
   }
   const bytes = (call: { body: unknown }[]) =>
     call.reduce((n, m) => n + new TextEncoder().encode(JSON.stringify(m.body)).byteLength, 0);
@@ -265,12 +277,13 @@ describe("sends are split at the platform's sendBatch limits", () => {
   });
 
   it("250 messages go out in 3 sendBatch calls of at most 100", async () => {
-    const { queue, calls } = recordingQueue();
+    const { queues, calls, isbnCalls } = recordingQueue();
     const result = await sendWarmMessages(
-      queue,
+      queues,
       Array.from({ length: 250 }, (_, i) => message(i)),
     );
     expect(calls.map((c) => c.length)).toEqual([100, 100, 50]);
+    expect(isbnCalls).toEqual([]);
     expect(SEND_BATCH_MAX_MESSAGES).toBe(100);
     for (const call of calls) expect(bytes(call)).toBeLessThanOrEqual(256 * 1024);
     expect(result).toMatchObject({ calls: 3, unsent: [], invalid: [] });
@@ -278,7 +291,7 @@ describe("sends are split at the platform's sendBatch limits", () => {
   });
 
   it("100 large messages (over 256 KB together) are split by size", async () => {
-    const { queue, calls } = recordingQueue();
+    const { queues, calls } = recordingQueue();
     // 300 three-byte characters of name and 900 of key: about 3.6 KB a message, 360 KB for 100.
     const big = (i: number): WarmMessage => ({
       ...message(i),
@@ -287,10 +300,31 @@ describe("sends are split at the platform's sendBatch limits", () => {
     });
     const messages = Array.from({ length: 100 }, (_, i) => big(i));
     expect(bytes(messages.map((body) => ({ body })))).toBeGreaterThan(SEND_BATCH_MAX_BYTES);
-    const result = await sendWarmMessages(queue, messages);
+    const result = await sendWarmMessages(queues, messages);
     expect(calls.length).toBeGreaterThanOrEqual(2);
     for (const call of calls) expect(bytes(call)).toBeLessThanOrEqual(SEND_BATCH_MAX_BYTES);
     expect(result.sent).toHaveLength(100);
     expect(result.invalid).toEqual([]);
+  });
+
+  it("each message goes to its kind's queue: ISBN items to the ISBN queue, authors to the author queue", async () => {
+    const { queues, calls, isbnCalls } = recordingQueue();
+    const isbn = (i: number): WarmMessage => {
+      const first12 = `978${String(100_000_000 + i)}`;
+      const isbn13 = [..."0123456789"].map((d) => first12 + d).find(isValidIsbn13) as string;
+      return { ...message(i), authorKey: `isbn:${isbn13}`, authorName: `ISBN ${isbn13}` };
+    };
+    const isbnMessages = Array.from({ length: 130 }, (_, i) => isbn(i));
+    const authors = Array.from({ length: 30 }, (_, i) => message(i));
+    const mixed = [...authors.slice(0, 15), ...isbnMessages, ...authors.slice(15)];
+    const result = await sendWarmMessages(queues, mixed);
+    const bodies = (list: { body: unknown }[][]) => list.flat().map((m) => (m.body as WarmMessage).authorKey);
+    expect(bodies(calls).sort()).toEqual(authors.map((m) => m.authorKey).sort());
+    expect(bodies(isbnCalls).sort()).toEqual(isbnMessages.map((m) => m.authorKey).sort());
+    expect(isbnCalls.map((c) => c.length)).toEqual([100, 30]);
+    expect(result.calls).toBe(calls.length + isbnCalls.length);
+    expect(result.sent).toHaveLength(mixed.length);
+    expect(queueOf(isbnMessages[0] as WarmMessage)).toBe("isbns");
+    expect(queueOf(authors[0] as WarmMessage)).toBe("authors");
   });
 });

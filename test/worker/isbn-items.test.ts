@@ -59,6 +59,28 @@ describe("ISBN work items in the consumer", () => {
     expect(await taskCounts(jobId)).toEqual({ done: 10 });
   });
 
+  it("looks a full ISBN-queue batch of 25 up with one Open Library request", async () => {
+    const books = known.slice(0, 25);
+    expect(books).toHaveLength(25);
+    const { jobId, messages } = await seedJob(
+      [],
+      0,
+      books.map(([isbn]) => isbn),
+    );
+    const batch = createMessageBatch(
+      "isbn-warming-queue",
+      messages.map((m) => queueMessage(m)),
+    );
+    const ctx = createExecutionContext();
+    await handleWarmBatch(batch, trackingEnv(), warmDeps());
+    const result = await getQueueResult(batch, ctx);
+    expect(result.explicitAcks).toHaveLength(25);
+    expect(upstream.stats().byPath["/search.json"]).toBe(1);
+    expect(upstream.stats().byPath["/books/v1/volumes"] ?? 0).toBe(0);
+    for (const [isbn] of books) expect(await env.CACHE.get(cacheKeys.bookByIsbn(isbn))).not.toBeNull();
+    expect(await taskCounts(jobId)).toEqual({ done: 25 });
+  });
+
   it("finishes an ISBN no source knows as done with no works, and writes no marker for it", async () => {
     const isbn = "9780000000002";
     const { jobId, messages } = await seedJob([], 0, [isbn]);

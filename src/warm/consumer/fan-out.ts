@@ -6,7 +6,7 @@ import { markPending } from "../../db/tasks";
 import { isbnOfItemKey } from "../../ingest/isbn";
 import { admitQuietly } from "../admission";
 import { markerFor, markerKey } from "../marker";
-import { sendWarmMessages, taskId, type WarmMessage, warmQueue } from "../messages";
+import { sendWarmMessages, taskId, type WarmMessage, warmQueues } from "../messages";
 import type { Claims } from "./claim";
 import type { Recorded } from "./record";
 import type { Done, Outcome } from "./types";
@@ -66,7 +66,7 @@ export async function resendDeferred(
   }
   const unsent: WarmMessage[] = [];
   for (const [delaySeconds, messages] of byDelay) {
-    const result = await sendWarmMessages(warmQueue(env), messages, { delaySeconds });
+    const result = await sendWarmMessages(warmQueues(env), messages, { delaySeconds });
     unsent.push(...result.unsent);
   }
   if (unsent.length === 0) return;

@@ -173,6 +173,7 @@ export function instrumentEnv(env: Env, scope: CounterScope = "other"): Env {
     DB: wrapD1(env.DB, scope),
     CACHE: wrapKv(env.CACHE),
     WARM_QUEUE: wrapQueue(env.WARM_QUEUE, scope),
+    ISBN_QUEUE: wrapQueue(env.ISBN_QUEUE, scope),
     RATE_LIMITER: wrapRateLimiter(env.RATE_LIMITER),
   };
 }
