@@ -14,7 +14,7 @@ export const TTL_SECONDS = {
 } as const;
 
 /** KV keys are limited to 512 bytes; longer natural keys (and list prefixes) are hashed. */
-const KV_KEY_MAX_BYTES = 512;
+export const KV_KEY_MAX_BYTES = 512;
 const encoder = new TextEncoder();
 
 export function fnv1a64(text: string): string {
@@ -36,7 +36,10 @@ function boundedKey(prefix: string, natural: string): string {
 
 /** Whether KV accepts this key: non-empty and at most 512 bytes of UTF-8. */
 export function keyFits(key: string): boolean {
-  return key.length > 0 && encoder.encode(key).byteLength <= KV_KEY_MAX_BYTES;
+  // A UTF-16 code unit is at most 3 bytes of UTF-8: short keys (nearly all) need no encoding, which every
+  // KV write would otherwise pay for.
+  if (key.length * 3 <= KV_KEY_MAX_BYTES) return key.length > 0;
+  return encoder.encode(key).byteLength <= KV_KEY_MAX_BYTES;
 }
 
 /**
