@@ -56,6 +56,8 @@ export interface Timeline {
   lastRequest: number | null;
   /** Mean seconds between consecutive Open Library requests (1 ÷ R when the limiter is the bottleneck). */
   meanRequestGap: number | null;
+  /** The shortest time between two consecutive arrivals at the stand-in, per provider (ms; null: < 2 requests). */
+  minGapMs: { openlibrary: number | null; googlebooks: number | null };
   stagesEnded: Record<string, number | null>;
   completed: number;
 }
@@ -112,7 +114,14 @@ async function side(mode: ProductionSide["mode"], csv: string, signal: AbortSign
       const seconds = (done.finishedAt - started) / 1000;
       const p = done.progress;
       const view = (await stack.api.progress(String(upload.body.jobId), signal)) as JobView;
-      const timeline = timelineOf(startedAt, upload.msToResponse, arrivals.openlibrary, view, seconds);
+      const timeline = timelineOf(
+        startedAt,
+        upload.msToResponse,
+        arrivals.openlibrary,
+        arrivals.googlebooks,
+        view,
+        seconds,
+      );
       const stats = stack.fake.stats();
       const requests = {
         openlibrary: stats.byPath["/search.json"] ?? 0,
@@ -160,10 +169,21 @@ async function side(mode: ProductionSide["mode"], csv: string, signal: AbortSign
   );
 }
 
+function minGap(arrivals: readonly number[]): number | null {
+  const sorted = [...arrivals].sort((a, b) => a - b);
+  let min: number | null = null;
+  for (let i = 1; i < sorted.length; i++) {
+    const gap = (sorted[i] as number) - (sorted[i - 1] as number);
+    if (min === null || gap < min) min = gap;
+  }
+  return min === null ? null : round(min, 1);
+}
+
 function timelineOf(
   startedAt: number,
   msToAccepted: number,
   arrivals: readonly number[],
+  google: readonly number[],
   view: JobView,
   seconds: number,
 ): Timeline {
@@ -180,6 +200,7 @@ function timelineOf(
       first === undefined || last === undefined || arrivals.length < 2
         ? null
         : round((last - first) / 1000 / (arrivals.length - 1), 3),
+    minGapMs: { openlibrary: minGap(arrivals), googlebooks: minGap(google) },
     stagesEnded,
     completed: round(seconds, 1),
   };

@@ -3,6 +3,7 @@ import { DeferError, QuotaExhaustedError } from "../errors";
 import type { RateLimiter } from "./index";
 import type { QuotaPolicy } from "./quota";
 import type { ProviderRateLimiter } from "./rate-limiter-do";
+import { ARRIVAL_JITTER_ALLOWANCE_MS } from "./slots";
 import type { SourceName } from "./types";
 
 /**
@@ -10,6 +11,9 @@ import type { SourceName } from "./types";
  * gives the message back to the queue instead.
  */
 export const MAX_SLOT_WAIT_MS = 20_000;
+
+/** Slots a caller may miss (woken too late to use them on time) before its message is deferred instead. */
+export const MAX_MISSED_SLOTS = 3;
 
 export function rateFor(config: Config, source: SourceName): number {
   return source === "openlibrary" ? config.OPENLIBRARY_RATE_PER_SECOND : config.GOOGLE_BOOKS_RATE_PER_SECOND;
@@ -54,23 +58,42 @@ export function durableRateLimiter(
       const quota = quotaFor(config, source);
       // Unpaced and without a daily quota: nothing to ask the provider's Durable Object.
       if (rate <= 0 && quota.limit <= 0) return;
-      const grant = await stub(source).acquire(rate, options.maxWaitMs ?? MAX_SLOT_WAIT_MS, quota, requester);
-      if (grant.quotaExhausted) {
-        throw new QuotaExhaustedError({ source, resetAt: grant.quotaResetAt ?? Date.now() });
+      for (let missed = 0; ; missed++) {
+        const grant = await stub(source).acquire(
+          rate,
+          options.maxWaitMs ?? MAX_SLOT_WAIT_MS,
+          quota,
+          requester,
+        );
+        if (grant.quotaExhausted) {
+          throw new QuotaExhaustedError({ source, resetAt: grant.quotaResetAt ?? Date.now() });
+        }
+        if (!grant.granted) {
+          throw new DeferError({
+            source,
+            code: "rate_limited_locally",
+            message: `${source} request slots are booked ${Math.ceil(grant.waitMs / 1000)} s ahead`,
+            retryAfterSeconds: Math.ceil(grant.waitMs / 1000),
+          });
+        }
+        // The grant arrives a little before its slot: sleep until the slot by this isolate's clock, which takes
+        // the answer's trip back off (a late answer must not push this request onto the next one's slot), and
+        // never longer than the object said.
+        const wait = Math.min(grant.waitMs, grant.slotAt - Date.now());
+        if (wait > 0) await sleep(wait);
+        // Woken past the slot by more than the jitter allowance (the isolate was busy, say parsing another
+        // batch's answer, when the timer was due): sent now, this request could land within a second of the
+        // next slot's and put R + 1 in that second. The slot is given up and a new one asked for.
+        if (Date.now() - grant.slotAt <= ARRIVAL_JITTER_ALLOWANCE_MS) return;
+        if (missed + 1 >= MAX_MISSED_SLOTS) {
+          throw new DeferError({
+            source,
+            code: "rate_limited_locally",
+            message: `${source}: this isolate woke too late for ${MAX_MISSED_SLOTS} request slots in a row`,
+            retryAfterSeconds: 1,
+          });
+        }
       }
-      if (!grant.granted) {
-        throw new DeferError({
-          source,
-          code: "rate_limited_locally",
-          message: `${source} request slots are booked ${Math.ceil(grant.waitMs / 1000)} s ahead`,
-          retryAfterSeconds: Math.ceil(grant.waitMs / 1000),
-        });
-      }
-      // The grant arrives a little before its slot: sleep until the slot by this isolate's clock, which takes
-      // the answer's trip back off (a late answer must not push this request onto the next one's slot), and
-      // never longer than the object said.
-      const wait = Math.min(grant.waitMs, grant.slotAt - Date.now());
-      if (wait > 0) await sleep(wait);
     },
     async pause(source, seconds) {
       await stub(source).pause(seconds * 1000);

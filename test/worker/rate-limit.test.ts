@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config";
 import { createProviderBreakers } from "../../src/sources";
-import { durableRateLimiter } from "../../src/sources/rate-limit";
+import { durableRateLimiter, MAX_MISSED_SLOTS } from "../../src/sources/rate-limit";
 import type { ProviderRateLimiter } from "../../src/sources/rate-limiter-do";
 import { handleWarmBatch } from "../../src/warm/consumer";
 import { resetAll, taskCounts } from "../support/db";
@@ -136,4 +136,53 @@ describe("the global rate limit at 3 requests/s", () => {
       expect((arrivals[1] as number) - refusedAt).toBeGreaterThanOrEqual(2990);
     },
   );
+});
+
+describe("a slot the caller wakes too late for", () => {
+  /** The namespace above, counting the slots asked for. */
+  function countingNamespace() {
+    const namespace = freshLimiterNamespace();
+    const counter = { asked: 0 };
+    const wrapped = {
+      idFromName: (name: string) => namespace.idFromName(name),
+      get: (id: DurableObjectId) => {
+        const stub = namespace.get(id);
+        return {
+          acquire: (...args: Parameters<ProviderRateLimiter["acquire"]>) => {
+            counter.asked++;
+            return stub.acquire(...args);
+          },
+        };
+      },
+    } as unknown as DurableObjectNamespace<ProviderRateLimiter>;
+    return { namespace: wrapped, counter };
+  }
+
+  it("is given up and a new one asked for, so the request still goes out on its slot", async () => {
+    const config = loadConfig({ ...env, OPENLIBRARY_RATE_PER_SECOND: "3" });
+    const { namespace, counter } = countingNamespace();
+    let sleeps = 0;
+    const limiter = durableRateLimiter(namespace, config, {
+      // The first wake-up is 400 ms late (a busy isolate); later ones are on time.
+      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms + (sleeps++ === 0 ? 400 : 0))),
+    });
+    await limiter.acquire("openlibrary"); // takes the first slot at once
+    const before = counter.asked;
+    await limiter.acquire("openlibrary");
+    expect(counter.asked - before).toBe(2);
+  });
+
+  it("defers the message after missing MAX_MISSED_SLOTS slots in a row", async () => {
+    const config = loadConfig({ ...env, OPENLIBRARY_RATE_PER_SECOND: "3" });
+    const { namespace, counter } = countingNamespace();
+    const limiter = durableRateLimiter(namespace, config, {
+      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms + 200)),
+    });
+    await limiter.acquire("openlibrary"); // the first slot is now: no sleep
+    await expect(limiter.acquire("openlibrary")).rejects.toMatchObject({
+      code: "rate_limited_locally",
+      kind: "transient",
+    });
+    expect(counter.asked).toBe(1 + MAX_MISSED_SLOTS);
+  });
 });
