@@ -3,7 +3,7 @@ import { DeferError, QuotaExhaustedError } from "../errors";
 import type { RateLimiter } from "./index";
 import type { QuotaPolicy } from "./quota";
 import type { ProviderRateLimiter } from "./rate-limiter-do";
-import { ARRIVAL_JITTER_ALLOWANCE_MS } from "./slots";
+import { LATE_SLOT_TOLERANCE_MS } from "./slots";
 import type { SourceName } from "./types";
 
 /**
@@ -59,10 +59,12 @@ export function durableRateLimiter(
       // Unpaced and without a daily quota: nothing to ask the provider's Durable Object.
       if (rate <= 0 && quota.limit <= 0) return;
       for (let missed = 0; ; missed++) {
+        // A replacement for a missed slot is not another request against the day's quota: counted once.
+        const counted = missed === 0 ? quota : undefined;
         const grant = await stub(source).acquire(
           rate,
           options.maxWaitMs ?? MAX_SLOT_WAIT_MS,
-          quota,
+          counted,
           requester,
         );
         if (grant.quotaExhausted) {
@@ -76,15 +78,19 @@ export function durableRateLimiter(
             retryAfterSeconds: Math.ceil(grant.waitMs / 1000),
           });
         }
+        // Unpaced (a daily quota only): there is no slot to keep.
+        if (rate <= 0) return;
         // The grant arrives a little before its slot: sleep until the slot by this isolate's clock, which takes
         // the answer's trip back off (a late answer must not push this request onto the next one's slot), and
         // never longer than the object said.
         const wait = Math.min(grant.waitMs, grant.slotAt - Date.now());
         if (wait > 0) await sleep(wait);
-        // Woken past the slot by more than the jitter allowance (the isolate was busy, say parsing another
-        // batch's answer, when the timer was due): sent now, this request could land within a second of the
-        // next slot's and put R + 1 in that second. The slot is given up and a new one asked for.
-        if (Date.now() - grant.slotAt <= ARRIVAL_JITTER_ALLOWANCE_MS) return;
+        // Woken past the slot by more than the tolerance (the isolate was busy, say parsing another batch's
+        // answer, when the timer was due): sent now, this request could land within a second of the next
+        // slot's and put R + 1 in that second. The slot is given up and a new one asked for.
+        const lateMs = Date.now() - grant.slotAt;
+        if (lateMs <= LATE_SLOT_TOLERANCE_MS) return;
+        console.warn(JSON.stringify({ msg: "request slot missed", source, lateMs }));
         if (missed + 1 >= MAX_MISSED_SLOTS) {
           throw new DeferError({
             source,

@@ -11,15 +11,18 @@ export interface SlotGrant {
 }
 
 /**
- * How far apart grants are. R + 1 consecutive grants span 1 s plus an allowance for the jitter between a
- * grant and the request's arrival (timers, the event loop), so the provider never sees more than R in any
- * one-second window, not just the limiter. Whole milliseconds, rounded up: fractional spacing (1000/3) let
+ * How far apart grants are. A caller sends within LATE_SLOT_TOLERANCE_MS of its slot or gives the slot up
+ * (rate-limit.ts), so R + 1 consecutive requests leave the caller at least 1 s plus ARRIVAL_JITTER_ALLOWANCE_MS
+ * apart: the margin for the trip to the provider (and its clock), so the provider never sees more than R in
+ * any one-second window, not just the limiter. Whole milliseconds, rounded up: fractional spacing (1000/3) let
  * float error squeeze in an extra grant.
  */
 export const ARRIVAL_JITTER_ALLOWANCE_MS = 25;
+/** How late past its slot a caller may still send (its timer fired late: a busy isolate); later, it asks again. */
+export const LATE_SLOT_TOLERANCE_MS = 10;
 
 export function slotSpacingMs(ratePerSecond: number): number {
-  return Math.ceil((1000 + ARRIVAL_JITTER_ALLOWANCE_MS) / ratePerSecond);
+  return Math.ceil((1000 + ARRIVAL_JITTER_ALLOWANCE_MS + LATE_SLOT_TOLERANCE_MS) / ratePerSecond);
 }
 
 export class SlotScheduler {

@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config";
 import { createProviderBreakers } from "../../src/sources";
-import { durableRateLimiter, MAX_MISSED_SLOTS } from "../../src/sources/rate-limit";
+import { durableRateLimiter, MAX_MISSED_SLOTS, quotaReport } from "../../src/sources/rate-limit";
 import type { ProviderRateLimiter } from "../../src/sources/rate-limiter-do";
 import { handleWarmBatch } from "../../src/warm/consumer";
 import { resetAll, taskCounts } from "../support/db";
@@ -152,6 +152,7 @@ describe("a slot the caller wakes too late for", () => {
             counter.asked++;
             return stub.acquire(...args);
           },
+          quota: (...args: Parameters<ProviderRateLimiter["quota"]>) => stub.quota(...args),
         };
       },
     } as unknown as DurableObjectNamespace<ProviderRateLimiter>;
@@ -170,6 +171,20 @@ describe("a slot the caller wakes too late for", () => {
     const before = counter.asked;
     await limiter.acquire("openlibrary");
     expect(counter.asked - before).toBe(2);
+  });
+
+  it("does not count the replacement slot against the day's quota", async () => {
+    const config = loadConfig({ ...env, GOOGLE_BOOKS_RATE_PER_SECOND: "3", GOOGLE_BOOKS_DAILY_QUOTA: "10" });
+    const { namespace, counter } = countingNamespace();
+    let sleeps = 0;
+    const limiter = durableRateLimiter(namespace, config, {
+      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms + (sleeps++ === 0 ? 400 : 0))),
+    });
+    await limiter.acquire("googlebooks");
+    const before = counter.asked;
+    await limiter.acquire("googlebooks");
+    expect(counter.asked - before).toBe(2);
+    expect((await quotaReport(namespace, config)).googlebooks).toMatchObject({ used: 2, limit: 10 });
   });
 
   it("defers the message after missing MAX_MISSED_SLOTS slots in a row", async () => {
