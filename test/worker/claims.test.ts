@@ -242,9 +242,9 @@ describe("KV keys over 512 bytes", () => {
 });
 
 describe("sends are split at the platform's sendBatch limits", () => {
-  function recordingQueue() {
-    const calls: { body: unknown }[][] = [];
-    const queue = {
+  /** A queue that records each sendBatch call's messages in `calls`. */
+  function queueInto(calls: { body: unknown }[][]): Queue<WarmMessage> {
+    return {
       send: async () => {
         throw new Error("send is not used");
       },
@@ -252,17 +252,12 @@ describe("sends are split at the platform's sendBatch limits", () => {
         calls.push([...messages]);
       },
     } as unknown as Queue<WarmMessage>;
-    // Author messages only, unless a test says otherwise: the ISBN queue must then see no call.
+  }
+  /** Both warm queues recorded; author messages only unless a test says otherwise (the ISBN queue sees none). */
+  function recordingQueue() {
+    const calls: { body: unknown }[][] = [];
     const isbnCalls: { body: unknown }[][] = [];
-    const isbns = {
-      send: async () => {
-        throw new Error("send is not used");
-      },
-      sendBatch: async (messages: Iterable<{ body: unknown }>) => {
-        isbnCalls.push([...messages]);
-      },
-    } as unknown as Queue<WarmMessage>;
-    return { queue, calls, queues: { authors: queue, isbns }, isbnCalls };
+    return { calls, queues: { authors: queueInto(calls), isbns: queueInto(isbnCalls) }, isbnCalls };
   }
   const bytes = (call: { body: unknown }[]) =>
     call.reduce((n, m) => n + new TextEncoder().encode(JSON.stringify(m.body)).byteLength, 0);
