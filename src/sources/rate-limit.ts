@@ -3,7 +3,7 @@ import { DeferError, QuotaExhaustedError } from "../errors";
 import type { RateLimiter } from "./index";
 import type { QuotaPolicy } from "./quota";
 import type { ProviderRateLimiter } from "./rate-limiter-do";
-import { LATE_SLOT_TOLERANCE_MS } from "./slots";
+import { lateSlotToleranceMs } from "./slots";
 import type { SourceName } from "./types";
 
 /**
@@ -89,7 +89,7 @@ export function durableRateLimiter(
         // answer, when the timer was due): sent now, this request could land within a second of the next
         // slot's and put R + 1 in that second. The slot is given up and a new one asked for.
         const lateMs = Date.now() - grant.slotAt;
-        if (lateMs <= LATE_SLOT_TOLERANCE_MS) return;
+        if (lateMs <= lateSlotToleranceMs(rate)) return;
         console.warn(JSON.stringify({ msg: "request slot missed", source, lateMs }));
         if (missed + 1 >= MAX_MISSED_SLOTS) {
           throw new DeferError({

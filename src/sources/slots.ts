@@ -11,18 +11,24 @@ export interface SlotGrant {
 }
 
 /**
- * How far apart grants are. A caller sends within LATE_SLOT_TOLERANCE_MS of its slot or gives the slot up
+ * How far apart grants are. A caller sends within `lateSlotToleranceMs` of its slot or gives the slot up
  * (rate-limit.ts), so R + 1 consecutive requests leave the caller at least 1 s plus ARRIVAL_JITTER_ALLOWANCE_MS
  * apart: the margin for the trip to the provider (and its clock), so the provider never sees more than R in
  * any one-second window, not just the limiter. Whole milliseconds, rounded up: fractional spacing (1000/3) let
  * float error squeeze in an extra grant.
  */
 export const ARRIVAL_JITTER_ALLOWANCE_MS = 25;
-/** How late past its slot a caller may still send (its timer fired late: a busy isolate); later, it asks again. */
-export const LATE_SLOT_TOLERANCE_MS = 10;
+/**
+ * How late past its slot a caller may still send (its timer fired late: a busy isolate); later, it asks again.
+ * A twentieth of the interval, at most 25 ms: a missed slot costs a whole interval (1 s at 1/s), so slow rates
+ * tolerate more, while fast ones keep ≥ 95 % of R.
+ */
+export function lateSlotToleranceMs(ratePerSecond: number): number {
+  return Math.min(ARRIVAL_JITTER_ALLOWANCE_MS, Math.floor(1000 / ratePerSecond / 20));
+}
 
 export function slotSpacingMs(ratePerSecond: number): number {
-  return Math.ceil((1000 + ARRIVAL_JITTER_ALLOWANCE_MS + LATE_SLOT_TOLERANCE_MS) / ratePerSecond);
+  return Math.ceil((1000 + ARRIVAL_JITTER_ALLOWANCE_MS + lateSlotToleranceMs(ratePerSecond)) / ratePerSecond);
 }
 
 export class SlotScheduler {

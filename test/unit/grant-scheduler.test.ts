@@ -126,7 +126,7 @@ describe("the provider's grant scheduler (src/sources/grant-scheduler.ts)", () =
   it("refuses at once a request its own job's queue puts past its max wait, reserving nothing", () => {
     const answers = simulate(many(30, "big", "normal", 0, 20_000), { rate: 1 });
     const refused = answers.filter((a) => !a.grant.granted);
-    // 1035 ms apart: slots 0 … 19 × 1035 fit in 20 s, the 21st would not.
+    // 1050 ms apart: slots 0 … 19 × 1050 fit in 20 s, the 21st would not.
     expect(answers.filter((a) => a.grant.granted)).toHaveLength(20);
     expect(refused).toHaveLength(10);
     for (const r of refused) {
@@ -136,7 +136,7 @@ describe("the provider's grant scheduler (src/sources/grant-scheduler.ts)", () =
   });
 
   it("a low waiter that cannot be served within its max wait is told so by then (it defers); a patient one is served", () => {
-    // At 1/s behind a queue of high requests, low's turn (weight 1 to 4) comes at the third slot, 3105.
+    // At 1/s behind a queue of high requests, low's turn (weight 1 to 4) comes at the third slot, 3150.
     const impatient = simulate([...many(20, "h", "high"), ask("late", "low", 10, 1500)], { rate: 1 });
     const refused = impatient.find((a) => a.arrival.requester.jobId === "late") as Answered;
     expect(refused.grant.granted).toBe(false);

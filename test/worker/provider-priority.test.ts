@@ -50,7 +50,7 @@ describe("priority at the provider's Durable Object (src/sources/rate-limiter-do
     expect(high.slotAt - askedAt).toBeLessThanOrEqual(2 * slotSpacingMs(RATE) + 100);
     expect(order.indexOf("small")).toBeLessThanOrEqual(3);
     expect(order.slice(order.indexOf("small") + 1).length).toBeGreaterThanOrEqual(8);
-    // Never more than R slots in any second: consecutive slots at least 1035/R ms apart.
+    // Never more than R slots in any second: consecutive slots ms apart as slotSpacingMs(R) says.
     const slots = all.map((g) => g.slotAt).sort((a, b) => a - b);
     for (let i = 1; i < slots.length; i++)
       expect((slots[i] as number) - (slots[i - 1] as number)).toBeGreaterThanOrEqual(slotSpacingMs(RATE));
