@@ -3,7 +3,7 @@ import { DeferError, QuotaExhaustedError } from "../errors";
 import type { RateLimiter } from "./index";
 import type { QuotaPolicy } from "./quota";
 import type { ProviderRateLimiter } from "./rate-limiter-do";
-import { lateSlotToleranceMs } from "./slots";
+import { ARRIVAL_JITTER_ALLOWANCE_MS, lateSlotToleranceMs } from "./slots";
 import type { SourceName } from "./types";
 
 /**
@@ -88,8 +88,10 @@ export function durableRateLimiter(
         // Woken past the slot by more than the tolerance (the isolate was busy, say parsing another batch's
         // answer, when the timer was due): sent now, this request could land within a second of the next
         // slot's and put R + 1 in that second. The slot is given up and a new one asked for.
+        // A grant that came at or after its slot (the provider was idle: no timer) is late by its trip only;
+        // it may use the whole jitter allowance.
         const lateMs = Date.now() - grant.slotAt;
-        if (lateMs <= lateSlotToleranceMs(rate)) return;
+        if (lateMs <= (wait > 0 ? lateSlotToleranceMs(rate) : ARRIVAL_JITTER_ALLOWANCE_MS)) return;
         console.warn(JSON.stringify({ msg: "request slot missed", source, lateMs }));
         if (missed + 1 >= MAX_MISSED_SLOTS) {
           throw new DeferError({

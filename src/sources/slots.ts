@@ -20,11 +20,11 @@ export interface SlotGrant {
 export const ARRIVAL_JITTER_ALLOWANCE_MS = 25;
 /**
  * How late past its slot a caller may still send (its timer fired late: a busy isolate); later, it asks again.
- * A twentieth of the interval, at most 25 ms: a missed slot costs a whole interval (1 s at 1/s), so slow rates
- * tolerate more, while fast ones keep ≥ 95 % of R.
+ * A twentieth of the interval, between 5 and 25 ms: a missed slot costs a whole interval (1 s at 1/s), so slow
+ * rates tolerate more, while fast ones keep ≥ 95 % of R (and no rate asks for less than a timer can keep).
  */
 export function lateSlotToleranceMs(ratePerSecond: number): number {
-  return Math.min(ARRIVAL_JITTER_ALLOWANCE_MS, Math.floor(1000 / ratePerSecond / 20));
+  return Math.min(ARRIVAL_JITTER_ALLOWANCE_MS, Math.max(5, Math.floor(1000 / ratePerSecond / 20)));
 }
 
 export function slotSpacingMs(ratePerSecond: number): number {
