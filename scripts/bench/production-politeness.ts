@@ -8,7 +8,7 @@
 
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { JobProgress, JobView } from "../../src/api/job-responses.ts";
+import type { JobProgress } from "../../src/api/job-responses.ts";
 import { EXPORT_ISBNS } from "../../test/support/upstream/export-catalogue.ts";
 import { REPO_ROOT } from "../lib/processes.ts";
 import { readSavedJson } from "../lib/saved-json.ts";
@@ -49,7 +49,7 @@ export interface ProductionSide {
   timeline?: Timeline;
 }
 
-/** Seconds from the upload's start: the 202, the first and last Open Library request, each stage's end. */
+/** Seconds from the upload's start: the 202, the first and last Open Library request, completion. */
 export interface Timeline {
   accepted: number;
   firstRequest: number | null;
@@ -58,7 +58,6 @@ export interface Timeline {
   meanRequestGap: number | null;
   /** The shortest time between two consecutive arrivals at the stand-in, per provider (ms; null: < 2 requests). */
   minGapMs: { openlibrary: number | null; googlebooks: number | null };
-  stagesEnded: Record<string, number | null>;
   completed: number;
 }
 
@@ -113,13 +112,11 @@ async function side(mode: ProductionSide["mode"], csv: string, signal: AbortSign
       const done = await waitForJob(stack.api, String(upload.body.jobId), signal, { pollMs: 500 });
       const seconds = (done.finishedAt - started) / 1000;
       const p = done.progress;
-      const view = (await stack.api.progress(String(upload.body.jobId), signal)) as JobView;
       const timeline = timelineOf(
         startedAt,
         upload.msToResponse,
         arrivals.openlibrary,
         arrivals.googlebooks,
-        view,
         seconds,
       );
       const stats = stack.fake.stats();
@@ -184,14 +181,11 @@ function timelineOf(
   msToAccepted: number,
   arrivals: readonly number[],
   google: readonly number[],
-  view: JobView,
   seconds: number,
 ): Timeline {
   const since = (at: number) => round((at - startedAt) / 1000, 2);
   const first = arrivals[0];
   const last = arrivals.at(-1);
-  const stagesEnded: Record<string, number | null> = {};
-  for (const s of view.stages ?? []) stagesEnded[s.stage] = s.endedAt ? since(Date.parse(s.endedAt)) : null;
   return {
     accepted: round(msToAccepted / 1000, 2),
     firstRequest: first === undefined ? null : since(first),
@@ -201,7 +195,6 @@ function timelineOf(
         ? null
         : round((last - first) / 1000 / (arrivals.length - 1), 3),
     minGapMs: { openlibrary: minGap(arrivals), googlebooks: minGap(google) },
-    stagesEnded,
     completed: round(seconds, 1),
   };
 }

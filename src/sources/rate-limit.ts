@@ -2,7 +2,7 @@ import type { Config } from "../config";
 import { DeferError, QuotaExhaustedError } from "../errors";
 import type { RateLimiter } from "./index";
 import type { QuotaPolicy } from "./quota";
-import type { ProviderRateLimiter } from "./rate-limiter-do";
+import type { ProviderGrant, ProviderRateLimiter } from "./rate-limiter-do";
 import { ARRIVAL_JITTER_ALLOWANCE_MS, lateSlotToleranceMs } from "./slots";
 import type { SourceName } from "./types";
 
@@ -44,6 +44,36 @@ export async function quotaReport(
   return { openlibrary, googlebooks };
 }
 
+/** The grant, or why there is none: the day's quota is spent, or the slots are booked past the caller's wait. */
+function usable(source: SourceName, grant: ProviderGrant): ProviderGrant {
+  if (grant.quotaExhausted)
+    throw new QuotaExhaustedError({ source, resetAt: grant.quotaResetAt ?? Date.now() });
+  if (!grant.granted) {
+    throw new DeferError({
+      source,
+      code: "rate_limited_locally",
+      message: `${source} request slots are booked ${Math.ceil(grant.waitMs / 1000)} s ahead`,
+      retryAfterSeconds: Math.ceil(grant.waitMs / 1000),
+    });
+  }
+  return grant;
+}
+
+/**
+ * Sleeps until the slot and says whether the request may still go. The grant arrives a little before its
+ * slot: the sleep is by this isolate's clock, which takes the answer's trip back off, and never longer than
+ * the object said. Woken past the slot by more than the tolerance (the isolate was busy, say parsing another
+ * batch's answer, when the timer was due), the request could land within a second of the next slot's and
+ * put R + 1 in that second: the slot is given up. A grant that came at or after its slot (the provider was
+ * idle: no timer) is late by its trip only and may use the whole jitter allowance.
+ */
+async function keptSlot(grant: ProviderGrant, rate: number, sleep: (ms: number) => Promise<void>) {
+  const wait = Math.min(grant.waitMs, grant.slotAt - Date.now());
+  if (wait > 0) await sleep(wait);
+  const tolerance = wait > 0 ? lateSlotToleranceMs(rate) : ARRIVAL_JITTER_ALLOWANCE_MS;
+  return Date.now() - grant.slotAt <= tolerance;
+}
+
 /** The global, cross-isolate rate limit: one Durable Object per provider hands out request slots. */
 export function durableRateLimiter(
   namespace: DurableObjectNamespace<ProviderRateLimiter>,
@@ -61,38 +91,15 @@ export function durableRateLimiter(
       for (let missed = 0; ; missed++) {
         // A replacement for a missed slot is not another request against the day's quota: counted once.
         const counted = missed === 0 ? quota : undefined;
-        const grant = await stub(source).acquire(
-          rate,
-          options.maxWaitMs ?? MAX_SLOT_WAIT_MS,
-          counted,
-          requester,
+        const grant = usable(
+          source,
+          await stub(source).acquire(rate, options.maxWaitMs ?? MAX_SLOT_WAIT_MS, counted, requester),
         );
-        if (grant.quotaExhausted) {
-          throw new QuotaExhaustedError({ source, resetAt: grant.quotaResetAt ?? Date.now() });
-        }
-        if (!grant.granted) {
-          throw new DeferError({
-            source,
-            code: "rate_limited_locally",
-            message: `${source} request slots are booked ${Math.ceil(grant.waitMs / 1000)} s ahead`,
-            retryAfterSeconds: Math.ceil(grant.waitMs / 1000),
-          });
-        }
         // Unpaced (a daily quota only): there is no slot to keep.
-        if (rate <= 0) return;
-        // The grant arrives a little before its slot: sleep until the slot by this isolate's clock, which takes
-        // the answer's trip back off (a late answer must not push this request onto the next one's slot), and
-        // never longer than the object said.
-        const wait = Math.min(grant.waitMs, grant.slotAt - Date.now());
-        if (wait > 0) await sleep(wait);
-        // Woken past the slot by more than the tolerance (the isolate was busy, say parsing another batch's
-        // answer, when the timer was due): sent now, this request could land within a second of the next
-        // slot's and put R + 1 in that second. The slot is given up and a new one asked for.
-        // A grant that came at or after its slot (the provider was idle: no timer) is late by its trip only;
-        // it may use the whole jitter allowance.
-        const lateMs = Date.now() - grant.slotAt;
-        if (lateMs <= (wait > 0 ? lateSlotToleranceMs(rate) : ARRIVAL_JITTER_ALLOWANCE_MS)) return;
-        console.warn(JSON.stringify({ msg: "request slot missed", source, lateMs }));
+        if (rate <= 0 || (await keptSlot(grant, rate, sleep))) return;
+        console.warn(
+          JSON.stringify({ msg: "request slot missed", source, lateMs: Date.now() - grant.slotAt }),
+        );
         if (missed + 1 >= MAX_MISSED_SLOTS) {
           throw new DeferError({
             source,

@@ -127,8 +127,8 @@ export async function sendWarmMessages(
   return { ...(await sendChecked(queues, valid, options)), invalid };
 }
 
-/** `sendWarmMessages` for messages the caller has already checked with `partitionValid` (uploads). */
-export async function sendChecked(
+/** Sends messages already checked by `partitionValid`, each to its kind's queue, in platform-sized batches. */
+async function sendChecked(
   queues: WarmQueues,
   messages: readonly WarmMessage[],
   options: { concurrency?: number; delaySeconds?: number } = {},
