@@ -69,7 +69,8 @@ const configSchema = z.object({
   /** Nothing of a job moved for this long with items open: its messages were lost, re-admit them. */
   WARM_STALL_SECONDS: positiveNumber(60),
   /**
-   * Admission (#13): work items of one job in flight (queued/running) at most, and across all jobs. Unset,
+   * Admission (#13): work items of one job in flight (queued/running) at most, and across all jobs, for each
+   * kind (authors and ISBN items have queues, and so windows, of their own). Unset,
    * the window follows Open Library's rate (admission.ts `admissionLimits`): the in-flight work is what the
    * provider can take in ADMISSION_LOOKAHEAD_SECONDS, since everything in flight is queued ahead of a newly
    * admitted (higher-priority) job's first items.

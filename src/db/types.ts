@@ -16,7 +16,8 @@ export type TaskStatus =
   | "failed"
   | "dead"
   | "cancelled";
-export type TaskKind = "author" | "isbn";
+export const TASK_KINDS = ["author", "isbn"] as const;
+export type TaskKind = (typeof TASK_KINDS)[number];
 
 export const OPEN_TASK_STATUSES = ["pending", "queued", "running"] as const satisfies readonly TaskStatus[];
 export const TERMINAL_TASK_STATUSES = [

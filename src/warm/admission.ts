@@ -1,7 +1,8 @@
 import type { Config } from "../config";
 import { runSteps } from "../db/step";
 import { type AdmissionStateRow, claimAdmissions, markPending, readAdmissionState } from "../db/tasks";
-import { allocateAdmissions } from "./admission-plan";
+import { TASK_KINDS, type TaskKind } from "../db/types";
+import { type AdmissionLimits, allocateAdmissions } from "./admission-plan";
 import { sendWarmMessages, warmMessageFor, warmQueues } from "./messages";
 import { failPoisonTasks } from "./poison";
 
@@ -18,19 +19,42 @@ const EMPTY: AdmissionReport = { admitted: {}, sent: 0, unsent: 0, poisoned: 0 }
 
 const WINDOW_BOUNDS = { min: 20, max: 100 } as const;
 
+/** Items of each kind one upstream request carries: what a window's worth of requests holds. */
+const perRequest = (config: Config): Record<TaskKind, number> => ({
+  author: config.OPENLIBRARY_AUTHORS_PER_REQUEST,
+  isbn: config.OPENLIBRARY_ISBNS_PER_REQUEST,
+});
+
 /**
- * The per-job window and the global cap. An explicit ADMISSION_WINDOW wins; otherwise the window holds about
- * ADMISSION_LOOKAHEAD_SECONDS of Open Library's rate in grouped author requests (with 10 authors a request:
- * 20 at 1/s, 60 at 3/s, 100 unpaced or from 5/s): enough to keep the consumer busy, and a short queue for the next job's first items to wait in.
+ * A kind's per-job window and global cap. Authors and ISBNs go to queues of their own, so each kind has its
+ * own window: slow ISBN batches (Google one ISBN at a time) never hold the author queue's share. An explicit
+ * ADMISSION_WINDOW wins (for each kind); otherwise the window holds about ADMISSION_LOOKAHEAD_SECONDS of
+ * Open Library's rate in grouped requests (authors, 10 a request: 20 at 1/s, 60 at 3/s, 100 unpaced or from
+ * 5/s; ISBNs, 25 a request: 50 at 1/s, else 100): enough to keep the consumer busy, and a short queue for
+ * the next job's first items to wait in.
  */
-export function admissionLimits(config: Config): { window: number; globalCap: number } {
+export function admissionLimits(config: Config, kind: TaskKind = "author"): AdmissionLimits {
   const rate = config.OPENLIBRARY_RATE_PER_SECOND;
   const derived =
     rate > 0
-      ? Math.ceil(rate * config.OPENLIBRARY_AUTHORS_PER_REQUEST * config.ADMISSION_LOOKAHEAD_SECONDS)
+      ? Math.ceil(rate * perRequest(config)[kind] * config.ADMISSION_LOOKAHEAD_SECONDS)
       : WINDOW_BOUNDS.max;
   const window = config.ADMISSION_WINDOW ?? Math.min(WINDOW_BOUNDS.max, Math.max(WINDOW_BOUNDS.min, derived));
   return { window, globalCap: config.ADMISSION_GLOBAL_CAP };
+}
+
+/** Every kind's limits: what one admission pass reads and claims against. */
+export function admissionLimitsByKind(config: Config): Record<TaskKind, AdmissionLimits> {
+  return Object.fromEntries(TASK_KINDS.map((kind) => [kind, admissionLimits(config, kind)])) as Record<
+    TaskKind,
+    AdmissionLimits
+  >;
+}
+
+/** The windows alone, for the state read the consumer makes in its record batch. */
+export function admissionWindows(config: Config): Record<TaskKind, number> {
+  const limits = admissionLimitsByKind(config);
+  return { author: limits.author.window, isbn: limits.isbn.window };
 }
 
 /**
@@ -47,17 +71,21 @@ export async function admitPending(
   now: number,
   state?: readonly AdmissionStateRow[],
 ): Promise<AdmissionReport> {
-  const limits = admissionLimits(config);
-  const rows = state ?? (await runSteps(env.DB, [readAdmissionState(env.DB, limits.window)]))[0];
-  const grants = allocateAdmissions(
-    rows.map((r) => ({
-      jobId: r.id,
-      priority: r.priority,
-      inFlight: r.in_flight,
-      pending: r.pending,
-      createdAt: r.created_at,
-    })),
-    limits,
+  const limits = admissionLimitsByKind(config);
+  const rows = state ?? (await runSteps(env.DB, [readAdmissionState(env.DB, admissionWindows(config))]))[0];
+  const grants = TASK_KINDS.flatMap((kind) =>
+    allocateAdmissions(
+      rows
+        .filter((r) => r.kind === kind)
+        .map((r) => ({
+          jobId: r.id,
+          priority: r.priority,
+          inFlight: r.in_flight,
+          pending: r.pending,
+          createdAt: r.created_at,
+        })),
+      limits[kind],
+    ).map((grant) => ({ ...grant, kind })),
   );
   if (grants.length === 0) return EMPTY;
   const [claimed] = await runSteps(env.DB, [claimAdmissions(env.DB, grants, limits, now)]);

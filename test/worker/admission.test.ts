@@ -73,6 +73,13 @@ async function pendingJob(n: number, priority = "normal", createdAt = Date.now()
   return jobId;
 }
 
+/** A valid ISBN-13 of the 978 range, numbered. */
+function isbn13(n: number): string {
+  const body = `978000000${String(n).padStart(3, "0")}`;
+  const sum = [...body].reduce((total, digit, i) => total + Number(digit) * (i % 2 === 0 ? 1 : 3), 0);
+  return `${body}${(10 - (sum % 10)) % 10}`;
+}
+
 async function inFlight(jobId: string): Promise<number> {
   const counts = await taskCounts(jobId);
   return (counts.queued ?? 0) + (counts.running ?? 0);
@@ -149,6 +156,32 @@ describe("admission", () => {
     expect((await admitPending(bindings, config, Date.now())).admitted).toEqual({ [late]: 2, [high]: 1 });
   });
 
+  it("authors and ISBN items have a window each: ISBN items in flight never hold the authors back", async () => {
+    // Authors named after "isbn:" in key order: with one window for both, the ISBN items would take it all.
+    const names = Array.from({ length: 6 }, (_, i) => `Zora Kind Writer ${i}`);
+    const isbns = Array.from({ length: 8 }, (_, i) => isbn13(i));
+    const { jobId } = await seedJob(names, 0, isbns);
+    await env.DB.prepare("UPDATE tasks SET status = 'pending' WHERE job_id = ?1").bind(jobId).run();
+    const config = configWith({ ADMISSION_WINDOW: "3" });
+    const authorsQ = recordingQueue();
+    const isbnQ = recordingQueue();
+    const bindings = { ...env, WARM_QUEUE: authorsQ.queue, ISBN_QUEUE: isbnQ.queue };
+    expect((await admitPending(bindings, config, Date.now())).admitted).toEqual({ [jobId]: 6 });
+    expect(authorsQ.sent).toHaveLength(3);
+    expect(isbnQ.sent).toHaveLength(3);
+    // The ISBN items stay in flight (a slow batch); two authors finish: two more authors go, no ISBN item.
+    await env.DB.prepare(
+      `UPDATE tasks SET status = 'done' WHERE job_id = ?1 AND author_key IN
+         (SELECT author_key FROM tasks WHERE job_id = ?1 AND status = 'queued' AND kind = 'author' LIMIT 2)`,
+    )
+      .bind(jobId)
+      .run();
+    expect((await admitPending(bindings, config, Date.now())).admitted).toEqual({ [jobId]: 2 });
+    expect(authorsQ.sent).toHaveLength(5);
+    expect(isbnQ.sent).toHaveLength(3);
+    expect(await taskCounts(jobId)).toEqual({ done: 2, queued: 6, pending: 6 });
+  });
+
   it("a paused job admits nothing; after resume it is admitted like the rest", async () => {
     const paused = await pendingJob(5, "high", 1);
     const running = await pendingJob(5, "low", 2);
@@ -192,13 +225,15 @@ describe("admission", () => {
     expect(q.sent.map((m) => m.depth)).toEqual([1, 1]);
   });
 
-  it("the upload writes no task and sends nothing before the 202; ingest writes them pending and admits the first window", async () => {
+  it("the upload writes no task and sends nothing before the 202; ingest writes them pending and admits the first window of each kind", async () => {
     const q = recordingQueue();
+    const isbnQ = recordingQueue();
     const workflows: string[] = [];
     const bindings = {
       ...env,
       ADMISSION_WINDOW: "4",
       WARM_QUEUE: q.queue,
+      ISBN_QUEUE: isbnQ.queue,
       // No instance: the test runs the ingest stage itself.
       JOB_WORKFLOW: { create: async ({ id }: { id: string }) => workflows.push(id) },
     } as unknown as Env;
@@ -218,15 +253,17 @@ describe("admission", () => {
     const { jobId } = (await response.json()) as { jobId: string };
     await waitOnExecutionContext(ctx);
     // After the 202: no send, no task row, the job's 6 planned items (5 authors, 1 ISBN item), the instance.
-    expect(q.calls()).toBe(0);
+    expect(q.calls() + isbnQ.calls()).toBe(0);
     expect(await taskCounts(jobId)).toEqual({});
     expect(await jobRow(jobId)).toMatchObject({ root_tasks: 6, total_tasks: 0 });
     expect(workflows).toEqual([jobId]);
     const job = await jobRow(jobId);
     if (!job) throw new Error("job missing");
     expect(await runIngest(bindings, job, loadConfig(bindings))).toMatchObject({ status: "SUCCESS" });
+    // Authors and ISBN items have a window each (4): 4 of the 5 authors and the one ISBN item go out.
     expect(q.sent).toHaveLength(4);
-    expect(await taskCounts(jobId)).toEqual({ queued: 4, pending: 2 });
+    expect(isbnQ.sent.map((m) => m.authorKey)).toEqual(["isbn:9780306406157"]);
+    expect(await taskCounts(jobId)).toEqual({ queued: 5, pending: 1 });
     // Nothing of this job may reach a consumer after the test: stop it.
     await env.DB.prepare("UPDATE jobs SET status = 'cancelled' WHERE id = ?1").bind(jobId).run();
   });

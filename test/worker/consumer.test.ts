@@ -220,6 +220,29 @@ describe("warm consumer", () => {
     expect(result.retryMessages.map((r: { msgId: string }) => r.msgId)).toEqual([bad.id]);
   });
 
+  it("keeps a re-sent message out of its failing neighbour's group: grouping follows the author's own failures", async () => {
+    upstream.configure({ failingAuthors: [coAuthoredAuthor] });
+    const { jobId, messages } = await seedJob([soloAuthor, coAuthoredAuthor], 0);
+    // Both failed twice in one group, then the dead-letter consumer sent each a fresh copy: a new generation
+    // and attempt 1 again. Grouped by attempt alone they would share a request (and fail) once more.
+    await env.DB.prepare("UPDATE tasks SET failures = 2, failure_mark = 2, generation = 1 WHERE job_id = ?1")
+      .bind(jobId)
+      .run();
+    const [good, bad] = messages.map((m) => queueMessage({ ...m, gen: 1 }, 1)) as [
+      QueueMessageInput<unknown>,
+      QueueMessageInput<unknown>,
+    ];
+    const result = await runBatch([good, bad]);
+    expect(result.explicitAcks).toEqual([good.id]);
+    expect(result.retryMessages.map((r: { msgId: string }) => r.msgId)).toEqual([bad.id]);
+    const tasks = await env.DB.prepare("SELECT author_key, status, failures FROM tasks WHERE job_id = ?1")
+      .bind(jobId)
+      .all<{ author_key: string; status: string; failures: number }>();
+    const byKey = Object.fromEntries(tasks.results.map((t) => [t.author_key, t]));
+    expect(byKey[authorKey(soloAuthor)]).toMatchObject({ status: "done", failures: 2 });
+    expect(byKey[authorKey(coAuthoredAuthor)]).toMatchObject({ status: "queued", failures: 3 });
+  });
+
   it("skips an author whose marker explored at least as deep, and warms one explored too shallowly", async () => {
     const marker: ProcessedMarker = {
       worksCount: 3,

@@ -68,15 +68,17 @@ async function ingest(jobId: string) {
   return runIngest(env, job, config);
 }
 
-async function rootRows(jobId: string): Promise<{ author: number; isbn: number }> {
+/** The job's tasks per kind, among those the condition picks. */
+async function kindCounts(jobId: string, where: string): Promise<{ author: number; isbn: number }> {
   const { results } = await env.DB.prepare(
-    "SELECT kind, COUNT(*) AS n FROM tasks WHERE job_id = ?1 AND depth = 0 GROUP BY kind",
+    `SELECT kind, COUNT(*) AS n FROM tasks WHERE job_id = ?1 AND ${where} GROUP BY kind`,
   )
     .bind(jobId)
     .all<{ kind: "author" | "isbn"; n: number }>();
   const by = Object.fromEntries(results.map((r) => [r.kind, r.n]));
   return { author: by.author ?? 0, isbn: by.isbn ?? 0 };
 }
+const rootRows = (jobId: string) => kindCounts(jobId, "depth = 0");
 
 describe("ingest writes an upload's depth-0 tasks after the 202", () => {
   beforeEach(resetAll);
@@ -93,9 +95,16 @@ describe("ingest writes an upload's depth-0 tasks after the 202", () => {
     expect(await rootRows(jobId)).toEqual({ author: 488, isbn: 302 });
     expect(roots).toBe(790);
     expect(await jobRow(jobId)).toMatchObject({ root_tasks: 790, total_tasks: 790, roots_written: 1 });
-    // The first window went out as soon as the tasks were written.
+    // The first window of each kind went out as soon as the tasks were written.
     const counts = await taskCounts(jobId);
-    expect(counts.queued).toBe(Math.min(admissionLimits(config).window, 790));
+    const windows = {
+      author: admissionLimits(config, "author").window,
+      isbn: admissionLimits(config, "isbn").window,
+    };
+    expect(await kindCounts(jobId, "status = 'queued'")).toEqual({
+      author: Math.min(windows.author, 488),
+      isbn: Math.min(windows.isbn, 302),
+    });
     expect(counts.pending).toBe(790 - (counts.queued ?? 0));
 
     // A retried step (the same job row as the first try saw it) writes nothing twice.

@@ -106,7 +106,7 @@ describe("ISBN work items in the consumer", () => {
     expect((upstream.stats().byPath["/search.json"] ?? 0) - searchesBefore).toBeGreaterThanOrEqual(6);
   });
 
-  it("groups deliveries by attempt: 25, then 5, then 1 per request", () => {
+  it("groups deliveries by try (attempt, or own failures + 1): 25, then 5, then 1 per request", () => {
     const delivery = (attempts: number, i: number) =>
       ({ message: { attempts }, body: { authorKey: `isbn:${i}` } }) as never;
     const sizes = (attempts: number, n: number) =>
@@ -117,6 +117,11 @@ describe("ISBN work items in the consumer", () => {
     expect(sizes(1, 30)).toEqual([25, 5]);
     expect(sizes(2, 12)).toEqual([5, 5, 2]);
     expect(sizes(3, 3)).toEqual([1, 1, 1]);
+    // A re-sent message starts at attempt 1 again: the item's own failures decide its group instead.
+    const resent = (failures: number, i: number) =>
+      ({ message: { attempts: 1 }, body: { authorKey: `isbn:${i}` }, failures }) as never;
+    const mixed = [resent(0, 0), resent(1, 1), resent(2, 2), resent(0, 3), resent(2, 4)];
+    expect(groupDeliveries(mixed, 25).map((g) => g.map((d) => d.failures))).toEqual([[0, 0], [1], [2], [2]]);
   });
 });
 

@@ -1,7 +1,7 @@
 import { runSteps } from "../../db/step";
 import { claimTasks, type FailureTally } from "../../db/tasks";
 import { taskId } from "../messages";
-import type { Intake } from "./intake";
+import type { Delivery, Intake } from "./intake";
 
 /** How often an author already failed: its count and the mark of its last counted failure. */
 export interface Tally {
@@ -54,4 +54,12 @@ export async function claimSuspects(env: Env, intake: Intake, now: number): Prom
   }
   for (const { body } of suspects) if (!claims.claimed.has(taskId(body))) intake.drop(taskId(body));
   return claims;
+}
+
+/** The deliveries with the author's own failures where the claim read them: what grouping splits by. */
+export function withFailures(deliveries: readonly Delivery[], claims: Claims): Delivery[] {
+  return deliveries.map((d) => {
+    const tally = claims.tallies.get(taskId(d.body));
+    return tally === undefined ? d : { ...d, failures: tally.failures };
+  });
 }

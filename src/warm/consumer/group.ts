@@ -8,21 +8,31 @@ import type { Delivery } from "./intake";
 import { DEFER_DELAY_SECONDS, type Outcome, type WarmDeps } from "./types";
 
 /**
- * How many items share an upstream request on a given delivery attempt: a group whose request failed is
- * split on its next tries (full → a fifth → 1), so one item that breaks its request cannot fail its
- * neighbours more than twice, and an outage does not multiply requests by splitting at once.
+ * How many items share an upstream request on a given try: a group whose request failed is split on its
+ * next tries (full → a fifth → 1), so one item that breaks its request cannot fail its neighbours more than
+ * twice, and an outage does not multiply requests by splitting at once.
  */
 export function groupSizeFor(attempt: number, full: number): number {
   if (attempt <= 1) return full;
   return attempt === 2 ? Math.max(1, Math.ceil(full / 5)) : 1;
 }
 
-/** Deliveries grouped for upstream requests: the same attempt together, each group within its size. */
+/**
+ * Which try a delivery is: its delivery attempt, or one past the author's own failures when that is more.
+ * A message the dead-letter consumer re-sent starts again at attempt 1; grouped by attempt alone, it would
+ * share a full group with the same failing neighbour it came in with, and fail for it again, until its
+ * allowance was spent.
+ */
+export function tryOf(d: Delivery): number {
+  return Math.max(d.message.attempts, (d.failures ?? 0) + 1);
+}
+
+/** Deliveries grouped for upstream requests: the same try together, each group within its size. */
 export function groupDeliveries(work: readonly Delivery[], full: number): Delivery[][] {
-  const byAttempt = new Map<number, Delivery[]>();
-  for (const d of work) byAttempt.set(d.message.attempts, [...(byAttempt.get(d.message.attempts) ?? []), d]);
+  const byTry = new Map<number, Delivery[]>();
+  for (const d of work) byTry.set(tryOf(d), [...(byTry.get(tryOf(d)) ?? []), d]);
   const groups: Delivery[][] = [];
-  for (const [attempt, items] of byAttempt) {
+  for (const [attempt, items] of byTry) {
     const size = groupSizeFor(attempt, full);
     for (let i = 0; i < items.length; i += size) groups.push(items.slice(i, i + size));
   }

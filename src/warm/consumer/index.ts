@@ -1,12 +1,12 @@
 import { createCache } from "../../cache/kv";
 import { Budget } from "../../lib/budget";
-import { admissionLimits } from "../admission";
+import { admissionWindows } from "../admission";
 import { taskId } from "../messages";
 import { emptyMetrics, type InvocationMetrics, writeAnalyticsPoint } from "../metrics";
 import { carryOver, InvocationUsage, takeCarried } from "../usage";
 import { applyFailureAllowance } from "./allowance";
 import { warmAndCache } from "./cache-admission";
-import { claimSuspects } from "./claim";
+import { claimSuspects, withFailures } from "./claim";
 import { admitAfterBatch, resendDeferred, writeMarkers } from "./fan-out";
 import { Intake } from "./intake";
 import { holdStoppedJobs } from "./job-state";
@@ -47,7 +47,7 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
     intake.retryAll(config, deps.random, `claim failed: ${String(error)}`, metrics);
     return finish();
   }
-  const warmed = await warmAndCache(intake.deliveries, {
+  const warmed = await warmAndCache(withFailures(intake.deliveries, claims), {
     db: env.DB,
     cache,
     subrequests,
@@ -75,7 +75,7 @@ export async function handleWarmBatch(batch: MessageBatch<unknown>, env: Env, de
       { startedAt, now },
       usage,
       meter,
-      admissionLimits(config).window,
+      admissionWindows(config),
     );
   } catch (error) {
     // Nothing was recorded (a D1 batch is one transaction): every claimed message goes round again, and the

@@ -6,6 +6,8 @@ import { backoff } from "./types";
 export interface Delivery {
   message: Message<unknown>;
   body: WarmMessage;
+  /** The author's own failures so far, where the claim read them (a redelivery or a re-sent message). */
+  failures?: number;
 }
 
 /**

@@ -13,6 +13,7 @@ import {
   requeueTasks,
   type TerminalOutcome,
 } from "../../db/tasks";
+import type { TaskKind } from "../../db/types";
 import { upsertJobCostsStatements, upsertUpstreamMinuteStatements } from "../../db/usage";
 import { upsertWorksStatements } from "../../db/works";
 import { isbnOfItemKey } from "../../ingest/isbn";
@@ -52,7 +53,7 @@ export async function recordOutcomes(
   times: { startedAt: number; now: number },
   usage: InvocationUsage,
   meter: RowMeter,
-  admissionWindow: number,
+  admissionWindows: Record<TaskKind, number>,
 ): Promise<Recorded> {
   const { terminal, retries, children, works } = statesOf(outcomes, claims);
   const jobIds = [...new Set(outcomes.map((o) => o.body.jobId))];
@@ -76,7 +77,7 @@ export async function recordOutcomes(
         ...upsertJobCostsStatements(db, usage.jobs),
       ]),
       // Last, so it sees the slots this batch freed and the co-authors it added: no extra round trip.
-      readAdmissionState(db, admissionWindow),
+      readAdmissionState(db, admissionWindows),
     ],
     meter,
   );
