@@ -25,6 +25,7 @@ import {
   info,
   machineInfo,
   round,
+  setStateRoot,
   setVerbose,
   TimedOut,
   withTimeout,
@@ -72,6 +73,10 @@ const USAGE = `usage: npm run bench [-- options]
   --merge       with --only: write the scenarios measured now into bench/results.json over their last
                 results, keeping every other scenario as last measured (each says when: measuredAt),
                 then rewrite docs/BENCHMARKS.md
+  --state-dir DIR
+                keep each stack's local state (D1, KV, R2 files) under DIR instead of .wrangler, e.g.
+                /dev/shm: the local KV writes a file per entry, so a disk of varying speed moves the
+                warm figures (the results record the directory and whether it is a tmpfs)
   --render      run nothing: recompute the targets and explanations from bench/results.json and
                 rewrite docs/BENCHMARKS.md (after changing scripts/bench/report.ts or markdown.ts)
   -h, --help    this help`;
@@ -95,6 +100,7 @@ function parseCli() {
         write: { type: "boolean" },
         render: { type: "boolean" },
         merge: { type: "boolean" },
+        "state-dir": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -124,6 +130,7 @@ function parseCli() {
     write: values.write ?? false,
     render: values.render ?? false,
     merge: values.merge ?? false,
+    stateDir: values["state-dir"],
     only,
   };
 }
@@ -248,6 +255,7 @@ async function main(): Promise<number> {
     return 0;
   }
   setVerbose(cli.verbose);
+  if (cli.stateDir !== undefined) setStateRoot(cli.stateDir);
   const started = performance.now();
   const sizes = cli.quick ? QUICK_SIZES : FULL_SIZES;
   const limit = limits(cli.quick);

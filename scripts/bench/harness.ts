@@ -5,10 +5,20 @@
 
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statfsSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { createRequire } from "node:module";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
-import { dirname, join, relative } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import type { JobProgress } from "../../src/api/job-responses.ts";
 import type { TestCounters } from "../../test/support/instrumented/counters.ts";
 import type { FakeUpstream } from "../../test/support/upstream/handler.ts";
@@ -35,6 +45,17 @@ import { sleep } from "../lib/sleep.ts";
 
 let verboseLogging = false;
 const runStarted = Date.now();
+let stateRoot = join(REPO_ROOT, ".wrangler");
+
+/**
+ * Where each stack keeps its local state (the simulators' D1, KV and R2 files): `.wrangler` unless
+ * `--state-dir` names another directory. The local KV writes every entry to a file, so on a disk whose speed
+ * varies (this VM's did, 2× between runs) the warm figures vary with it; a tmpfs takes the disk out.
+ */
+export function setStateRoot(dir: string): void {
+  stateRoot = resolve(REPO_ROOT, dir);
+  mkdirSync(stateRoot, { recursive: true });
+}
 
 export function setVerbose(verbose: boolean): void {
   verboseLogging = verbose;
@@ -306,8 +327,8 @@ export async function withStack<T>(
   fn: (stack: BenchStack) => Promise<T>,
 ): Promise<T> {
   throwIfAborted(signal);
-  const persistRel = join(".wrangler", `bench-${runStamp}-${spec.name}`);
-  const persistAbs = join(REPO_ROOT, persistRel);
+  const persistAbs = join(stateRoot, `bench-${runStamp}-${spec.name}`);
+  const persistRel = relative(REPO_ROOT, persistAbs);
   const removeState = onCleanup(`remove ${persistRel}`, () => {
     rmSync(persistAbs, { recursive: true, force: true });
   });
@@ -344,7 +365,7 @@ export async function withStack<T>(
       script: code.bundle,
       port: 0,
       upstreamPort: 0,
-      persistTo: persistRel,
+      persistTo: persistAbs,
       verbose: isVerbose(),
       sweepEverySeconds: spec.sweepEverySeconds ?? 0,
       logName: `bench-${spec.name}`,
@@ -616,7 +637,12 @@ export interface MachineInfo {
   workerd: string;
   miniflare: string;
   loadAverageAtStart: number[];
+  /** Where the stacks kept their state, and whether that was a tmpfs (absent in runs before it was recorded). */
+  stateDir?: string;
+  stateFs?: "tmpfs" | "disk";
 }
+
+const TMPFS_MAGIC = 0x01021994;
 
 export function machineInfo(): MachineInfo {
   const cpu = cpus();
@@ -630,5 +656,7 @@ export function machineInfo(): MachineInfo {
     workerd: packageVersion("workerd"),
     miniflare: packageVersion("miniflare"),
     loadAverageAtStart: loadavg().map((l) => round(l, 2)),
+    stateDir: relative(REPO_ROOT, stateRoot) || ".",
+    stateFs: statfsSync(stateRoot).type === TMPFS_MAGIC ? "tmpfs" : "disk",
   };
 }
