@@ -644,6 +644,14 @@ export interface MachineInfo {
 
 const TMPFS_MAGIC = 0x01021994;
 
+/** Where this run's stacks keep their state, and whether that is a tmpfs. */
+export function stateOfStacks(): { dir: string; fs: "tmpfs" | "disk" } {
+  return {
+    dir: stateRoot.startsWith(`${REPO_ROOT}/`) ? relative(REPO_ROOT, stateRoot) : stateRoot,
+    fs: statfsSync(stateRoot).type === TMPFS_MAGIC ? "tmpfs" : "disk",
+  };
+}
+
 export function machineInfo(): MachineInfo {
   const cpu = cpus();
   return {
@@ -656,7 +664,7 @@ export function machineInfo(): MachineInfo {
     workerd: packageVersion("workerd"),
     miniflare: packageVersion("miniflare"),
     loadAverageAtStart: loadavg().map((l) => round(l, 2)),
-    stateDir: relative(REPO_ROOT, stateRoot) || ".",
-    stateFs: statfsSync(stateRoot).type === TMPFS_MAGIC ? "tmpfs" : "disk",
+    stateDir: stateOfStacks().dir,
+    stateFs: stateOfStacks().fs,
   };
 }

@@ -12,7 +12,7 @@ import type { JobProgress } from "../../src/api/job-responses.ts";
 import { EXPORT_ISBNS } from "../../test/support/upstream/export-catalogue.ts";
 import { REPO_ROOT } from "../lib/processes.ts";
 import { readSavedJson } from "../lib/saved-json.ts";
-import { info, round, slidingWindowMax, waitForJob, withStack } from "./harness.ts";
+import { info, round, slidingWindowMax, stateOfStacks, waitForJob, withStack } from "./harness.ts";
 
 export const PRODUCTION_FILE = join(REPO_ROOT, "test", "fixtures", "goodreads-2025.csv");
 export const PRODUCTION_RESULTS = join(REPO_ROOT, "bench", "production-politeness.json");
@@ -68,6 +68,8 @@ export interface ProductionResult {
   latencyMs: number;
   rates: typeof RATES;
   googleDailyQuota: number;
+  /** Where the stacks kept their local state (absent in runs before it was recorded: `.wrangler`, disk). */
+  state?: { dir: string; fs: "tmpfs" | "disk" };
   sides: ProductionSide[];
   errors: string[];
 }
@@ -212,6 +214,7 @@ export async function runProductionPoliteness(
     latencyMs: LATENCY_MS,
     rates: RATES,
     googleDailyQuota: GOOGLE_DAILY_QUOTA,
+    state: stateOfStacks(),
     sides: [],
     errors: [],
   };
@@ -295,7 +298,9 @@ rates. Two sides on the same run, each on a fresh stack: **grouped** (the defaul
 OR-combined Open Library query, up to 25 ISBNs per lookup, within a consumer batch of 10 messages) and
 **one item per request** (\`OPENLIBRARY_AUTHORS_PER_REQUEST=1\`, \`OPENLIBRARY_ISBNS_PER_REQUEST=1\`). Google
 Books is the complement in both (\`GOOGLE_BOOKS_ROLE=complement\`). Measured on ${r.generatedAt.slice(0, 10)}
-(\`bench/production-politeness.json\`).
+(\`bench/production-politeness.json\`), each stack's local state (D1, KV, R2 files) in ${
+    r.state ? `\`${r.state.dir}\` (${r.state.fs})` : "`.wrangler` (disk)"
+  }.
 
 | | ${r.sides.map((s) => s.mode).join(" | ")} |
 |---|${r.sides.map(() => "---").join("|")}|
