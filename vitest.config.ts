@@ -47,6 +47,12 @@ export default defineConfig(async () => {
             maxRetries: 3,
             deadLetterQueue: "author-warming-dlq",
           },
+          "priority-warming-queue": {
+            maxBatchTimeout: 0.05,
+            maxBatchSize: 10,
+            maxRetries: 3,
+            deadLetterQueue: "author-warming-dlq",
+          },
           "author-warming-dlq": { maxBatchTimeout: 0.05, maxBatchSize: 10, maxRetries: 3 },
         },
       },

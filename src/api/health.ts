@@ -37,6 +37,7 @@ export const healthApi = new Hono<AppEnv>().get("/", healthDoc, async (c) => {
     ok:
       typeof c.env.WARM_QUEUE?.sendBatch === "function" &&
       typeof c.env.ISBN_QUEUE?.sendBatch === "function" &&
+      typeof c.env.PRIORITY_QUEUE?.sendBatch === "function" &&
       typeof c.env.DLQ?.send === "function",
   };
   const ok = d1.ok && kv.ok && queues.ok;

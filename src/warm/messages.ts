@@ -13,6 +13,8 @@ export const warmMessageSchema = z.object({
   maxDepth: z.number().int().min(0).max(3),
   /** The task's generation when this message was sent; a copy from an older generation is obsolete. */
   gen: z.number().int().min(0).default(0),
+  /** Set when the job was `high` as the message was sent: it rides the priority lane (`queueOf`). */
+  lane: z.literal("priority").optional(),
 });
 
 export type WarmMessage = z.infer<typeof warmMessageSchema>;
@@ -30,25 +32,35 @@ export function warmMessageFor(row: TaskMessageRow): WarmMessage {
     depth: Number(row.depth),
     maxDepth: Number(row.max_depth),
     gen: Number(row.generation),
+    ...(row.priority === "high" ? { lane: "priority" as const } : {}),
   };
 }
 
 /**
- * The warm queues, one per kind of item: authors (a consumer batch of 10 is one OR-combined Open Library
- * query, and up to ~1,000 KV writes) and ISBN items (a batch of 25 is one lookup and a few writes each).
- * Both are consumed by the same handler; a message always goes to its kind's queue (`queueOf`).
+ * The warm queues: one per kind of item, authors (a consumer batch of 10 is one OR-combined Open Library
+ * query, and up to ~1,000 KV writes) and ISBN items (a batch of 25 is one lookup and a few writes each), and
+ * the priority lane for `high` jobs' items of either kind. A queue delivers in order, so a `high` job's first
+ * items would otherwise wait behind every batch already admitted for other jobs; in their own lane they are
+ * consumed beside those, and the provider's scheduler gives them its slots first (4 : 2). All are consumed
+ * by the same handler; a message always goes to the queue `queueOf` names.
  */
 export interface WarmQueues {
   authors: Queue<WarmMessage>;
   isbns: Queue<WarmMessage>;
+  priority: Queue<WarmMessage>;
 }
 
 export function warmQueues(env: Env): WarmQueues {
-  return { authors: env.WARM_QUEUE as Queue<WarmMessage>, isbns: env.ISBN_QUEUE as Queue<WarmMessage> };
+  return {
+    authors: env.WARM_QUEUE as Queue<WarmMessage>,
+    isbns: env.ISBN_QUEUE as Queue<WarmMessage>,
+    priority: env.PRIORITY_QUEUE as Queue<WarmMessage>,
+  };
 }
 
-/** Which warm queue a message belongs on: an ISBN item's key names its ISBN, anything else is an author. */
-export function queueOf(message: Pick<WarmMessage, "authorKey">): keyof WarmQueues {
+/** Which warm queue a message belongs on: the priority lane if it rides it, else its kind's queue. */
+export function queueOf(message: Pick<WarmMessage, "authorKey" | "lane">): keyof WarmQueues {
+  if (message.lane === "priority") return "priority";
   return isbnOfItemKey(message.authorKey) === null ? "authors" : "isbns";
 }
 
@@ -127,13 +139,13 @@ export async function sendWarmMessages(
   return { ...(await sendChecked(queues, valid, options)), invalid };
 }
 
-/** Sends messages already checked by `partitionValid`, each to its kind's queue, in platform-sized batches. */
+/** Sends messages already checked by `partitionValid`, each to its queue (`queueOf`), in platform-sized batches. */
 async function sendChecked(
   queues: WarmQueues,
   messages: readonly WarmMessage[],
   options: { concurrency?: number; delaySeconds?: number } = {},
 ): Promise<SendResult> {
-  const byQueue: Record<keyof WarmQueues, WarmMessage[]> = { authors: [], isbns: [] };
+  const byQueue: Record<keyof WarmQueues, WarmMessage[]> = { authors: [], isbns: [], priority: [] };
   for (const message of messages) byQueue[queueOf(message)].push(message);
   const batches = (Object.keys(byQueue) as (keyof WarmQueues)[]).flatMap((kind) =>
     planSendBatches(byQueue[kind]).map((batch) => ({ queue: queues[kind], batch })),

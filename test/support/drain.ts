@@ -46,7 +46,12 @@ export function trackingQueue<T>(queue: Queue<T>): Queue<T> {
 
 /** The bindings with the warm queues tracked: pass it to a consumer batch that may send (fan-out, deferrals). */
 export function trackingEnv(base: Env = env): Env {
-  return { ...base, WARM_QUEUE: trackingQueue(base.WARM_QUEUE), ISBN_QUEUE: trackingQueue(base.ISBN_QUEUE) };
+  return {
+    ...base,
+    WARM_QUEUE: trackingQueue(base.WARM_QUEUE),
+    ISBN_QUEUE: trackingQueue(base.ISBN_QUEUE),
+    PRIORITY_QUEUE: trackingQueue(base.PRIORITY_QUEUE),
+  };
 }
 
 interface OpenTask {

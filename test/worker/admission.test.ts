@@ -102,7 +102,7 @@ describe("admission", () => {
     const jobId = await pendingJob(30);
     const config = configWith({ ADMISSION_WINDOW: "5" });
     const q = recordingQueue();
-    const bindings = { ...env, WARM_QUEUE: q.queue };
+    const bindings = { ...env, WARM_QUEUE: q.queue, PRIORITY_QUEUE: q.queue };
     expect((await admitPending(bindings, config, Date.now())).admitted).toEqual({ [jobId]: 5 });
     expect(await inFlight(jobId)).toBe(5);
     // A full window admits nothing more.
@@ -120,7 +120,7 @@ describe("admission", () => {
     const b = await pendingJob(40, "high", 2);
     const config = configWith({ ADMISSION_WINDOW: "7", ADMISSION_GLOBAL_CAP: "12" });
     const q = recordingQueue();
-    const bindings = { ...env, WARM_QUEUE: q.queue };
+    const bindings = { ...env, WARM_QUEUE: q.queue, PRIORITY_QUEUE: q.queue };
     await Promise.all(Array.from({ length: 6 }, () => admitPending(bindings, config, Date.now())));
     expect(await inFlight(a)).toBeLessThanOrEqual(7);
     expect(await inFlight(b)).toBeLessThanOrEqual(7);
@@ -130,13 +130,27 @@ describe("admission", () => {
     expect(keys).toHaveLength(12);
   });
 
+  it("sends a high job's items to the priority lane, the others to their kind's queue", async () => {
+    const normal = await pendingJob(3, "normal", 1);
+    const high = await pendingJob(3, "high", 2);
+    const authorsQ = recordingQueue();
+    const laneQ = recordingQueue();
+    const bindings = { ...env, WARM_QUEUE: authorsQ.queue, PRIORITY_QUEUE: laneQ.queue };
+    expect((await admitPending(bindings, configWith({}), Date.now())).admitted).toEqual({
+      [normal]: 3,
+      [high]: 3,
+    });
+    expect(laneQ.sent.map((m) => [m.jobId, m.lane])).toEqual(Array(3).fill([high, "priority"]));
+    expect(authorsQ.sent.map((m) => m.jobId)).toEqual(Array(3).fill(normal));
+  });
+
   it("shares free slots across running jobs by priority-weighted round robin (high 4 : normal 2 : low 1)", async () => {
     const low = await pendingJob(50, "low", 1);
     const normal = await pendingJob(50, "normal", 2);
     const high = await pendingJob(50, "high", 3);
     const config = configWith({ ADMISSION_WINDOW: "100", ADMISSION_GLOBAL_CAP: "14" });
     const q = recordingQueue();
-    const bindings = { ...env, WARM_QUEUE: q.queue };
+    const bindings = { ...env, WARM_QUEUE: q.queue, PRIORITY_QUEUE: q.queue };
     expect((await admitPending(bindings, config, Date.now())).admitted).toEqual({
       [high]: 8,
       [normal]: 4,
@@ -188,7 +202,7 @@ describe("admission", () => {
     await env.DB.prepare("UPDATE jobs SET status = 'paused' WHERE id = ?1").bind(paused).run();
     const config = configWith({ ADMISSION_WINDOW: "3" });
     const q = recordingQueue();
-    const bindings = { ...env, WARM_QUEUE: q.queue };
+    const bindings = { ...env, WARM_QUEUE: q.queue, PRIORITY_QUEUE: q.queue };
     expect((await admitPending(bindings, config, Date.now())).admitted).toEqual({ [running]: 3 });
     expect(await taskCounts(paused)).toEqual({ pending: 5 });
     await env.DB.prepare("UPDATE jobs SET status = 'running' WHERE id = ?1").bind(paused).run();

@@ -15,6 +15,7 @@ import {
   SEND_BATCH_MAX_MESSAGES,
   sendWarmMessages,
   type WarmMessage,
+  warmMessageFor,
 } from "../../src/warm/messages";
 import { jobRow, resetAll, taskCounts } from "../support/db";
 import { trackingEnv } from "../support/drain";
@@ -257,7 +258,13 @@ describe("sends are split at the platform's sendBatch limits", () => {
   function recordingQueue() {
     const calls: { body: unknown }[][] = [];
     const isbnCalls: { body: unknown }[][] = [];
-    return { calls, queues: { authors: queueInto(calls), isbns: queueInto(isbnCalls) }, isbnCalls };
+    const priorityCalls: { body: unknown }[][] = [];
+    const queues = {
+      authors: queueInto(calls),
+      isbns: queueInto(isbnCalls),
+      priority: queueInto(priorityCalls),
+    };
+    return { calls, queues, isbnCalls, priorityCalls };
   }
   const bytes = (call: { body: unknown }[]) =>
     call.reduce((n, m) => n + new TextEncoder().encode(JSON.stringify(m.body)).byteLength, 0);
@@ -302,13 +309,14 @@ describe("sends are split at the platform's sendBatch limits", () => {
     expect(result.invalid).toEqual([]);
   });
 
+  const isbn = (i: number): WarmMessage => {
+    const first12 = `978${String(100_000_000 + i)}`;
+    const isbn13 = [..."0123456789"].map((d) => first12 + d).find(isValidIsbn13) as string;
+    return { ...message(i), authorKey: `isbn:${isbn13}`, authorName: `ISBN ${isbn13}` };
+  };
+
   it("each message goes to its kind's queue: ISBN items to the ISBN queue, authors to the author queue", async () => {
     const { queues, calls, isbnCalls } = recordingQueue();
-    const isbn = (i: number): WarmMessage => {
-      const first12 = `978${String(100_000_000 + i)}`;
-      const isbn13 = [..."0123456789"].map((d) => first12 + d).find(isValidIsbn13) as string;
-      return { ...message(i), authorKey: `isbn:${isbn13}`, authorName: `ISBN ${isbn13}` };
-    };
     const isbnMessages = Array.from({ length: 130 }, (_, i) => isbn(i));
     const authors = Array.from({ length: 30 }, (_, i) => message(i));
     const mixed = [...authors.slice(0, 15), ...isbnMessages, ...authors.slice(15)];
@@ -321,5 +329,25 @@ describe("sends are split at the platform's sendBatch limits", () => {
     expect(result.sent).toHaveLength(mixed.length);
     expect(queueOf(isbnMessages[0] as WarmMessage)).toBe("isbns");
     expect(queueOf(authors[0] as WarmMessage)).toBe("authors");
+  });
+
+  it("a high job's items of either kind ride the priority lane; the rest go by kind", async () => {
+    const { queues, calls, isbnCalls, priorityCalls } = recordingQueue();
+    const high = [
+      { ...message(1), lane: "priority" as const },
+      { ...isbn(2), lane: "priority" as const },
+    ];
+    const rest = [message(3), isbn(4)];
+    const result = await sendWarmMessages(queues, [...rest, ...high]);
+    const keys = (list: { body: unknown }[][]) => list.flat().map((m) => (m.body as WarmMessage).authorKey);
+    expect(keys(priorityCalls)).toEqual(high.map((m) => m.authorKey));
+    expect(keys(calls)).toEqual([message(3).authorKey]);
+    expect(keys(isbnCalls)).toEqual([isbn(4).authorKey]);
+    expect(result.sent).toHaveLength(4);
+    // The lane is set where a task row becomes a message, from its job's priority as the statement read it.
+    const row = { job_id: "j", author_key: "k", author_name: "K", depth: 0, max_depth: 1, generation: 0 };
+    expect(warmMessageFor({ ...row, priority: "high" }).lane).toBe("priority");
+    expect(warmMessageFor({ ...row, priority: "normal" })).not.toHaveProperty("lane");
+    expect(warmMessageFor(row)).not.toHaveProperty("lane");
   });
 });

@@ -76,7 +76,8 @@ export function claimAdmissions(
                ?4 - (SELECT COUNT(*) FROM jobs AS j JOIN tasks AS f ON f.job_id = j.id AND f.status IN ${IN_FLIGHT}
                      AND f.kind = ?6 WHERE j.status IN ${ADMITTING}))))
            RETURNING job_id, author_key, author_name, depth, generation,
-             (SELECT max_depth FROM jobs WHERE jobs.id = tasks.job_id) AS max_depth`,
+             (SELECT max_depth FROM jobs WHERE jobs.id = tasks.job_id) AS max_depth,
+         (SELECT priority FROM jobs WHERE jobs.id = tasks.job_id) AS priority`,
         )
         .bind(
           g.jobId,

@@ -30,13 +30,14 @@ export interface DeadLetterCheck {
   author_name: string;
   depth: number;
   max_depth: number;
+  priority: string | null;
 }
 
 /** The tasks behind a batch of dead letters, with how often each author itself failed. */
 export function deadLetterTasksStatement(db: D1Database, refs: readonly TaskRef[]): D1PreparedStatement {
   return db
     .prepare(
-      `SELECT t.job_id, t.author_key, t.status, t.failures, t.attempts, t.generation, t.author_name, t.depth, j.max_depth
+      `SELECT t.job_id, t.author_key, t.status, t.failures, t.attempts, t.generation, t.author_name, t.depth, j.max_depth, j.priority
        FROM tasks AS t JOIN jobs AS j ON j.id = t.job_id
        JOIN (SELECT value ->> 'j' AS j, value ->> 'a' AS a FROM json_each(?1)) AS m
          ON t.job_id = m.j AND t.author_key = m.a`,
@@ -70,6 +71,8 @@ export const staleTaskRow = generationRow.extend({
   author_name: z.string(),
   depth: z.coerce.number(),
   max_depth: z.coerce.number(),
+  /** The job's priority where the statement read it: what picks the message's queue (`queueOf`). */
+  priority: z.string().nullish(),
 });
 export type StaleTask = z.infer<typeof staleTaskRow>;
 

@@ -14,7 +14,8 @@ export async function bumpOpenTasksOfJob(db: D1Database, jobId: string, now: num
       `UPDATE tasks SET generation = generation + 1, updated_at = ?2
        WHERE job_id = ?1 AND status IN ${IN_FLIGHT_SQL}
        RETURNING job_id, author_key, author_name, depth, generation,
-         (SELECT max_depth FROM jobs WHERE jobs.id = tasks.job_id) AS max_depth`,
+         (SELECT max_depth FROM jobs WHERE jobs.id = tasks.job_id) AS max_depth,
+         (SELECT priority FROM jobs WHERE jobs.id = tasks.job_id) AS priority`,
     )
     .bind(jobId, now)
     .all();
@@ -42,7 +43,8 @@ export async function takeStalledTasksOfJob(
              LIMIT ?4) AS m
        WHERE tasks.job_id = ?1 AND tasks.author_key = m.a
        RETURNING job_id, author_key, author_name, depth, generation,
-         (SELECT max_depth FROM jobs WHERE jobs.id = tasks.job_id) AS max_depth`,
+         (SELECT max_depth FROM jobs WHERE jobs.id = tasks.job_id) AS max_depth,
+         (SELECT priority FROM jobs WHERE jobs.id = tasks.job_id) AS priority`,
     )
     .bind(jobId, now - stallSeconds * 1000, now, limit)
     .all();

@@ -20,7 +20,8 @@ export async function takeStalledTasks(
              LIMIT ?3) AS m
        WHERE tasks.job_id = m.j AND tasks.author_key = m.a
        RETURNING job_id, author_key, author_name, depth, generation,
-         (SELECT max_depth FROM jobs WHERE jobs.id = tasks.job_id) AS max_depth`,
+         (SELECT max_depth FROM jobs WHERE jobs.id = tasks.job_id) AS max_depth,
+         (SELECT priority FROM jobs WHERE jobs.id = tasks.job_id) AS priority`,
     )
     .bind(cutoff, now, limit)
     .all();

@@ -174,6 +174,7 @@ export function instrumentEnv(env: Env, scope: CounterScope = "other"): Env {
     CACHE: wrapKv(env.CACHE),
     WARM_QUEUE: wrapQueue(env.WARM_QUEUE, scope),
     ISBN_QUEUE: wrapQueue(env.ISBN_QUEUE, scope),
+    PRIORITY_QUEUE: wrapQueue(env.PRIORITY_QUEUE, scope),
     RATE_LIMITER: wrapRateLimiter(env.RATE_LIMITER),
   };
 }
