@@ -32,8 +32,8 @@ export function groupDeliveries(work: readonly Delivery[], full: number): Delive
   const byTry = new Map<number, Delivery[]>();
   for (const d of work) byTry.set(tryOf(d), [...(byTry.get(tryOf(d)) ?? []), d]);
   const groups: Delivery[][] = [];
-  for (const [attempt, items] of byTry) {
-    const size = groupSizeFor(attempt, full);
+  for (const [tried, items] of byTry) {
+    const size = groupSizeFor(tried, full);
     for (let i = 0; i < items.length; i += size) groups.push(items.slice(i, i + size));
   }
   return groups;
