@@ -654,6 +654,7 @@ export function stateOfStacks(): { dir: string; fs: "tmpfs" | "disk" } {
 
 export function machineInfo(): MachineInfo {
   const cpu = cpus();
+  const state = stateOfStacks();
   return {
     cores: cpu.length,
     cpuModel: cpu[0]?.model.trim() ?? "?",
@@ -664,7 +665,7 @@ export function machineInfo(): MachineInfo {
     workerd: packageVersion("workerd"),
     miniflare: packageVersion("miniflare"),
     loadAverageAtStart: loadavg().map((l) => round(l, 2)),
-    stateDir: stateOfStacks().dir,
-    stateFs: stateOfStacks().fs,
+    stateDir: state.dir,
+    stateFs: state.fs,
   };
 }

@@ -33,7 +33,7 @@ const perRequest = (config: Config): Record<TaskKind, number> => ({
  * 5/s; ISBNs, 25 a request: 50 at 1/s, else 100): enough to keep the consumer busy, and a short queue for
  * the next job's first items to wait in.
  */
-export function admissionLimits(config: Config, kind: TaskKind = "author"): AdmissionLimits {
+export function admissionLimits(config: Config, kind: TaskKind): AdmissionLimits {
   const rate = config.OPENLIBRARY_RATE_PER_SECOND;
   const derived =
     rate > 0
@@ -45,16 +45,12 @@ export function admissionLimits(config: Config, kind: TaskKind = "author"): Admi
 
 /** Every kind's limits: what one admission pass reads and claims against. */
 export function admissionLimitsByKind(config: Config): Record<TaskKind, AdmissionLimits> {
-  return Object.fromEntries(TASK_KINDS.map((kind) => [kind, admissionLimits(config, kind)])) as Record<
-    TaskKind,
-    AdmissionLimits
-  >;
+  return { author: admissionLimits(config, "author"), isbn: admissionLimits(config, "isbn") };
 }
 
 /** The windows alone, for the state read the consumer makes in its record batch. */
 export function admissionWindows(config: Config): Record<TaskKind, number> {
-  const limits = admissionLimitsByKind(config);
-  return { author: limits.author.window, isbn: limits.isbn.window };
+  return { author: admissionLimits(config, "author").window, isbn: admissionLimits(config, "isbn").window };
 }
 
 /**

@@ -42,7 +42,7 @@ function configWith(vars: Record<string, string>) {
 
 describe("admission window size", () => {
   const windowAt = (vars: Record<string, string>) =>
-    admissionLimits(loadConfig({ OPENLIBRARY_AUTHORS_PER_REQUEST: "10", ...vars })).window;
+    admissionLimits(loadConfig({ OPENLIBRARY_AUTHORS_PER_REQUEST: "10", ...vars }), "author").window;
 
   it("follows Open Library's rate: the lookahead's grouped requests, within 20..100", () => {
     expect(windowAt({ OPENLIBRARY_RATE_PER_SECOND: "1" })).toBe(20);
@@ -51,6 +51,15 @@ describe("admission window size", () => {
     expect(windowAt({ OPENLIBRARY_RATE_PER_SECOND: "50" })).toBe(100);
     expect(windowAt({ OPENLIBRARY_RATE_PER_SECOND: "0" })).toBe(100);
     expect(windowAt({ OPENLIBRARY_RATE_PER_SECOND: "0.2" })).toBe(20);
+  });
+
+  it("gives ISBN items a window of their own, from the ISBNs one lookup carries (25)", () => {
+    const isbnWindowAt = (vars: Record<string, string>) =>
+      admissionLimits(loadConfig({ OPENLIBRARY_ISBNS_PER_REQUEST: "25", ...vars }), "isbn").window;
+    expect(isbnWindowAt({ OPENLIBRARY_RATE_PER_SECOND: "1" })).toBe(50);
+    expect(isbnWindowAt({ OPENLIBRARY_RATE_PER_SECOND: "3" })).toBe(100);
+    expect(isbnWindowAt({ OPENLIBRARY_RATE_PER_SECOND: "0" })).toBe(100);
+    expect(isbnWindowAt({ OPENLIBRARY_RATE_PER_SECOND: "1", ADMISSION_WINDOW: "7" })).toBe(7);
   });
 
   it("an explicit ADMISSION_WINDOW wins", () => {

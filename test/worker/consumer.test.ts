@@ -7,6 +7,7 @@ import { createProviderBreakers } from "../../src/sources";
 import { handleWarmBatch } from "../../src/warm/consumer";
 import { handleDeadLetterBatch } from "../../src/warm/dlq";
 import type { ProcessedMarker } from "../../src/warm/marker";
+import type { WarmMessage } from "../../src/warm/messages";
 import { jobRow, resetAll, taskCounts } from "../support/db";
 import { trackingEnv } from "../support/drain";
 import { waitForJob } from "../support/http";
@@ -492,6 +493,29 @@ describe("dead-letter consumer", () => {
     const done = (await waitForJob(jobId)) as { status: string; counts: Record<string, number> };
     expect(done.status).toBe("completed");
     expect(done.counts).toMatchObject({ done: 1, dead: 0 });
+  });
+
+  it("re-sends a high job's dead letter on the priority lane", async () => {
+    const { jobId, messages } = await seedJob([soloAuthor], 0);
+    await env.DB.batch([
+      env.DB.prepare("UPDATE tasks SET attempts = 4, failures = 0 WHERE job_id = ?1").bind(jobId),
+      env.DB.prepare("UPDATE jobs SET priority = 'high' WHERE id = ?1").bind(jobId),
+    ]);
+    const sent: { queue: string; body: WarmMessage }[] = [];
+    const recording = (queue: string) =>
+      ({
+        sendBatch: async (list: Iterable<MessageSendRequest<WarmMessage>>) => {
+          for (const m of list) sent.push({ queue, body: m.body });
+        },
+      }) as unknown as Queue;
+    const bindings = { ...env, WARM_QUEUE: recording("authors"), PRIORITY_QUEUE: recording("priority") };
+    const batch = createMessageBatch("author-warming-dlq", [queueMessage(messages[0], 1)]);
+    await handleDeadLetterBatch(batch, bindings, { config: warmDeps().config, now: Date.now });
+    expect(sent.map((s) => [s.queue, s.body.authorKey, s.body.lane])).toEqual([
+      ["priority", authorKey(soloAuthor), "priority"],
+    ]);
+    // Nothing of this job may reach a consumer after the test.
+    await env.DB.prepare("UPDATE jobs SET status = 'cancelled' WHERE id = ?1").bind(jobId).run();
   });
 
   it("gives up after MAX_TOTAL_ATTEMPTS deliveries of any kind", async () => {

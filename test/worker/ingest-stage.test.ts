@@ -12,7 +12,7 @@ import { artifactKey, sha256Hex } from "../../src/jobs/artifacts";
 import { INPUT_NAME, runIngest } from "../../src/jobs/ingest-stage";
 import { lifecycleStatements } from "../../src/jobs/lifecycle";
 import { rootTasksOf } from "../../src/jobs/root-tasks";
-import { admissionLimits } from "../../src/warm/admission";
+import { admissionWindows } from "../../src/warm/admission";
 import goodreads2025 from "../fixtures/goodreads-2025.csv?raw";
 import { jobRow, resetAll, taskCounts } from "../support/db";
 import { waitForJob } from "../support/http";
@@ -97,10 +97,7 @@ describe("ingest writes an upload's depth-0 tasks after the 202", () => {
     expect(await jobRow(jobId)).toMatchObject({ root_tasks: 790, total_tasks: 790, roots_written: 1 });
     // The first window of each kind went out as soon as the tasks were written.
     const counts = await taskCounts(jobId);
-    const windows = {
-      author: admissionLimits(config, "author").window,
-      isbn: admissionLimits(config, "isbn").window,
-    };
+    const windows = admissionWindows(config);
     expect(await kindCounts(jobId, "status = 'queued'")).toEqual({
       author: Math.min(windows.author, 488),
       isbn: Math.min(windows.isbn, 302),

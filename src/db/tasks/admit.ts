@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { rowsOf, type Step } from "../step";
 import { TASK_KINDS, type TaskKind } from "../types";
-import { type StaleTask, staleTaskRow } from "./queries";
+import { MESSAGE_COLUMNS, type StaleTask, staleTaskRow } from "./queries";
 
 /** Jobs whose tasks may be admitted: never paused, cancelled, failed or finished ones. */
 const ADMITTING = "('queued', 'running')";
@@ -75,9 +75,7 @@ export function claimAdmissions(
                ?3 - (SELECT COUNT(*) FROM tasks WHERE job_id = ?1 AND status IN ${IN_FLIGHT} AND kind = ?6),
                ?4 - (SELECT COUNT(*) FROM jobs AS j JOIN tasks AS f ON f.job_id = j.id AND f.status IN ${IN_FLIGHT}
                      AND f.kind = ?6 WHERE j.status IN ${ADMITTING}))))
-           RETURNING job_id, author_key, author_name, depth, generation,
-             (SELECT max_depth FROM jobs WHERE jobs.id = tasks.job_id) AS max_depth,
-         (SELECT priority FROM jobs WHERE jobs.id = tasks.job_id) AS priority`,
+           RETURNING ${MESSAGE_COLUMNS}`,
         )
         .bind(
           g.jobId,

@@ -66,6 +66,14 @@ export async function listExhaustedTasks(
   });
 }
 
+/**
+ * The columns of an UPDATE … RETURNING on `tasks` that a warm message is built from (`staleTaskRow`): the
+ * task's own, and its job's depth limit and priority (the priority picks the message's queue).
+ */
+export const MESSAGE_COLUMNS = `job_id, author_key, author_name, depth, generation,
+         (SELECT max_depth FROM jobs WHERE jobs.id = tasks.job_id) AS max_depth,
+         (SELECT priority FROM jobs WHERE jobs.id = tasks.job_id) AS priority`;
+
 /** A task with what its message needs (the warm message is built from this). */
 export const staleTaskRow = generationRow.extend({
   author_name: z.string(),

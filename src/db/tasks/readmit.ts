@@ -1,7 +1,7 @@
 /** Admitted tasks: the ones with a message (or a parked one), as opposed to `pending` ones waiting for admission. */
 const IN_FLIGHT_SQL = "('queued', 'running')";
 
-import { type StaleTask, staleTaskRow } from "./queries";
+import { MESSAGE_COLUMNS, type StaleTask, staleTaskRow } from "./queries";
 
 /**
  * Every admitted task of one job handed to a fresh message (a resumed job): the generation goes up, so any
@@ -13,9 +13,7 @@ export async function bumpOpenTasksOfJob(db: D1Database, jobId: string, now: num
     .prepare(
       `UPDATE tasks SET generation = generation + 1, updated_at = ?2
        WHERE job_id = ?1 AND status IN ${IN_FLIGHT_SQL}
-       RETURNING job_id, author_key, author_name, depth, generation,
-         (SELECT max_depth FROM jobs WHERE jobs.id = tasks.job_id) AS max_depth,
-         (SELECT priority FROM jobs WHERE jobs.id = tasks.job_id) AS priority`,
+       RETURNING ${MESSAGE_COLUMNS}`,
     )
     .bind(jobId, now)
     .all();
@@ -42,9 +40,7 @@ export async function takeStalledTasksOfJob(
                AND NOT EXISTS (SELECT 1 FROM tasks AS recent WHERE recent.job_id = ?1 AND recent.updated_at >= ?2)
              LIMIT ?4) AS m
        WHERE tasks.job_id = ?1 AND tasks.author_key = m.a
-       RETURNING job_id, author_key, author_name, depth, generation,
-         (SELECT max_depth FROM jobs WHERE jobs.id = tasks.job_id) AS max_depth,
-         (SELECT priority FROM jobs WHERE jobs.id = tasks.job_id) AS priority`,
+       RETURNING ${MESSAGE_COLUMNS}`,
     )
     .bind(jobId, now - stallSeconds * 1000, now, limit)
     .all();

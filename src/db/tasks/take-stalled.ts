@@ -1,4 +1,4 @@
-import { type StaleTask, staleTaskRow } from "./queries";
+import { MESSAGE_COLUMNS, type StaleTask, staleTaskRow } from "./queries";
 
 /**
  * Open tasks of jobs where nothing has moved for `stallSeconds`: their messages were lost (a local
@@ -19,9 +19,7 @@ export async function takeStalledTasks(
                AND NOT EXISTS (SELECT 1 FROM tasks AS recent WHERE recent.job_id = t.job_id AND recent.updated_at >= ?1)
              LIMIT ?3) AS m
        WHERE tasks.job_id = m.j AND tasks.author_key = m.a
-       RETURNING job_id, author_key, author_name, depth, generation,
-         (SELECT max_depth FROM jobs WHERE jobs.id = tasks.job_id) AS max_depth,
-         (SELECT priority FROM jobs WHERE jobs.id = tasks.job_id) AS priority`,
+       RETURNING ${MESSAGE_COLUMNS}`,
     )
     .bind(cutoff, now, limit)
     .all();

@@ -20,7 +20,7 @@ import { isbnOfItemKey } from "../../ingest/isbn";
 import { cachedItemWrites } from "../../refresh/written-items";
 import { coAuthorsOf } from "../../sources/merge";
 import type { Work } from "../../sources/types";
-import { taskId, type WarmMessage, warmMessageFor } from "../messages";
+import { taskId, type WarmMessage } from "../messages";
 import type { InvocationMetrics } from "../metrics";
 import type { InvocationUsage } from "../usage";
 import type { Claims } from "./claim";
@@ -32,8 +32,6 @@ export interface Recorded {
   closed: Set<string>;
   /** Tasks sent round again (their generation, maybe bumped, is now in `claims.generations`). */
   requeued: Set<string>;
-  /** Co-author tasks that did not exist, written `pending`: they enter the queue through admission. */
-  newChildren: WarmMessage[];
   /** The running jobs' windows after this batch's changes (read in the same batch): admission's input. */
   admission: AdmissionStateRow[];
 }
@@ -57,7 +55,7 @@ export async function recordOutcomes(
 ): Promise<Recorded> {
   const { terminal, retries, children, works } = statesOf(outcomes, claims);
   const jobIds = [...new Set(outcomes.map((o) => o.body.jobId))];
-  const [, , closed, requeued, inserted, , admission] = await runSteps(
+  const [, , closed, requeued, , , admission] = await runSteps(
     db,
     [
       writeOnly([markJobsRunningStatement(db, jobIds, times.startedAt)]),
@@ -83,13 +81,9 @@ export async function recordOutcomes(
   );
   for (const r of requeued)
     claims.generations.set(taskId({ jobId: r.job_id, authorKey: r.author_key }), r.generation);
-  const maxDepthOf = new Map(outcomes.map((o) => [o.body.jobId, o.body.maxDepth]));
   return {
     closed: new Set(closed.map(taskId)),
     requeued: new Set(requeued.map((r) => taskId({ jobId: r.job_id, authorKey: r.author_key }))),
-    newChildren: inserted.map((row) =>
-      warmMessageFor({ ...row, max_depth: maxDepthOf.get(row.job_id) ?? 0, generation: 0 }),
-    ),
     admission,
   };
 }
